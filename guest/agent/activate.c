@@ -14,6 +14,11 @@
  *   MOUNT_SHARE  1: mount the rootfs share on PV_SHARE_MOUNT (nothing when it is mounted).
  * Each field is optional; they are applied in that order. Only as PID 1 of a VM (host test
  * mode refuses: it would set the host's clock).
+ *
+ * Without MOUNT_SHARE (a VM restored from a checkpoint: its container reads its image and its
+ * files from its disks, not from the share) the share waits until a create needs it
+ * (container.c, share_when_needed): its mount and the spare made after it are guest code run under TCG,
+ * which a restore would otherwise wait for and most restored VMs never use.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,14 +83,7 @@ void op_activate(const struct tlv_msg *m, uint32_t id) {
     }
   }
   if (has_entropy && add_entropy(entropy.val, entropy.len, &e) < 0) return reply_error(id, &e);
-  if (mount_share && !share_mounted()) {
-    if (pid1_mount_share_now() < 0) {
-      set_error(&e, PV_ERR_UNAVAILABLE, errno, "mounting the share %s: %s", PV_SHARE_TAG, strerror(errno));
-      return reply_error(id, &e);
-    }
-    /* A template makes no spare (main.c); one made before the share was there lacks it. */
-    container_renew_spare();
-  }
+  if (mount_share && !share_mounted() && container_mount_share(&e) < 0) return reply_error(id, &e);
   reply_ack_empty(id);
 }
 
@@ -93,7 +91,9 @@ void op_activate(const struct tlv_msg *m, uint32_t id) {
  * RELEASE_SHARE: the guest lets go of the rootfs share before its VM is saved (QEMU refuses
  * to save a VM while a 9p export is attached: its open fids are not in the saved state). The
  * spare namespace holds a copy of the share's mount, so it goes first; then the unmount, not
- * lazy: EBUSY says that something still uses the share, and the host refuses the save.
+ * lazy: EBUSY says that something still uses the share, and the host refuses the save. The
+ * share then waits for a mount (pid1_share_released): ACTIVATE's MOUNT_SHARE after the save,
+ * or, in a VM restored from it, the first create that needs it.
  */
 void op_release_share(uint32_t id) {
   if (!g_pid1) return fail(id, PV_ERR_INVALID, EPERM, "RELEASE_SHARE is for the agent as PID 1 of a VM");
@@ -107,6 +107,7 @@ void op_release_share(uint32_t id) {
     container_prepare_spare(0);
     return reply_error(id, &e);
   }
+  pid1_share_released();
   logf_("share %s unmounted from %s (the VM is to be saved)", PV_SHARE_TAG, PV_SHARE_MOUNT);
   reply_ack_empty(id);
 }

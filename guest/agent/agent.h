@@ -301,11 +301,17 @@ int cgroup_freeze(const struct container *c, int on);
 /* Kill every process of the container's cgroup (cgroup.kill); 0 without a cgroup. */
 int cgroup_kill(const struct container *c);
 /* Fork a spare container namespace ahead of the next CREATE_CONTAINER, unless one is there
- * (call when idle: at start and after a container was released). With `wait`, return once it
- * is prepared, so that a VM answering its next request has no preparation left running. */
+ * or the rootfs share waits for a mount (pid1_share_deferred: the spare would lack it; its
+ * mount makes one). Call when idle: at start and after a container was released. With
+ * `wait`, return once it is prepared, so that a VM answering its next request has no
+ * preparation left running. */
 void container_prepare_spare(int wait);
+/* Mount the rootfs share (pid1_mount_share_now), then let the spare go and fork a new one (its
+ * copy of the agent's mounts lacks the share): ACTIVATE's MOUNT_SHARE, and a create or
+ * READY_DISK while the share waits for a mount. 0, or -1 with *e set. */
+int container_mount_share(struct agent_error *e);
 /* Let the spare go and fork a new one: after a mount the spare's copy of the agent's mounts
- * lacks (ACTIVATE's rootfs share). */
+ * lacks (the rootfs share's: container_mount_share). */
 void container_renew_spare(void);
 /* container.c: let the spare go (killed and reaped; its copy of the share's mount goes with it). */
 void container_drop_spare(void);
@@ -595,8 +601,13 @@ int layers_share_mount(const char *path);
 /* pid1.c: mount the rootfs share on PV_SHARE_MOUNT with its readahead (and note whether the VM
  * has the layers share); 0, or -1 with errno. */
 int pid1_mount_share_now(void);
-/* pid1.c: 1 while the rootfs share is 9p and not mounted yet (it waits for ACTIVATE). */
+/* pid1.c: 1 while the rootfs share waits for a mount (a 9p share not mounted yet, or one
+ * RELEASE_SHARE let go): ACTIVATE's MOUNT_SHARE, or the first create that reads it, mounts it
+ * (container_mount_share). */
 int pid1_share_deferred(void);
+/* pid1.c: the rootfs share was unmounted (RELEASE_SHARE): it waits for a mount again. */
+void pid1_share_released(void);
+
 
 /* seccomp.c: a container's filter, compiled from SET_SECCOMP's fields (ops.c answers the
  * request): 0, or -1 with *e set and a filter that kills every process it starts in place. */

@@ -499,12 +499,32 @@ void container_drop_spare(void) {
   g_spare.ready_disk[0] = 0;
 }
 
+int container_mount_share(struct agent_error *e) {
+  if (pid1_mount_share_now() < 0) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "mounting the share %s: %s", PV_SHARE_TAG, strerror(errno));
+    return -1;
+  }
+  /* A template makes no spare (main.c), nor an agent whose share waits: one made before the
+   * share was there would lack it. */
+  container_renew_spare();
+  return 0;
+}
+
+/* The rootfs share mounted now if it waits for a mount (a VM restored from a checkpoint:
+ * activate.c), before a create or a spare that reads it. 0, or -1 with *e set. */
+static int share_when_needed(struct agent_error *e) {
+  if (!g_pid1 || !pid1_share_deferred()) return 0;
+  return container_mount_share(e);
+}
+
 void container_renew_spare(void) {
   container_drop_spare();
   container_prepare_spare(0);
 }
 
 void container_prepare_spare(int wait) {
+  /* While the share waits for a mount, a spare would lack it: the mount makes one (activate.c). */
+  if (g_pid1 && pid1_share_deferred()) return;
   if (g_spare.pid <= 0 && spare_spawn() < 0) {
     logf_("cannot fork a spare container namespace: %s", strerror(errno));
     return;
@@ -539,6 +559,8 @@ int container_ready_disk(const char *disk, struct agent_error *e) {
     set_error(e, PV_ERR_CONFLICT, EBUSY, "the spare holds another disk mounted already");
     return -1;
   }
+  /* The spare is the next create's: the share it will read is mounted before it is made. */
+  if (share_when_needed(e) < 0) return -1;
   container_prepare_spare(1);
   if (g_spare.pid <= 0 || !g_spare.prepared) {
     set_error(e, PV_ERR_UNAVAILABLE, EIO, "no spare container namespace to mount the disk in");
@@ -681,6 +703,8 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
     set_error(e, PV_ERR_TOO_LARGE, 0, "too many containers (at most %d)", PV_MAX_CONTAINERS);
     return -1;
   }
+  /* A VM restored from a checkpoint mounts its share at its first create that needs it. */
+  if (rootfs && share_when_needed(e) < 0) return -1;
   char root[PV_MAX_PATH + 256] = "";
   if (rootfs) snprintf(root, sizeof root, "%s/%s", g_share_dir, rootfs);
   struct stat st;

@@ -164,10 +164,11 @@ int main(int argc, char **argv) {
     }
   }
   logf_("ready");
-  /* The boot's handshake does not wait for it. A template makes none: the spare's namespace
-   * would lack the share that ACTIVATE mounts, so every clone would kill it and make another
-   * (its exit, namespace teardown included, run in each clone under TCG); ACTIVATE makes it. */
-  if (!(g_pid1 && pid1_share_deferred())) container_prepare_spare(0);
+  /* The boot's handshake does not wait for it. A template makes none (container_prepare_spare
+   * makes none while the share waits for a mount): the spare's namespace would lack the share
+   * that ACTIVATE mounts, so every clone would kill it and make another (its exit, namespace
+   * teardown included, run in each clone under TCG); ACTIVATE makes it. */
+  container_prepare_spare(0);
 
   enum { FIXED = 5, MAXFDS = FIXED + 3 * PV_MAX_PROCESSES + PV_MAX_LISTENERS + 1 };
   static struct pollfd pfds[MAXFDS];

@@ -122,10 +122,14 @@ static void set_readahead(const char *dir, unsigned long kb) {
   if (fd >= 0) close(fd);
 }
 
-/* The rootfs share is 9p and waits for ACTIVATE (a template, and the clones it is saved for). */
+/* The rootfs share is 9p and waits for a mount: a template's and the clones it is saved for
+ * (ACTIVATE mounts it), or one let go for a save (RELEASE_SHARE; a VM restored from that save
+ * mounts it at ACTIVATE's MOUNT_SHARE or its first container's create: activate.c). */
 static int share_deferred;
 
 int pid1_share_deferred(void) { return share_deferred; }
+
+void pid1_share_released(void) { share_deferred = 1; }
 
 int pid1_mount_share_now(void) {
   mkdir("/run/podvisor", 0755);

@@ -237,7 +237,10 @@
  *        (16..512 bytes) is added to the kernel's random pool with full credit and the CRNG
  *        is reseeded; MOUNT_SHARE 1 mounts the rootfs share (PV_SHARE_TAG; a 9p share is never
  *        mounted at boot, since QEMU cannot save a VM whose 9p share is mounted) unless it is
- *        mounted already. Applied in that order. INVALID in host test mode.
+ *        mounted already. Applied in that order. INVALID in host test mode. Without
+ *        MOUNT_SHARE (a VM restored from a checkpoint) a share that waits for a mount (at
+ *        boot, or let go by RELEASE_SHARE) is mounted by the first CREATE_CONTAINER with a
+ *        ROOTFS, or READY_DISK, before it goes on; no spare namespace is made until then.
  *   PV_OP_PROCESS_TABLE      CONTAINER_ID                  -> ACK CLOCK_TICKS UPTIME MEM_TOTAL
  *                            TASK[] [TRUNCATED]
  *        The container's processes from the guest's /proc (docker top; the host renders ps's
@@ -352,7 +355,8 @@
  *        namespace (whose mounts are a copy of the agent's) is let go and the rootfs share
  *        unmounted, so that the guest holds no 9p fid of it and QEMU lets the VM be saved.
  *        CONFLICT (EBUSY) when something still uses the share; nothing when it is not mounted.
- *        ACTIVATE's MOUNT_SHARE mounts it again (after the save, or in the restored VM).
+ *        ACTIVATE's MOUNT_SHARE mounts it again (after the save), or in the restored VM the
+ *        first create that reads it (ACTIVATE above).
  *   PV_OP_RENAME_CONTAINER   CONTAINER_ID NEW_ID           -> ACK
  *        A VM started from a checkpoint as another container (a fork): the container saved
  *        as CONTAINER_ID is known as NEW_ID from now on, its processes and the containers that

@@ -307,7 +307,8 @@ export interface Agent {
   /**
    * Before the VM is saved (a checkpoint): unmount the guest's rootfs share, so that QEMU lets
    * the VM be saved (ConflictError while something in the guest still uses it); `activate`
-   * with `mountShare` mounts it again. Optional: agents older than RELEASE_SHARE lack it.
+   * with `mountShare` mounts it again, or the first create that reads it. Optional: agents
+   * older than RELEASE_SHARE lack it.
    */
   releaseShare?(): Promise<void>;
   /**
@@ -397,6 +398,10 @@ export interface ActivateRequest {
   timeNs: bigint;
   /** 16..512 random bytes for the guest kernel's pool (every clone resumes with the template's). */
   entropy: Buffer;
-  /** Mount the rootfs share (a template's 9p share is never mounted before the save). */
+  /**
+   * Mount the rootfs share now (a template's 9p share is never mounted before the save).
+   * Without it, a share that waits for a mount (a template's, or one RELEASE_SHARE let go
+   * before a checkpoint's save) is mounted by the first create that reads it.
+   */
   mountShare: boolean;
 }

@@ -18,7 +18,7 @@
  * ./agent-types.ts and re-exported here: import both from this module.
  */
 import type { VmDeviceRequest, VmDevices } from './devices/types';
-import type { Agent } from './agent-types';
+import type { Agent, InterfaceInfo } from './agent-types';
 
 export type { NicDevice, UpperDiskDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from './devices/types';
 export type {
@@ -95,6 +95,15 @@ export interface Vm {
   readonly size: VmSize;
   /** The devices it was booted with (tap names, MACs, the volume share's directory). */
   readonly devices: VmDevices;
+  /**
+   * A VM started from a checkpoint's save: each NIC's guest interface as the restored guest has
+   * it (its MAC the NIC's, and the address, MTU and state it was saved with), in device order;
+   * undefined for a NIC that was given a new MAC and taken down instead. The network join of
+   * the start from the checkpoint leaves an interface that is already what its endpoint asks as
+   * it is, and resets the others (it says how the guest was restored, not how it is later).
+   * Absent for any other VM.
+   */
+  readonly restoredNics?: ReadonlyArray<InterfaceInfo | undefined>;
   /**
    * Host directory the guest sees (via virtio-fs) at AGENT_SHARE_MOUNT. Container rootfs
    * trees are mounted under it by the host (`containers/<id>/rootfs`), and later bind-mount

@@ -22,6 +22,10 @@
  * - forks of forks go on past the old limit of 16 files under a disk (issue 56): ten
  *   generations, each saved and forked (the eighth's save flattens its disk's chain), the last
  *   holding every generation's files, outliving them all, and leaving nothing when it goes.
+ * - a restored VM mounts its rootfs share only when a create reads it (a container joining the
+ *   VM), and keeps its guest's interface as saved when the container gets the address it had;
+ *   restored onto another address (the old one taken), its interface is reset onto the new one
+ *   and it reaches, and is reached by, the container that took the old one.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -285,6 +289,65 @@ test("a restore maps the RAM of its checkpoint's fork template, made after the s
   const own = path.join(d.dataRoot, 'containers', id);
   for (let i = 0; i < 300 && fs.existsSync(own); i++) await new Promise((r) => setTimeout(r, 100));
   expect(fs.existsSync(own)).toBe(false);
+});
+
+test("a restore leaves its VM's rootfs share unmounted until a create reads it, and its interface as saved on the address it had; onto another address it is reset, and reachable there", async () => {
+  const name = 'netkept';
+  const id = dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', COUNTER]);
+  const vmOf = () =>
+    (
+      JSON.parse(fs.readFileSync(path.join(d.dataRoot, 'containers', id, 'config.v2.json'), 'utf8')) as {
+        sandbox: { vmId: string };
+      }
+    ).sandbox.vmId;
+  const blockers = async () => {
+    const m = (await qmpCommand(path.join(d.execRoot, 'vms', vmOf(), 'qmp.sock'), 'query-migrate')) as {
+      'blocked-reasons'?: string[];
+    };
+    return (m['blocked-reasons'] ?? []).map((r) => /mount_tag '([^']+)'/.exec(r)?.[1] ?? r).sort();
+  };
+  // What the guest's eth0 has, as `docker inspect` says it should: "ADDRESS MAC".
+  const guestNet = (c: string) =>
+    dockerOk(d, [
+      'exec',
+      c,
+      'sh',
+      '-c',
+      "echo $(ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1) $(cat /sys/class/net/eth0/address)",
+    ]);
+  const inspected = (c: string) =>
+    dockerOk(d, ['inspect', '-f', '{{.NetworkSettings.IPAddress}} {{.NetworkSettings.MacAddress}}', c]);
+  try {
+    for (let i = 0; i < 150 && counts(name).length < 3; i++) await new Promise((r) => setTimeout(r, 200));
+    const before = inspected(name);
+    expect(guestNet(name)).toBe(before);
+    dockerOk(d, ['checkpoint', 'create', name, 'net']);
+    dockerOk(d, ['start', '--checkpoint', 'net', name]);
+    // Its share waits: no 9p export is mounted (the container reads its disks), so the VM has
+    // no save blocker; a container joining its VM mounts it at its create and reads its image.
+    expect(await blockers()).toEqual([]);
+    expect(inspected(name)).toBe(before);
+    expect(guestNet(name)).toBe(before);
+    dockerOk(d, ['run', '-d', '--name', 'netkept-join', '--network', `container:${name}`, IMAGE, 'sleep', '1000']);
+    expect(dockerOk(d, ['exec', 'netkept-join', 'ls', '/bin/sh'])).toBe('/bin/sh');
+    expect(await blockers()).toEqual(['podvisor']);
+    dockerOk(d, ['rm', '-f', 'netkept-join']);
+    // Its address taken meanwhile: the restore gets another, its interface reset onto it.
+    dockerOk(d, ['kill', name]);
+    dockerOk(d, ['run', '-d', '--name', 'netkept-squat', IMAGE, 'sleep', '1000']);
+    expect(inspected('netkept-squat')).toBe(before);
+    dockerOk(d, ['start', '--checkpoint', 'net', name]);
+    const after = inspected(name);
+    expect(after.split(' ')[0]).not.toBe(before.split(' ')[0]);
+    expect(guestNet(name)).toBe(after);
+    expect(dockerOk(d, ['exec', name, 'ip', 'route'])).toMatch(/^default via /m);
+    const [squat] = before.split(' ');
+    const [own] = after.split(' ');
+    expect(dockerSync(d, ['exec', name, 'ping', '-c', '1', '-W', '5', squat]).code).toBe(0);
+    expect(dockerSync(d, ['exec', 'netkept-squat', 'ping', '-c', '1', '-W', '5', own]).code).toBe(0);
+  } finally {
+    dockerSync(d, ['rm', '-f', name, 'netkept-join', 'netkept-squat']);
+  }
 });
 
 test('forks of a checkpoint are containers of their own: own id, name, address and disk, the saved processes going on in each', async () => {

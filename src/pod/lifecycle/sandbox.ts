@@ -164,6 +164,8 @@ export async function bootSandbox(
                     vm,
                     { id: r.id, name: r.name, hostname: spec.hostname, domainname: spec.domainname },
                     hostResolv,
+                    // Its NICs as the save left them: only at the start from the checkpoint.
+                    restoreFrom ? vm.restoredNics : undefined,
                   )
                 : undefined;
               if (!joined && !plan.etc && !linked) return undefined;

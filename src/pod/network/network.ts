@@ -17,10 +17,11 @@ import type { EndpointConfig, EndpointRequest, NetworkManager } from '../../net/
 import type { PortBinding } from '../../net/types';
 import { LINK_LOCAL_PREFIX } from '../../net/link-local';
 import { logger } from '../../util/log';
-import type { Vm } from '../../vm/types';
+import type { InterfaceInfo, Vm } from '../../vm/types';
 import type { NicDevice } from '../../vm/devices/types';
 import { FIXED_HOSTS_LINES } from '../lifecycle/runtime';
 import { settleAll } from '../../util/settle';
+import { downUnplannedNics, joinRestoredNic } from './restored-nics';
 
 const log = logger('pod');
 
@@ -91,7 +92,9 @@ export interface Joined {
  * The requests go out at once: the agent serves them in order and brings the interface up
  * last, so a route through a gateway is only added once the configuration succeeded (it
  * fails with it otherwise), and a start waits for one round trip to the guest, not two. The
- * configuration's error is the one reported.
+ * configuration's error is the one reported. `reset`: the MAC is set even when it is the NIC's
+ * (a restored interface: the agent's MAC change takes it down and up again, which drops the
+ * addresses and routes it was saved with: ./restored-nics.ts).
  */
 export async function configureNic(
   vm: Vm,
@@ -99,8 +102,9 @@ export async function configureNic(
   ep: EndpointConfig,
   route: boolean,
   route6 = route,
+  reset = false,
 ): Promise<void> {
-  const setMac = ep.mac !== nic.mac ? { setMac: ep.mac } : {};
+  const setMac = reset || ep.mac !== nic.mac ? { setMac: ep.mac } : {};
   const secondary = (ep.linkLocalIps ?? []).map((address) => ({ address, prefix: LINK_LOCAL_PREFIX }));
   const v6 = ep.ip6 && ep.prefixLen6 ? { address6: ep.ip6, prefix6: ep.prefixLen6 } : {};
   const configured = vm.agent.configureInterface({
@@ -128,7 +132,9 @@ export async function configureNic(
  * Put a pod on its plan's networks, the i-th on the VM's i-th NIC: endpoint, then the tap on
  * the bridge beside the guest interface; the default route through the first network with a way out (an
  * internal one has none); published ports on the first network. On failure whatever was done
- * is undone and the error (dockerd's, for a port in use) is thrown.
+ * is undone and the error (dockerd's, for a port in use) is thrown. `restored`: the start of
+ * a VM from a checkpoint's save, its NICs' guest interfaces as restored (Vm.restoredNics:
+ * ./restored-nics.ts).
  */
 export async function joinNetwork(
   nets: PodNetworks,
@@ -136,8 +142,11 @@ export async function joinNetwork(
   vm: Vm,
   pod: { id: string; name: string; hostname: string; domainname: string },
   hostResolv: string,
+  restored?: ReadonlyArray<InterfaceInfo | undefined>,
 ): Promise<Joined | undefined> {
-  if (plan.mode !== 'networks' || plan.networks.length === 0) return undefined;
+  const planned = plan.mode === 'networks' ? plan.networks.length : 0;
+  if (restored) await downUnplannedNics(vm, restored, planned);
+  if (planned === 0) return undefined;
   if (vm.devices.nics.length < plan.networks.length)
     throw new Error(
       `VM ${vm.id} has ${vm.devices.nics.length} network interface(s) for ${plan.networks.length} network(s)`,
@@ -162,12 +171,24 @@ export async function joinNetwork(
       endpoints.push(ep);
       const internal = nets.get(ep.networkId).internal;
       // The tap goes onto the bridge while the guest configures its interface: neither needs
-      // the other, and a start waits for the longer of the two instead of their sum. The IPv6
-      // default route goes through the first network with IPv6 and a way out.
-      await settleAll([
-        nets.attachTap(ep.networkId, pod.id, nic.tap),
-        configureNic(vm, nic, ep, !internal && !routed, !internal && !routed6),
-      ]);
+      // the other, and a start waits for the longer of the two instead of their sum (a restored
+      // interface, which has its saved address, is configured first: ./restored-nics.ts). The
+      // IPv6 default route goes through the first network with IPv6 and a way out.
+      const route = !internal && !routed;
+      const route6 = !internal && !routed6;
+      const attach = () => nets.attachTap(ep.networkId, pod.id, nic.tap);
+      if (restored)
+        await joinRestoredNic(
+          vm,
+          nic,
+          restored[i],
+          ep,
+          route,
+          route6,
+          (reset) => configureNic(vm, nic, ep, route, route6, reset),
+          attach,
+        );
+      else await settleAll([attach(), configureNic(vm, nic, ep, route, route6)]);
       routed ||= !internal;
       routed6 ||= !internal && !!ep.ip6;
     }

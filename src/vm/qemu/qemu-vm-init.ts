@@ -1,5 +1,5 @@
 /** What a QemuVm (./qemu-vm.ts) is built from, and how the end of its processes is seen. */
-import type { Agent, VmDevices, VmSize } from '../types';
+import type { Agent, InterfaceInfo, VmDevices, VmSize } from '../types';
 import type { VmPaths } from './runtime-dir';
 import { pollUntilGone } from './processes/processes';
 
@@ -27,6 +27,8 @@ export interface QemuVmInit {
    * files any more (its processes hang on the next access): it is killed and counts as dead.
    */
   virtiofsdEnd: Promise<ProcessEnd>;
+  /** A VM started from a checkpoint's save: its NICs' guest interfaces as restored (Vm.restoredNics). */
+  restoredNics?: ReadonlyArray<InterfaceInfo | undefined>;
   /** Size of TCG's code buffer when it is a split-wx memfd the idle trim may cut (jit-trim.ts). */
   jitBufferBytes?: number;
   /**

@@ -4,7 +4,7 @@
  * removal. What it is built from is in ./qemu-vm-init.ts; its disks' QMP steps are in
  * ./qemu-vm-disks.ts.
  */
-import type { Agent, DiskThrottle, Vm, VmDevices, VmExit, VmSize } from '../types';
+import type { Agent, DiskThrottle, InterfaceInfo, Vm, VmDevices, VmExit, VmSize } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
@@ -52,6 +52,7 @@ export class QemuVm implements Vm {
   readonly id: string;
   readonly size: VmSize;
   readonly devices: VmDevices;
+  readonly restoredNics?: ReadonlyArray<InterfaceInfo | undefined>;
   readonly shareDir: string;
   readonly agent: Agent;
   readonly pid: number;
@@ -79,6 +80,7 @@ export class QemuVm implements Vm {
     this.id = init.id;
     this.size = init.size;
     this.devices = init.devices;
+    if (init.restoredNics) this.restoredNics = init.restoredNics;
     this.paths = init.paths;
     this.shareDir = init.paths.shareDir;
     this.agent = init.agent;

@@ -2,7 +2,10 @@
  * src/pod/network/network.ts over a recording stand-in for the network manager and the VM's agent: the
  * order of the join (endpoint with dockerd's MAC for its address, then the tap beside the guest
  * interface given that MAC and its route, then ports), the
- * files that go with the address, and the undo when a step fails.
+ * files that go with the address, and the undo when a step fails; a VM started from a
+ * checkpoint's save (./restored-nics.ts): an interface already as its endpoint wants left as
+ * it is, any other reset and configured before its tap goes on the bridge, one its plan no
+ * longer has taken down.
  */
 import {
   hostsWithAddress,
@@ -14,11 +17,22 @@ import {
 import type { ContainerNetworkPlan } from '../../../src/net/container-config';
 import type { Vm } from '../../../src/vm/types';
 import { macFor } from '../../../src/net/ipam';
+import type { InterfaceInfo } from '../../../src/vm/types';
+import { ConflictError } from '../../../src/errors';
 
 const NIC = { tap: 'pvabc0', mac: '02:11:22:33:44:55', guestName: 'eth0' };
 const NIC2 = { tap: 'pvabc1', mac: '02:11:22:33:44:56', guestName: 'eth1' };
 
-function fakes(opts: { internal?: boolean; isDefault?: boolean; failPublish?: boolean; tapDone?: Promise<void> } = {}) {
+function fakes(
+  opts: {
+    internal?: boolean;
+    isDefault?: boolean;
+    failPublish?: boolean;
+    tapDone?: Promise<void>;
+    restoredNics?: Array<InterfaceInfo | undefined>;
+    routeExists?: boolean;
+  } = {},
+) {
   const calls: string[] = [];
   let connected = false;
   const nets = {
@@ -67,10 +81,11 @@ function fakes(opts: { internal?: boolean; isDefault?: boolean; failPublish?: bo
       },
       async addRoute(r: Record<string, unknown>) {
         calls.push(`addRoute ${JSON.stringify(r)}`);
+        if (opts.routeExists) throw new ConflictError('add route: File exists');
       },
     },
   } as unknown as Vm;
-  return { calls, nets, vm };
+  return { calls, nets, vm, restored: opts.restoredNics };
 }
 
 const plan: ContainerNetworkPlan = {
@@ -219,4 +234,76 @@ test('leaving two networks: a network removal asked while the first disconnect r
   const removal = serial(async () => (endpoints.has('back') ? 'has active endpoints' : 'removed'));
   await leaving;
   expect(await removal).toBe('removed');
+});
+
+/** eth0 as a restored guest has it: on 10.9.1.2/24 of network front, with its address's MAC. */
+const SAVED: InterfaceInfo = {
+  name: 'eth0',
+  mac: macFor('10.9.1.2'),
+  mtu: 1400,
+  up: true,
+  address: '10.9.1.2',
+  prefix: 24,
+};
+
+test('restored: an interface already as its endpoint wants is left as it is; its default route, there already, is fine', async () => {
+  const { calls, nets, vm, restored } = fakes({ restoredNics: [SAVED, undefined], routeExists: true });
+  await joinNetwork(nets, { ...plan, ports: [] }, vm, pod, '', restored);
+  expect(calls).toEqual([
+    'connect front mac=undefined aliases=svc',
+    'attachTap n1 c1 pvabc0',
+    'addRoute {"destination":"0.0.0.0","prefix":0,"gateway":"10.9.1.1","device":"eth0"}',
+    'tap attached pvabc0',
+  ]);
+});
+
+test('restored: an interface its endpoint wants otherwise is reset (its MAC set, the same one too) and configured before its tap goes on the bridge', async () => {
+  const cases: Array<[string, InterfaceInfo | undefined, string]> = [
+    ['another address', { ...SAVED, address: '10.9.1.7', mac: macFor('10.9.1.7') }, macFor('10.9.1.2')],
+    ['its MTU', { ...SAVED, mtu: 1500 }, macFor('10.9.1.2')],
+    ['down', { ...SAVED, up: false }, macFor('10.9.1.2')],
+    ['an IPv6 address', { ...SAVED, address6: 'fd00::2', prefix6: 64 }, macFor('10.9.1.2')],
+    ['a secondary address', { ...SAVED, secondary: [{ address: '169.254.1.1', prefix: 16 }] }, macFor('10.9.1.2')],
+  ];
+  for (const [what, saved] of cases) {
+    let attach!: () => void;
+    const tapDone = new Promise<void>((r) => (attach = r));
+    const { calls, nets, vm, restored } = fakes({ restoredNics: [saved, undefined], tapDone });
+    const joined = joinNetwork(nets, { ...plan, ports: [] }, vm, pod, '', restored);
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    expect([what, calls]).toEqual([
+      what,
+      [
+        'connect front mac=undefined aliases=svc',
+        `configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","setMac":"${macFor('10.9.1.2')}","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}`,
+        'addRoute {"destination":"0.0.0.0","prefix":0,"gateway":"10.9.1.1","device":"eth0"}',
+        'attachTap n1 c1 pvabc0',
+      ],
+    ]);
+    attach();
+    await joined;
+  }
+  // A route that exists is an error on a reset interface (its routes went with the reset).
+  const b = fakes({ restoredNics: [{ ...SAVED, mtu: 1500 }, undefined], routeExists: true });
+  await expect(joinNetwork(b.nets, { ...plan, ports: [] }, b.vm, pod, '', b.restored)).rejects.toThrow('File exists');
+});
+
+test('restored: a NIC the save did not record (given a new MAC, down) is configured as any, before its tap; NICs the plan has no more go down when they were up', async () => {
+  const { calls, nets, vm, restored } = fakes({
+    restoredNics: [undefined, { ...SAVED, name: 'eth1', address: '10.9.2.2' }],
+  });
+  await joinNetwork(nets, { ...plan, ports: [] }, vm, pod, '', restored);
+  expect(calls).toEqual([
+    'configureInterface {"name":"eth1","up":false}',
+    'connect front mac=undefined aliases=svc',
+    `configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","setMac":"${macFor('10.9.1.2')}","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}`,
+    'addRoute {"destination":"0.0.0.0","prefix":0,"gateway":"10.9.1.1","device":"eth0"}',
+    'attachTap n1 c1 pvabc0',
+    'tap attached pvabc0',
+  ]);
+  const none = fakes({ restoredNics: [SAVED, undefined] });
+  expect(
+    await joinNetwork(none.nets, { mode: 'networks', networks: [], ports: [] }, none.vm, pod, '', none.restored),
+  ).toBeUndefined();
+  expect(none.calls).toEqual(['configureInterface {"name":"eth0","up":false}']);
 });

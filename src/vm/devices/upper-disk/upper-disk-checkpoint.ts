@@ -6,7 +6,7 @@
  * mounted).
  */
 import { copyDisk, removeDisk } from '../../../util/disk-chain';
-import { connectWhenListening } from '../../qemu/qmp';
+import type { QmpClient } from '../../qemu/qmp';
 import { attachFile } from './upper-disk-qmp';
 
 /** The file behind a saved VM's upper disk, and where the checkpoint keeps its copy. */
@@ -29,15 +29,9 @@ export async function removeUpperDiskCopy(disk: UpperDiskCopy): Promise<void> {
 }
 
 /**
- * Put `file` behind the upper disk of a QEMU waiting for its state, whose QMP socket is
- * `qmpSock` and directory `dir`: its socket file exists from bind(2) a moment before QEMU
- * listens on it.
+ * Put `file` behind the upper disk of a QEMU waiting for its state, over `q` (its monitor: the
+ * connection the state's load goes on with), whose directory is `dir`.
  */
-export async function attachUpperDiskBeforeLoad(qmpSock: string, dir: string, file: string): Promise<void> {
-  const q = await connectWhenListening(qmpSock);
-  try {
-    await attachFile(q, dir, file);
-  } finally {
-    q.close();
-  }
+export async function attachUpperDiskBeforeLoad(q: QmpClient, dir: string, file: string): Promise<void> {
+  await attachFile(q, dir, file);
 }

@@ -8,7 +8,9 @@
  *              kernel, initramfs (the agent is in it), kernel command line and QEMU binary it
  *              was saved under, and the image disk behind its image disk device (a file
  *              shared read-only with the image's other containers, not copied: a restore
- *              puts the same file behind the device, and refuses when it is gone or remade);
+ *              puts the same file behind the device, and refuses when it is gone or remade),
+ *              and each NIC's guest interface as the save found it (its MAC, address, MTU,
+ *              state: a restore keeps the MAC, ./clone-nics.ts);
  *   fork.ram, fork.state  its fork template, made in the background right after the save
  *              (prepareForkTemplate; or at the first fork or restore of a checkpoint without
  *              one): the guest's RAM as a file, and the device state without it; a restore and
@@ -19,7 +21,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Vm, VmSize } from '../../types';
+import type { InterfaceInfo, Vm, VmSize } from '../../types';
 import type { VmDeviceRequest } from '../../devices/types';
 import type { GuestImages } from '../../guest-images';
 import { InvalidArgumentError, UnavailableError } from '../../../errors';
@@ -60,6 +62,11 @@ export interface SavedVmRecord {
   imageDisk?: { file: string; identity: string };
   /** The name of the save's copy of its upper disk in the checkpoint's directory. */
   diskCopy?: string;
+  /**
+   * Each NIC's guest interface (LIST_INTERFACES) just before the save, in NIC order; null for
+   * one the guest did not list. Absent in a checkpoint saved before they were recorded.
+   */
+  nics?: Array<InterfaceInfo | null>;
 }
 
 /**
@@ -152,6 +159,11 @@ export async function saveVm(
     ...(imageDisk && identity ? { imageDisk: { file: imageDisk, identity } } : {}),
     ...(opts.disk ? { diskCopy: path.basename(opts.disk.copy) } : {}),
   };
+  // Each NIC's guest interface as it is saved: a restore keeps the MAC, and the pod's network
+  // join an interface its endpoint wants as it is (./clone-nics.ts). Without an answer, a
+  // restore gives each NIC a new MAC.
+  const listed = await vm.agent.listInterfaces().catch(() => undefined);
+  if (listed) record.nics = vm.devices.nics.map((n) => listed.find((i) => i.name === n.guestName) ?? null);
   const disk = opts.disk;
   // A disk whose checkpoint's forks would stand on too many files is flattened first, by its
   // own QEMU while the guest runs on (src/util/disk-chain.ts); its merged files' links are
@@ -227,7 +239,33 @@ export async function restoreVm(
       ...(diskFile ? { disk: diskFile } : {}),
       ...(imageDisk ? { imageDisk } : {}),
     },
+    savedNics(record),
   );
+}
+
+/**
+ * The NICs' guest interfaces checkpoint record `r` holds, each checked (an entry that is not
+ * one is taken as not recorded: its NIC gets a new MAC); undefined when it holds none.
+ */
+function savedNics(r: SavedVmRecord): Array<InterfaceInfo | undefined> | undefined {
+  if (!Array.isArray(r.nics) || r.nics.length !== r.devices.nics) return undefined;
+  const ipv4 = (a: unknown) => typeof a === 'string' && /^\d{1,3}(\.\d{1,3}){3}$/.test(a);
+  const int = (n: unknown, lo: number, hi: number) => Number.isInteger(n) && (n as number) >= lo && (n as number) <= hi;
+  return r.nics.map((i, k) => {
+    const ok =
+      i !== null &&
+      typeof i === 'object' &&
+      i.name === `eth${k}` &&
+      typeof i.mac === 'string' &&
+      /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(i.mac) &&
+      int(i.mtu, 0, 65535) &&
+      typeof i.up === 'boolean' &&
+      (i.address === undefined || (ipv4(i.address) && int(i.prefix, 0, 32))) &&
+      (i.secondary === undefined ||
+        (Array.isArray(i.secondary) && i.secondary.every((s) => ipv4(s?.address) && int(s?.prefix, 0, 32)))) &&
+      (i.address6 === undefined || (typeof i.address6 === 'string' && int(i.prefix6, 0, 128)));
+    return ok ? i : undefined;
+  });
 }
 
 /**

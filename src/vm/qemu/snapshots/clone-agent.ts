@@ -21,7 +21,11 @@ export async function waitForHostLeft(h: StartHost, layout: CloneLayout, what: s
   await waitForConsole(layout.paths.consoleLog, HOST_LEFT_LINES, h.bootTimeoutMs, what).catch(() => undefined);
 }
 
-/** Start the holder of the guest's 9p locks and connect to the restored agent. */
+/**
+ * Start the holder of the guest's 9p locks and connect to the restored agent, side by side
+ * (neither waits for the other: the holder's jail is spawned while the agent's handshake
+ * crosses into the guest); both are there before any request beyond the handshake.
+ */
 export async function connectCloneAgent(
   h: StartHost,
   layout: CloneLayout,
@@ -31,19 +35,26 @@ export async function connectCloneAgent(
   const { paths } = layout;
   // The holder of the guest's 9p locks connects once the state is loaded, as the agent's
   // client does: the port's connection, made before, would be the template's (none) again.
-  await startLockHolder(paths);
+  const holder = startLockHolder(paths);
   made.agentPromise = h.opts.connectAgent({
     ctlPath: paths.ctlSock,
     ioPath: paths.ioSock,
     timeoutMs: h.bootTimeoutMs,
   });
-  const agent = await raceBoot(made.agentPromise, processEnd, h.bootTimeoutMs + 1000);
+  const [agent] = await Promise.all([raceBoot(made.agentPromise, processEnd, h.bootTimeoutMs + 1000), holder]);
   faultPoint('clone-after-agent-connect');
   return agent;
 }
 
-/** ACTIVATE the restored agent: this VM's wall clock and random pool, and its rootfs share mounted. */
-export async function activateCloneAgent(agent: Agent): Promise<void> {
+/**
+ * ACTIVATE the restored agent: this VM's wall clock and random pool, and with `mountShare` its
+ * rootfs share mounted. A clone of a template mounts it (the pod it is for reads its image
+ * there); a VM restored from a checkpoint does not: its container reads its image and files
+ * from its disks, and the share's mount and the spare namespace forked after it are guest code
+ * under TCG that the start would wait for. The agent mounts it at the first create that reads
+ * it (a container joining the VM, a pod given the VM after this one).
+ */
+export async function activateCloneAgent(agent: Agent, mountShare: boolean): Promise<void> {
   if (!agent.activate) throw new Error('the agent cannot be activated');
-  await agent.activate({ timeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), mountShare: true });
+  await agent.activate({ timeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), mountShare });
 }

@@ -4,7 +4,7 @@
  * failure to undo.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { Agent, VmConfig, VmDevices, VmSize } from '../../types';
+import type { Agent, InterfaceInfo, VmConfig, VmDevices, VmSize } from '../../types';
 import type { VmPaths } from '../runtime-dir';
 import type { StartHost } from '../start-host';
 
@@ -28,6 +28,11 @@ export interface SavedState {
   disk?: string;
   /** The image disk file to put behind its image disk before the state loads (a checkpoint's). */
   imageDisk?: string;
+  /**
+   * A checkpoint's: each NIC's guest interface as it was saved, its MAC the NIC's already
+   * (./clone-nics.ts adoptSavedNics); undefined for a NIC the save did not record.
+   */
+  nics?: ReadonlyArray<InterfaceInfo | undefined>;
 }
 
 /** A clone's id, runtime directory, devices and shape: what each of its steps works on. */

@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { ProcessEnd } from '../qemu-vm-init';
 import { raceBoot, waitForSocket } from '../start-steps';
+import { connectWhenListening } from '../qmp';
 import type { StartHost } from '../start-host';
 import { attachUpperDiskBeforeLoad } from '../../devices/upper-disk/upper-disk-checkpoint';
 import { attachImageDiskBeforeLoad } from '../../devices/image-disk/image-disk-checkpoint';
@@ -27,13 +28,20 @@ export async function loadSavedState(
 ): Promise<void> {
   const { qmpSock, dir } = layout.paths;
   await waitForSocket(qmpSock, qemu, 3000, 'QEMU');
-  if (from.disk) await attachUpperDiskBeforeLoad(qmpSock, dir, from.disk);
-  if (from.imageDisk) await attachImageDiskBeforeLoad(qmpSock, dir, from.imageDisk);
-  await raceBoot(
-    restoreClone(qmpSock, CLONE_STATE_FD, { allRam: from.allRam === true, checkpoint: from.checkpoint }),
-    processEnd,
-    h.bootTimeoutMs,
-    from.checkpoint ? "the checkpoint's state was loaded" : "the template's state was loaded",
-  );
+  // One connection to its monitor for the disks and the load: each connection costs QEMU's
+  // greeting and the capabilities' round trip.
+  const qmp = await connectWhenListening(qmpSock);
+  try {
+    if (from.disk) await attachUpperDiskBeforeLoad(qmp, dir, from.disk);
+    if (from.imageDisk) await attachImageDiskBeforeLoad(qmp, dir, from.imageDisk);
+    await raceBoot(
+      restoreClone(qmp, CLONE_STATE_FD, { allRam: from.allRam === true, checkpoint: from.checkpoint }),
+      processEnd,
+      h.bootTimeoutMs,
+      from.checkpoint ? "the checkpoint's state was loaded" : "the template's state was loaded",
+    );
+  } finally {
+    qmp.close();
+  }
   made.restored = true;
 }

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { Agent, Vm, VmConfig } from '../../types';
+import type { Agent, InterfaceInfo, Vm, VmConfig } from '../../types';
 import type { GuestImages } from '../../guest-images';
 import { normalizeRequest } from '../../devices';
 import { UnavailableError } from '../../../errors';
@@ -32,14 +32,17 @@ import { spawnCloneQemu, writeCloneRecord } from './clone-qemu';
 import { loadSavedState } from './clone-load';
 import { activateCloneAgent, connectCloneAgent, waitForHostLeft } from './clone-agent';
 import { undoFailedClone } from './clone-undo';
+import { adoptSavedNics, settleCloneNics } from './clone-nics';
 
 const log = logger('vm');
 
 /**
  * A VM cloned from the template of its shape (templates.ts): QEMU started with the
  * template's RAM mapped copy-on-write and `-incoming defer`, the template's state loaded, then
- * the agent's handshake, ACTIVATE (wall clock, random pool, rootfs share) and each NIC given
- * this VM's own hardware address (the restored device has the template's).
+ * the agent's handshake, ACTIVATE (wall clock, random pool, rootfs share: a restored
+ * checkpoint's share waits for a create that reads it, activateCloneAgent) and each NIC given
+ * this VM's own hardware address (the restored device has the template's; a restored
+ * checkpoint's NICs keep their guest's: ./clone-nics.ts).
  */
 export async function cloneVm(
   h: StartHost,
@@ -67,7 +70,8 @@ export async function cloneVm(
 /**
  * A VM restored from a checkpoint (./checkpoint.ts), of `shape`, `disks.disk` (when given) behind
  * its upper disk and `disks.imageDisk` behind its image disk before the state loads: the steps of a clone, its devices this VM's own (new taps
- * and MACs). From the checkpoint's own state (`stateFile`, saved with all its RAM) the VM's RAM
+ * and MACs), but for the NICs whose guest interfaces the save recorded (`nics`, in NIC order),
+ * which keep the MACs their guest has (./clone-nics.ts). From the checkpoint's own state (`stateFile`, saved with all its RAM) the VM's RAM
  * is anonymous memory of its own (pages saved as zero stay unallocated); from a fork template (`ramFile` given: forkTemplate in ./checkpoint.ts) it maps the
  * template's RAM file copy-on-write, as a clone of a template does, so that forks share the
  * pages none of them wrote.
@@ -79,9 +83,11 @@ export async function restoreVmFrom(
   shape: SavedShape,
   source: { stateFile: string; ramFile?: string },
   disks: { disk?: string; imageDisk?: string } = {},
+  nics?: ReadonlyArray<InterfaceInfo | undefined>,
 ): Promise<Vm> {
   const layout = checkpointCloneLayout(h, shape);
   const from: SavedState = {
+    nics: adoptSavedNics(layout.devices, nics),
     stateFile: source.stateFile,
     ramFile: source.ramFile ?? path.join(layout.paths.dir, 'ram'),
     allRam: source.ramFile === undefined,
@@ -125,19 +131,20 @@ async function startFromState(
     const restoredMs = Date.now() - started;
     const agent = await connectCloneAgent(h, layout, processEnd, made);
     const connectedMs = Date.now() - started;
-    await activateCloneAgent(agent);
+    const restoredNics = from.checkpoint ? (from.nics ?? devices.nics.map(() => undefined)) : undefined;
+    await settleCloneNics(agent, devices, restoredNics, activateCloneAgent(agent, !from.checkpoint));
     const activatedMs = Date.now() - started;
-    // Sent together: the agent answers in order, so this costs one round trip, not one per NIC.
-    await Promise.all(devices.nics.map((nic) => agent.configureInterface({ name: nic.guestName, setMac: nic.mac })));
     if (h.closing) {
       agent.close();
       throw new UnavailableError('the daemon is shutting down');
     }
     log.debug(
-      `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(programPid(qemu)) ?? '?'} ms; qemu pid ${programPid(qemu)})`,
+      `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms, its NICs with it; QEMU CPU ${processCpuMs(programPid(qemu)) ?? '?'} ms; qemu pid ${programPid(qemu)})`,
     );
     h.starting.delete(qemu);
-    return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, !!from.disk, from.imageDisk));
+    return h.owned(
+      clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, !!from.disk, from.imageDisk, restoredNics),
+    );
   } catch (err) {
     throw await undo(made, err);
   }
@@ -152,6 +159,7 @@ function clonedVm(
   sharedRam: boolean,
   diskFileAttached: boolean,
   imageFile: string | undefined,
+  restoredNics: ReadonlyArray<InterfaceInfo | undefined> | undefined,
 ): QemuVm {
   const { id, size, devices, paths, splitWx } = layout;
   return new QemuVm({
@@ -170,5 +178,6 @@ function clonedVm(
     // put there before its state loaded (loadSavedState).
     upperFileAttached: diskFileAttached,
     imageFileAttached: imageFile ?? false,
+    ...(restoredNics ? { restoredNics } : {}),
   });
 }

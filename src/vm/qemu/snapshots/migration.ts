@@ -135,26 +135,30 @@ async function receiveState(
  * RAM already maps the template's file, so only the device state is read (with `allRam`: a
  * state saved with its RAM, into a QEMU whose RAM is its own), from the clone's
  * fd `stateFd` (the state file, opened by the host and passed at spawn: no `exec:cat`, whose
- * shell and cat cost two more processes per clone).
+ * shell and cat cost two more processes per clone). `qmp`: its monitor's socket, or a
+ * connection to it already open (the one its disks were attached over), which stays open.
  */
-export async function restoreClone(qmpSock: string, stateFd: number, opts: LoadOptions = {}): Promise<void> {
-  const qmp = await connectWhenListening(qmpSock);
-  try {
-    await qmp.execute('migrate-set-capabilities', {
-      capabilities: [{ capability: 'x-ignore-shared', state: !opts.allRam }],
-    });
-    // A checkpoint's guest has the addresses it was saved with, which the host changes once
-    // it runs (a fork's are its own): QEMU's announce after the load would make the guest
-    // send gratuitous ARPs for the saved address (virtio-net's ANNOUNCE), and a bridge that
-    // got one would send the saved container's traffic to the fork.
-    if (opts.checkpoint) await qmp.execute('migrate-set-parameters', { 'announce-rounds': 0 });
-    await qmp.execute('migrate-incoming', { uri: `fd:${stateFd}` });
-    await waitForMigration(qmp, opts.allRam ? 'restoring the VM' : 'restoring the template');
-    const st = (await qmp.execute('query-status')) as { status?: string };
-    if (st?.status !== 'running') await qmp.execute('cont');
-  } finally {
-    qmp.close();
+export async function restoreClone(qmp: string | QmpClient, stateFd: number, opts: LoadOptions = {}): Promise<void> {
+  if (typeof qmp === 'string') {
+    const own = await connectWhenListening(qmp);
+    try {
+      return await restoreClone(own, stateFd, opts);
+    } finally {
+      own.close();
+    }
   }
+  await qmp.execute('migrate-set-capabilities', {
+    capabilities: [{ capability: 'x-ignore-shared', state: !opts.allRam }],
+  });
+  // A checkpoint's guest has the addresses it was saved with, which the host changes once
+  // it runs (a fork's are its own): QEMU's announce after the load would make the guest
+  // send gratuitous ARPs for the saved address (virtio-net's ANNOUNCE), and a bridge that
+  // got one would send the saved container's traffic to the fork.
+  if (opts.checkpoint) await qmp.execute('migrate-set-parameters', { 'announce-rounds': 0 });
+  await qmp.execute('migrate-incoming', { uri: `fd:${stateFd}` });
+  await waitForMigration(qmp, opts.allRam ? 'restoring the VM' : 'restoring the template');
+  const st = (await qmp.execute('query-status')) as { status?: string };
+  if (st?.status !== 'running') await qmp.execute('cont');
 }
 
 /** Poll query-migrate until it completed; throws when it failed or takes too long. */
