@@ -22,7 +22,9 @@
  *    (measured; only a `filters` that is not JSON comes first there, as a 400 or 500);
  *  - `PUT /volumes/{name}`, a cluster volume's update (API 1.42 and later): dockerd 26 answers
  *    503 "volume update only valid for cluster volumes, but swarm is unavailable" whatever the
- *    query or body (measured with curl against dockerd 26.1: empty, cut and chunked bodies);
+ *    query or body (measured with curl against dockerd 26.1: empty, cut and chunked bodies),
+ *    and so for `PUT /volumes/prune` and `PUT /volumes/create`: its PUT route's `{name:.*}`
+ *    takes them as names (moby's api/server/router/volume);
  *  - the checkpoint routes (`/containers/{id}/checkpoints`, `.../checkpoints/{name}`) of a
  *    daemon started without `--experimental`: dockerd answers 501 "This experimental feature
  *    is disabled by default. ..." whatever the container, query or body (measured with curl
@@ -42,6 +44,8 @@ const SWARM_ROUTES = new Set([
   '/configs',
 ]);
 const NOT_IN_SWARM = /not part of a swarm|not a swarm manager/;
+/** Every route a `PUT /volumes/{name}` also matches: dockerd's PUT route takes any name, `prune` and `create` too. */
+const VOLUME_UPDATE_ROUTES = new Set(['/volumes/:name', '/volumes/prune', '/volumes/create']);
 const CLUSTER_VOLUMES_ONLY = /volume update only valid for cluster volumes, but swarm is unavailable/;
 const NETWORK_ERROR =
   /dial tcp|no such host|connection refused|no Host in request URL|i\/o timeout|ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
@@ -54,7 +58,7 @@ export function dockerdAnswers5xx(c: FuzzCase, status: number, body = ''): boole
   if (REGISTRY_ROUTES.has(c.route) && status === 500 && (NETWORK_ERROR.test(body) || REGISTRY_FAILED.test(body)))
     return true;
   if (SWARM_ROUTES.has(c.route) && status === 503 && NOT_IN_SWARM.test(body)) return true;
-  if (c.route === '/volumes/:name' && c.method === 'PUT' && status === 503 && CLUSTER_VOLUMES_ONLY.test(body))
+  if (VOLUME_UPDATE_ROUTES.has(c.route) && c.method === 'PUT' && status === 503 && CLUSTER_VOLUMES_ONLY.test(body))
     return true;
   if (c.route === '/images/*name/tag' && status === 500 && /invalid reference format/.test(body)) return true;
   if (CHECKPOINT_ROUTE.test(c.route) && status === 501 && EXPERIMENTAL_OFF.test(body)) return true;
