@@ -182,7 +182,7 @@ struct container {
   int share_ns;      /* 1: in the pod's shared PID and UTS namespaces (podns.c) */
   int has_disk;      /* 1: / is an overlay whose upper is on a block device (synced on release) */
   int upper_fd;      /* has_disk: O_PATH fd of the disk's root (upper/ and work/), else -1 */
-  char disk[8];      /* has_disk: the block device's name ("vda") */
+  char disk[16];     /* has_disk: the block device's name ("vda", or "sdb" for a hot-plugged one) */
   char pid_peer[PV_MAX_ID + 1]; /* "": own PID namespace; else the container whose init's it joins */
   char cgroup_name[PV_MAX_ID + 1]; /* its cgroup is pv-<cgroup_name>: its first id (a rename keeps it) */
   struct sock_fprog *seccomp;   /* its processes' seccomp filter (seccomp.c), NULL for none */

@@ -245,23 +245,46 @@ static void mount_upper_disk(int fd, const char *disk) {
   snprintf(g_mounted_disk, sizeof g_mounted_disk, "%s", disk);
 }
 
-/* The name (vdX) of the virtio-blk device whose serial is `serial`, into `name`; -1 when none is. */
-static int disk_by_serial(const char *serial, char *name, size_t len) {
+/*
+ * The serial of block device `name` (under /sys/block) into `got`: a virtio-blk disk's from its
+ * `serial` file, a SCSI disk's from its unit serial number VPD page (0x80: a 4-byte header,
+ * then the serial, which QEMU pads with spaces); -1 when it has none.
+ */
+static int serial_of(const char *name, char *got, size_t len) {
+  char p[300], buf[256];
+  int scsi = strncmp(name, "sd", 2) == 0;
+  if (!scsi && strncmp(name, "vd", 2) != 0) return -1;
+  snprintf(p, sizeof p, scsi ? "/sys/block/%s/device/vpd_pg80" : "/sys/block/%s/serial", name);
+  int f = open(p, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return -1;
+  ssize_t n = read(f, buf, sizeof buf - 1);
+  close(f);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  const char *from = buf;
+  size_t at = (size_t)n;
+  if (scsi) {
+    if (n < 4 || (unsigned char)buf[1] != 0x80) return -1;
+    size_t page = ((size_t)(unsigned char)buf[2] << 8) | (unsigned char)buf[3];
+    from = buf + 4;
+    at = page < (size_t)n - 4 ? page : (size_t)n - 4;
+  }
+  while (at > 0 && (from[at - 1] == ' ' || from[at - 1] == '\n' || from[at - 1] == 0)) at--;
+  if (at >= len) return -1;
+  memcpy(got, from, at);
+  got[at] = 0;
+  return 0;
+}
+
+/* The name (vdX or sdX) of the disk whose serial is `serial`, into `name`; -1 when none is. */
+static int disk_by_serial_now(const char *serial, char *name, size_t len) {
   DIR *d = opendir("/sys/block");
   if (!d) return -1;
   struct dirent *de;
   int found = -1;
   while (found < 0 && (de = readdir(d)) != NULL) {
-    if (strncmp(de->d_name, "vd", 2) != 0 || strlen(de->d_name) >= len) continue;
-    char p[300], got[64];
-    snprintf(p, sizeof p, "/sys/block/%s/serial", de->d_name);
-    int f = open(p, O_RDONLY | O_CLOEXEC);
-    if (f < 0) continue;
-    ssize_t n = read(f, got, sizeof got - 1);
-    close(f);
-    if (n <= 0) continue;
-    got[n] = 0;
-    got[strcspn(got, "\n")] = 0;
+    char got[64];
+    if (strlen(de->d_name) >= len || serial_of(de->d_name, got, sizeof got) < 0) continue;
     if (strcmp(got, serial) == 0) {
       snprintf(name, len, "%s", de->d_name);
       found = 0;
@@ -269,6 +292,21 @@ static int disk_by_serial(const char *serial, char *name, size_t len) {
   }
   closedir(d);
   return found;
+}
+
+/*
+ * disk_by_serial_now, waiting up to DISK_ARRIVAL_MS for the disk: one the host hot-plugged on
+ * the VM's SCSI controller (a LUN of a container that joined this VM) appears once the guest's
+ * SCSI layer has probed it, a moment after the host's answer.
+ */
+#define DISK_ARRIVAL_MS 5000
+static int disk_by_serial(const char *serial, char *name, size_t len) {
+  for (int waited = 0;; waited += 5) {
+    if (disk_by_serial_now(serial, name, len) == 0) return 0;
+    if (waited >= DISK_ARRIVAL_MS) return -1;
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
 }
 
 /*
@@ -545,6 +583,16 @@ void container_prepare_spare(int wait) {
   g_spare.ready_disk[0] = 0;
 }
 
+/* A disk serial the host gives: 1 to 20 of [A-Za-z0-9-]. */
+static int valid_serial(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 20) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+      return 0;
+  return 1;
+}
+
 static int valid_disk_name(const char *disk) {
   return strlen(disk) == 3 && disk[0] == 'v' && disk[1] == 'd' && disk[2] >= 'a' && disk[2] <= 'z';
 }
@@ -685,9 +733,19 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
     set_error(e, PV_ERR_INVALID, EINVAL, "pid peer %s: no such other container, or the pod's namespace asked too", pid_peer);
     return -1;
   }
+  /* The upper disk by its device name (the VM's own upper disk, vda), or by its serial (a LUN
+   * the host hot-plugged on the VM's SCSI controller for a container that joined this VM). */
+  char by_serial[16];
   if (disk && !valid_disk_name(disk)) {
-    set_error(e, PV_ERR_INVALID, EINVAL, "upper disk must be a virtio-blk device name (vda..vdz)");
-    return -1;
+    if (!valid_serial(disk)) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "upper disk must be a virtio-blk device name (vda..vdz) or a disk's serial");
+      return -1;
+    }
+    if (disk_by_serial(disk, by_serial, sizeof by_serial) < 0) {
+      set_error(e, PV_ERR_NOT_FOUND, ENODEV, "no disk of serial %s appeared in %d ms", disk, DISK_ARRIVAL_MS);
+      return -1;
+    }
+    disk = by_serial;
   }
   if (hostname && (strlen(hostname) == 0 || strlen(hostname) > 64)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "hostname must be 1 to 64 bytes");

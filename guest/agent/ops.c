@@ -215,7 +215,7 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
     fail(id, PV_ERR_INVALID, EINVAL, "shm peer: no such other container");
     return;
   }
-  char disk[16] = "";
+  char disk[24] = ""; /* a device name (vda) or a hot-plugged disk's serial (20 at most) */
   int has_disk = tlv_count(m, PV_TAG_UPPER_DISK) > 0;
   if (has_disk && need_str(m, id, PV_TAG_UPPER_DISK, "upper disk", disk, sizeof disk - 1) < 0) return;
   char image[24] = "";

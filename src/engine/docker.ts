@@ -58,9 +58,9 @@ export async function planParsed(
   const t = translate(image, newPodId(), await translateOptions(deps));
   if (join && t.spec.hostCgroupParent !== undefined) throw new InvalidArgumentError(CGROUP_PARENT_NEEDS_OWN_VM);
   if (join) t.spec.joinPod = { pod: join.target, pid: join.pid, ...(join.ipc ? { ipc: true } : {}) };
-  // The daemon's --storage-opt image=disk, for a container with a VM of its own that did not choose.
+  // The daemon's --storage-opt image=disk, for a container that did not choose.
   const ownImageOpt = Object.keys(request.hostConfig.StorageOpt ?? {}).some((k) => k.toLowerCase() === 'image');
-  defaultImageOnDisk(deps, t.spec, !!join, ownImageOpt);
+  defaultImageOnDisk(deps, t.spec, ownImageOpt);
   return {
     spec: t.spec,
     frontend: t.frontend,

@@ -21,6 +21,7 @@ import { portRequestsOf, portRequestsOfSpecs } from '../translate/podspec/podspe
 import {
   checkNameFree,
   defaultImageOnDisk,
+  defaultImageOnDiskForAll,
   newPodId,
   translateOptions,
   type CreationPlan,
@@ -68,7 +69,7 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
     id,
   );
   // As a `docker run`'s: its image read from the image's disk, so that it can be saved.
-  defaultImageOnDisk(deps, t.spec, !!n.network?.startsWith('container:'));
+  defaultImageOnDisk(deps, t.spec);
   return { spec: t.spec, frontend: t.frontend, ...(name ? { name } : {}) };
 }
 
@@ -109,5 +110,8 @@ async function planPodFile(deps: EngineDeps, m: PodManifest): Promise<CreationPl
   );
   if (t.spec.log) spec.log = t.spec.log;
   if (t.spec.network) spec.network = t.spec.network;
+  // As a `docker run`'s: each container's image read from the image's disk, its layer on a
+  // disk of its own.
+  defaultImageOnDiskForAll(deps, spec);
   return { spec, frontend: t.frontend, ...(built.name ? { name: built.name } : {}) };
 }

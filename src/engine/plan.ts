@@ -74,21 +74,33 @@ export interface CreationPlan {
   anonymousVolumeLabels?: Record<string, string>;
 }
 
-/** A new pod id (64 hex characters). */
 /**
  * Give the main container of a translated pod the daemon's default image disk: only when the
- * daemon has it, the pod has a VM of its own (`joins` false) and the create named no `image`
- * storage option of its own (`chose`).
+ * daemon has it and the create named no `image` storage option of its own (`chose`). A pod
+ * that joins another's VM gets it too; the pod layer gives it the disks only where
+ * that VM can take them (src/pod/lifecycle/joined-disks.ts), and drops it otherwise.
  */
 export function defaultImageOnDisk(
   deps: Pick<EngineDeps, 'imageOnDiskByDefault'>,
   spec: { containers: Array<{ imageOnDisk?: boolean }> },
-  joins: boolean,
   chose = false,
 ): void {
-  if (deps.imageOnDiskByDefault && !joins && !chose) spec.containers[0].imageOnDisk = true;
+  if (deps.imageOnDiskByDefault && !chose) spec.containers[0].imageOnDisk = true;
 }
 
+/**
+ * Give every container of a pod file's pod the daemon's default image disk (init containers
+ * included): the pod layer then puts each on disks hot-plugged on the pod's VM where that VM
+ * can take them (src/pod/lifecycle/joined-disks.ts), and drops it otherwise.
+ */
+export function defaultImageOnDiskForAll(
+  deps: Pick<EngineDeps, 'imageOnDiskByDefault'>,
+  spec: { containers: Array<{ imageOnDisk?: boolean }> },
+): void {
+  if (deps.imageOnDiskByDefault) for (const c of spec.containers) c.imageOnDisk = true;
+}
+
+/** A new pod id (64 hex characters). */
 export function newPodId(): string {
   return crypto.randomBytes(32).toString('hex');
 }

@@ -14,7 +14,15 @@ import { validateContainerName } from '../translate/docker/create-body';
 import { checkContainerRequest } from '../translate/request/request-check';
 import { translateContainerRequest } from '../translate/request/request-pod';
 import type { Translated } from '../translate/translation';
-import { checkNameFree, newPodId, translateOptions, yieldLoop, type CreationPlan, type EngineDeps } from './plan';
+import {
+  checkNameFree,
+  defaultImageOnDisk,
+  newPodId,
+  translateOptions,
+  yieldLoop,
+  type CreationPlan,
+  type EngineDeps,
+} from './plan';
 
 /** Plan the pod of a neutral request named `name` (see the module comment). */
 export async function planRequest(deps: EngineDeps, req: ContainerRequest, name?: string): Promise<CreationPlan> {
@@ -27,7 +35,13 @@ export async function planRequest(deps: EngineDeps, req: ContainerRequest, name?
   if (name) checkNameFree(deps.pods, name);
   const t = translateContainerRequest(req, image, newPodId(), await translateOptions(deps));
   if (join && t.spec.hostCgroupParent !== undefined) throw new InvalidArgumentError(CGROUP_PARENT_NEEDS_OWN_VM);
-  if (join) t.spec.joinPod = { pod: join.pod, pid: join.pid === true };
+  if (join) {
+    t.spec.joinPod = { pod: join.pod, pid: join.pid === true };
+    // A CRI container (it joins its sandbox's VM) reads its image from the image's disk where
+    // the daemon does so by default and the sandbox's VM can take its disks (the pod layer
+    // decides: src/pod/lifecycle/joined-disks.ts).
+    defaultImageOnDisk(deps, t.spec);
+  }
   return {
     spec: t.spec,
     ...(t.anonymousVolumes ? { anonymousVolumes: t.anonymousVolumes } : {}),

@@ -169,14 +169,17 @@ export interface ContainerSpec {
   /** Mount this other container's /dev/shm over its own (docker --ipc container:X). */
   shmPeer?: string;
   /**
-   * The guest block device (`vda`) holding the container's writable layer, an ext4 filesystem
-   * (Vm.attachUpperDisk put the container's disk behind it): `rootfs` is then the read-only
-   * image tree and the agent makes `/` an overlay of it and the disk's upper/ and work/.
+   * The guest block device holding the container's writable layer, an ext4 filesystem: by
+   * its name (`vda`: Vm.attachUpperDisk put the container's disk behind it) or by its serial
+   * (a disk Vm.attachJoinedDisks hot-plugged, which the agent waits a moment for). `rootfs` is
+   * then the read-only image tree and the agent makes `/` an overlay of it and the disk's
+   * upper/ and work/.
    */
   upperDisk?: string;
   /**
    * With `upperDisk`: the serial of the read-only block device holding the container's image
-   * (an ext4 filesystem: Vm.attachImageDisk put the image's disk behind it), which the agent
+   * (an ext4 filesystem: Vm.attachImageDisk put the image's disk behind it, or
+   * Vm.attachJoinedDisks hot-plugged it), which the agent
    * mounts `ro,noload` and takes as the overlay's lower layer instead of `rootfs`.
    */
   imageDisk?: string;

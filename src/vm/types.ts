@@ -18,6 +18,7 @@
  * ./agent-types.ts and re-exported here: import both from this module.
  */
 import type { VmDeviceRequest, VmDevices } from './devices/types';
+import type { JoinedDiskNames } from './devices/joined-disks';
 import type { Agent, InterfaceInfo } from './agent-types';
 
 export type { NicDevice, UpperDiskDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from './devices/types';
@@ -143,6 +144,18 @@ export interface Vm {
    */
   attachImageDisk?(file: string): Promise<void>;
   /**
+   * Hot-plug the disks of container `containerId`, which joins this VM (another container's):
+   * `upperFile`, its writable layer's disk, and `imageFile`, its image's read-only disk, as
+   * SCSI disks on the controller the VM's image disk is on (src/vm/devices/joined-disks.ts).
+   * What the agent's CREATE_CONTAINER takes to find them. Rejects (Unavailable) for a VM
+   * booted without an image disk. Optional, as attachUpperDisk.
+   */
+  attachJoinedDisks?(containerId: string, upperFile: string, imageFile: string): Promise<JoinedDiskNames>;
+  /** Limit the rates of container `containerId`'s joined upper disk (as throttleUpperDisk for the VM's own). */
+  throttleJoinedDisk?(containerId: string, limits: DiskThrottle): Promise<void>;
+  /** Unplug container `containerId`'s joined disks, once the agent let go of them (none there is fine). */
+  detachJoinedDisks?(containerId: string): Promise<void>;
+  /**
    * Limit the rates of the VM's upper disk (QEMU's I/O throttling of the device), for the file
    * behind it now and later; every rate 0 (or absent) lifts them. Optional, as attachUpperDisk.
    */
@@ -217,14 +230,22 @@ export interface Hypervisor {
   /**
    * Save running VM `vm` whole into checkpoint directory `dir` (src/vm/qemu/snapshots/checkpoint.ts):
    * `disk.file`, behind its upper disk, copied to `disk.copy` while it is stopped; `imageDisk`,
-   * behind its image disk, recorded (shared and read-only: not copied); with
+   * behind its image disk, recorded (shared and read-only: not copied); `joined`, the
+   * containers that joined the VM (Vm.attachJoinedDisks) with the files behind their disks:
+   * each upper disk copied, each image disk recorded, and a VM started from the save has none
+   * of them (its fork template lets them go); with
    * `leaveRunning` it runs on, else it stays stopped for the caller to destroy. Optional: a
    * hypervisor whose VMs cannot be saved lacks it.
    */
   saveVm?(
     vm: Vm,
     dir: string,
-    opts: { disk?: { file: string; copy: string }; imageDisk?: string; leaveRunning: boolean },
+    opts: {
+      disk?: { file: string; copy: string };
+      imageDisk?: string;
+      joined?: Array<{ containerId: string; upperFile: string; imageFile: string }>;
+      leaveRunning: boolean;
+    },
   ): Promise<void>;
   /**
    * A new VM started from the save in checkpoint directory `dir`, the container's disk behind

@@ -142,6 +142,35 @@ describe('CRI containers as critest checks them', () => {
     await removeSandbox(sb.sid);
   });
 
+  it("a sandbox's containers each write their layer to a disk of their own, hot-plugged on its VM, and read their image from its disk", async () => {
+    const sb = await runSandbox('disks');
+    const a = await createContainer(sb, 'da', ['sh', '-c', 'echo a > /who; exec sleep 3600']);
+    const b = await createContainer(sb, 'db', ['sh', '-c', 'echo b > /who; exec sleep 3600']);
+    for (const c of [a, b]) await cri.runtime('StartContainer', { container_id: c }, 240_000);
+    for (const [c, who] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
+      // Its root: an overlay whose lower is its image's disk (mounted at the stage's image/).
+      expect(await exec(c, ['cat', '/proc/mounts'])).toMatch(/^overlay \/ overlay .*lowerdir=[^,]*\/image/m);
+      expect((await exec(c, ['cat', '/who'])).trim()).toBe(who);
+    }
+    // The VM's SCSI disks: its own image disk's slot, and two per container.
+    const disks = (await exec(a, ['ls', '/sys/block'])).split(/\s+/).filter((n) => n.startsWith('sd'));
+    expect(disks.length).toBe(5);
+    await cri.runtime('StopContainer', { container_id: b, timeout: 0 }, 120_000);
+    await cri.runtime('RemoveContainer', { container_id: b }, 120_000);
+    // QEMU drops an unplugged SCSI disk at once; the guest's SCSI layer removes its sd device a
+    // moment later (a loaded host once still listed it right after RemoveContainer).
+    const scsiDisks = async () =>
+      (await exec(a, ['ls', '/sys/block'])).split(/\s+/).filter((n) => n.startsWith('sd')).length;
+    let after = await scsiDisks();
+    for (const end = Date.now() + 20_000; after !== 3 && Date.now() < end; after = await scsiDisks())
+      await new Promise((r) => setTimeout(r, 200));
+    expect(after).toBe(3);
+    await removeSandbox(sb.sid);
+  });
+
   it("POD: the sandbox's containers share its PID namespace, its infra as PID 1; CONTAINER: their own", async () => {
     const sb = await runSandbox('pids');
     const a = await createContainer(sb, 'a', ['sleep', '3601']);

@@ -6,6 +6,8 @@
  * pod in; a kept VM's emptyDirs are empty for the next pod; OnFailure restarts one container
  * in place; a failing init container fails the start; a bad file is refused by field (a bad
  * probe value with Kubernetes' own validation error); resources.requests size the VM.
+ * PostgreSQL (the official-like fixture) and a busybox sidecar in one pod, each on disks of its
+ * own: 1,000 rows kept across a stop and a start, reached from the sidecar over localhost.
  * Probes: ./podvisor-probes.test.ts.
  */
 import * as fs from 'node:fs';
@@ -100,6 +102,18 @@ describe('pod files through the podvisor CLI', () => {
     expect(await ok(d, ['exec', '-c', 'reader', 'kpod', 'wget', '-qO-', 'http://127.0.0.1:8080/msg'])).toBe(
       'from-writer\n',
     );
+    // Each container writes its layer to a disk of its own and reads its image from the image's
+    // disk, both hot-plugged on the VM's SCSI controller: its root an overlay over the image's
+    // disk; the VM's SCSI disks are its own image disk's slot and two per container (the init
+    // container's stay until the pod's VM goes).
+    for (const c of ['writer', 'reader'])
+      expect(await ok(d, ['exec', '-c', c, 'kpod', 'cat', '/proc/mounts'])).toMatch(
+        /^overlay \/ overlay .*lowerdir=[^,]*\/image/m,
+      );
+    await ok(d, ['exec', '-c', 'writer', 'kpod', 'sh', '-c', 'echo mine > /own']);
+    expect((await podvisor(d, ['exec', '-c', 'reader', 'kpod', 'cat', '/own'])).code).not.toBe(0);
+    const scsi = (await ok(d, ['exec', '-c', 'reader', 'kpod', 'ls', '/sys/block'])).split(/\s+/);
+    expect(scsi.filter((n) => n.startsWith('sd')).length).toBe(7);
     const miss = await podvisor(d, ['logs', '-c', 'nope', 'kpod']);
     expect(miss.code).toBe(4);
     expect(miss.err).toMatch(/nope/);
@@ -163,6 +177,11 @@ describe('pod files through the podvisor CLI', () => {
     expect((await dockerCli(d, ['stop', '-t', '1', 'kpod.reader'])).code).toBe(0);
     expect(await ok(d, ['list', '--json'])).toContain('"state": "Created"');
     expect((await dockerCli(d, ['ps', '-q', '--filter', 'label=io.podvisor.pod=kpod'])).out).toBe('');
+    // Started again (a new VM): each container's layer is on its disk file, kept.
+    await ok(d, ['start', 'kpod']);
+    expect(await ok(d, ['exec', '-c', 'writer', 'kpod', 'cat', '/own'])).toBe('mine\n');
+    expect((await podvisor(d, ['exec', '-c', 'reader', 'kpod', 'cat', '/own'])).code).not.toBe(0);
+    await ok(d, ['stop', '-t', '0', 'kpod']);
   });
 
   test('a hyper podfile (JSON) runs, and replace -f swaps in a YAML pod on its VM', async () => {
@@ -219,6 +238,14 @@ describe('pod files through the podvisor CLI', () => {
     expect(look).not.toContain('dirty-host');
     expect(look).not.toContain('left');
     expect(look).not.toContain('sleep 4343');
+    // The old pod's disks were unplugged: the VM's own image disk's slot and the new pod's two
+    // pairs (the guest drops an unplugged disk a moment after QEMU: polled).
+    const scsiDisks = async () =>
+      (await ok(d, ['exec', 'clean', 'ls', '/sys/block'])).split(/\s+/).filter((n) => n.startsWith('sd')).length;
+    let scsi = await scsiDisks();
+    for (const end = Date.now() + 20_000; scsi !== 5 && Date.now() < end; scsi = await scsiDisks())
+      await new Promise((r) => setTimeout(r, 200));
+    expect(scsi).toBe(5);
     // What a new pod writes there is its own, and the same clean-up holds for replace.
     await ok(d, ['exec', 'clean', 'sh', '-c', 'echo again > /cache/again']);
     const third = path.join(dir, 'third.yaml');
@@ -289,6 +316,57 @@ describe('pod files through the podvisor CLI', () => {
     expect(pod?.containers.find((c) => c.name === 'second')).toMatchObject({ exitCode: 4 });
     expect(await ok(d, ['logs', '-c', 'app', 'badinit'])).toBe('');
     await ok(d, ['rm', 'badinit']);
+  });
+
+  test('PostgreSQL and a busybox sidecar in one pod: each on its own image disk and layer disk, the sidecar reaching the database over the pod localhost', async () => {
+    const pg = `${REG}/debian-postgres:15`;
+    await ok(d, ['pull', pg]);
+    const file = path.join(dir, 'pg.yaml');
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: pgpod\nspec:\n  terminationGracePeriodSeconds: 5\n  containers:\n    - name: db\n      image: ${pg}\n      env:\n        - name: POSTGRES_PASSWORD\n          value: secret\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n`,
+    );
+    await ok(d, ['run-pod', '-f', file]);
+    try {
+      await until(
+        async () =>
+          (await podvisor(d, ['exec', '-c', 'db', 'pgpod', 'pg_isready', '-q', '-h', '127.0.0.1'])).code === 0,
+        240_000,
+      );
+      const sql = 'CREATE TABLE t (v int); INSERT INTO t SELECT generate_series(1, 1000); SELECT count(*) FROM t;';
+      const q = await ok(d, ['exec', '-c', 'db', 'pgpod', 'su', 'postgres', '-c', `psql -At -h 127.0.0.1 -c '${sql}'`]);
+      expect(q.trim().split('\n').pop()).toBe('1000');
+      // The busybox sidecar reaches it over the pod's localhost, and reads busybox, not PostgreSQL.
+      // (PostgreSQL's SSLRequest: a server without TLS answers "N".)
+      const probe = "printf '\\0\\0\\0\\10\\4\\322\\26\\57' | timeout 5 nc 127.0.0.1 5432 | head -c 1";
+      expect(await ok(d, ['exec', '-c', 'side', 'pgpod', 'sh', '-c', probe])).toBe('N');
+      expect((await podvisor(d, ['exec', '-c', 'side', 'pgpod', 'ls', '/usr/lib/postgresql'])).code).not.toBe(0);
+      for (const c of ['db', 'side'])
+        expect(await ok(d, ['exec', '-c', c, 'pgpod', 'cat', '/proc/mounts'])).toMatch(
+          /^overlay \/ overlay .*lowerdir=[^,]*\/image/m,
+        );
+      // Its data survives a stop and a start onto a new VM (on the db container's own disk).
+      await ok(d, ['stop', '-t', '5', 'pgpod']);
+      await ok(d, ['start', 'pgpod']);
+      await until(
+        async () =>
+          (await podvisor(d, ['exec', '-c', 'db', 'pgpod', 'pg_isready', '-q', '-h', '127.0.0.1'])).code === 0,
+        240_000,
+      );
+      const again = await ok(d, [
+        'exec',
+        '-c',
+        'db',
+        'pgpod',
+        'su',
+        'postgres',
+        '-c',
+        "psql -At -h 127.0.0.1 -c 'SELECT count(*) FROM t'",
+      ]);
+      expect(again.trim()).toBe('1000');
+    } finally {
+      await podvisor(d, ['rm', '-f', 'pgpod']);
+    }
   });
 
   test("resources.requests size the pod's VM where no limit is given; a limit wins where there is one", async () => {

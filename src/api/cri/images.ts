@@ -160,8 +160,9 @@ export class CriImageService {
         `failed to parse image reference ${JSON.stringify(input)}: ${(err as Error).message}`,
       );
     }
-    // A sandbox's containers read their images over its VM's layers share: no image disk.
-    const { id } = await this.images.pull(ref, { auth: authOf(req.auth), signal, imageDisk: false });
+    // Its disk made as a `docker pull` makes it (where the daemon makes them): a sandbox's
+    // containers read their images from them (src/pod/lifecycle/joined-disks.ts).
+    const { id } = await this.images.pull(ref, { auth: authOf(req.auth), signal });
     return { image_ref: id };
   }
 

@@ -23,6 +23,7 @@ import { bindRun } from './monitor';
 import type { Entry } from '../records/registry';
 import { removeEntry } from './removal';
 import { bootSandbox } from './sandbox';
+import { hotPlugsDisks, joinerTakesDisks, podOfSeveralTakesDisks } from './joined-disks';
 import { startFailure } from './start-error';
 import { hardKill, stopLocked } from './stop';
 import { InitContainerFailedError, type InitRun } from './init-containers';
@@ -74,12 +75,19 @@ export async function create(
     frontend,
   };
   const used: string[] = [];
-  // Block mode for a pod of one container in its own VM (a VM has one upper disk), unless
-  // the front end keeps the layer on the host (the builder commits it from there).
-  const disk =
-    deps.rootfsDisk && spec.containers.length === 1 && !spec.joinPod && spec.writableLayer !== 'host'
-      ? deps.rootfsDisk
-      : undefined;
+  // Block mode for a pod of one container in its own VM (the VM's upper disk), joining one
+  // whose VM takes its disks, or of several each on disks hot-plugged on its VM
+  // (./joined-disks.ts), unless the front end keeps the layer on the host (the builder commits
+  // it from there).
+  const takesDisks = spec.joinPod
+    ? joinerTakesDisks(ctx, spec)
+    : hotPlugsDisks(spec)
+      ? podOfSeveralTakesDisks(spec)
+      : spec.containers.length === 1;
+  const disk = deps.rootfsDisk && takesDisks && spec.writableLayer !== 'host' ? deps.rootfsDisk : undefined;
+  // Containers on hot-plugged disks that get none read their images as before (the daemon's
+  // default image disk is for those that can have it).
+  if (hotPlugsDisks(spec) && !disk) for (const c of spec.containers) delete c.imageOnDisk;
   // Disk rates need a disk of its own (the device's I/O throttling in QEMU).
   if (!disk && spec.containers.some((c) => c.diskThrottle)) throw new InvalidArgumentError(DISK_THROTTLE_NEEDS_DISK);
   // A size asked for is checked before anything is made (--storage-opt size: ../mounts/disk-size.ts).

@@ -30,6 +30,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AgentProcess, OutputResume, Vm } from '../../vm/types';
+import { attachContainerDisks, guestDisks } from './container-disks';
 import type { RootfsManager } from '../../storage/types';
 import { sharesNamespaces, type PodContainerSpec, type PodSpec } from '../types';
 import { runInitContainers, type InitRun } from './init-containers';
@@ -71,6 +72,11 @@ export interface StartDeps {
   logFor?(containerId: string): LogWriter | undefined;
   /** The VM is another pod's: a failed start destroys the containers it made, not the VM. */
   borrowedVm?: boolean;
+  /**
+   * Its containers' disks are hot-plugged on the VM's SCSI controller, not the VM's own upper
+   * and image disks (./joined-disks.ts hotPlugsDisks: a joined pod, a pod of several).
+   */
+  hotPluggedDisks?: boolean;
   /**
    * The VM is one the user holds: a failed start cleans it (./vm-reuse.ts HeldVmRollback:
    * `guest` before the rootfs unmounts, `shares` after) instead of destroying it.
@@ -189,30 +195,13 @@ async function acquireVm(deps: StartDeps, spec: PodSpec, undo: Undo): Promise<Vm
 async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): Promise<void> {
   for (const c of spec.containers) {
     if (c.podPause) continue; // the agent's own root: no image, no disk, no mounts
-    // A disk still to be made takes the one the pool VM holds mounted ahead, when it fits.
-    const ready = vm.takeReadyDisk?.bind(vm);
+    // A disk still to be made takes the one the pool VM holds mounted ahead, when it fits (not
+    // a hot-plugged one: the ready disk is the VM's own upper disk's).
+    const ready = deps.hotPluggedDisks ? undefined : vm.takeReadyDisk?.bind(vm);
     await deps.rootfs.mount(c.id, rootfsTarget(vm, c.id), ready ? { readyDisk: { take: ready } } : {});
     undo.push(() => deps.rootfs.unmount(c.id));
     const disk = deps.rootfs.diskOf?.(c.id);
-    if (disk && !deps.restoring) {
-      if (!vm.devices.upperDisk || !vm.attachUpperDisk)
-        throw new UnavailableError(`VM ${vm.id} has no disk for the writable layer of container ${c.id}`);
-      await vm.attachUpperDisk(disk);
-      undo.push(() => vm.detachUpperDisk?.() ?? Promise.resolve());
-      if (c.diskThrottle) {
-        if (!vm.throttleUpperDisk) throw new UnavailableError(`VM ${vm.id} cannot limit the rates of its disk`);
-        await vm.throttleUpperDisk(c.diskThrottle);
-      }
-    }
-    // Its image read from a disk (image=disk): the image's read-only disk (made at the image's
-    // first use when not before) behind the VM's image disk; a restored VM had it put there
-    // before its state loaded. A VM with no transport left for one (../lifecycle/sandbox.ts)
-    // has none, and the container reads its image over a share instead.
-    if (disk && c.imageOnDisk && !deps.restoring && vm.devices.imageDisk) {
-      if (!vm.attachImageDisk || !deps.rootfs.imageDisk)
-        throw new UnavailableError(`VM ${vm.id} has no image disk for container ${c.id}`);
-      await vm.attachImageDisk(await deps.rootfs.imageDisk(c.id));
-    }
+    if (disk) await attachContainerDisks(deps, vm, c, disk, undo);
     if (c.mounts?.some((m) => m.type === 'bind' || m.type === 'volume')) undo.push(await mountHostSources(vm, c));
   }
   // A held VM's guest is cleaned before its rootfs are unmounted (after the network is left).
@@ -304,12 +293,7 @@ function createIn(deps: StartDeps, spec: PodSpec, vm: Vm): (c: PodContainerSpec)
         ...(share ? { sharePodNamespaces: true } : {}),
         ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
         ...(deps.shmPeer ? { shmPeer: deps.shmPeer } : {}),
-        ...(!c.podPause && deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk
-          ? { upperDisk: vm.devices.upperDisk.guestName }
-          : {}),
-        ...(!c.podPause && c.imageOnDisk && deps.rootfs.diskOf?.(c.id) && vm.devices.imageDisk
-          ? { imageDisk: vm.devices.imageDisk.serial }
-          : {}),
+        ...guestDisks(deps, vm, c),
         ...(c.security ? { security: guestContainerSecurity(c.security) } : {}),
         ...(c.dockerInit && !c.podPause ? { dockerInit: true } : {}),
       }),

@@ -6,6 +6,7 @@
  */
 import type { Vm } from '../../vm/types';
 import { imageDiskFits } from '../../vm/devices';
+import { hotPlugsDisks } from './joined-disks';
 import { logger } from '../../util/log';
 import type { PodContext } from '../context';
 import type { Entry, Run } from '../records/registry';
@@ -147,6 +148,7 @@ export async function bootSandbox(
           }
         : {}),
       rootfs: ctx.deps.rootfs,
+      ...(hotPlugsDisks(spec) ? { hotPluggedDisks: true } : {}),
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
       ...(e ? { logFor: (id: string) => ctx.containerLog(e, id) } : {}),
@@ -248,14 +250,21 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
     );
   // stop --keep-vm and replace keep the VM, cleaned, instead (./vm-reuse.ts).
   const keep = ctx.reuse.takeKeep(e.record.id);
-  if (keep) return keepSandbox(ctx.deps, e, run, keep);
+  if (keep) return keepSandbox({ ...ctx.deps, hotPluggedDisks: hotPlugsDisks(podSpecOf(e.record)) }, e, run, keep);
   const t0 = Date.now();
   if (run.borrowed) {
-    // Another pod's VM: only this pod's containers go (their processes are gone already).
+    // Another pod's VM: only this pod's containers go (their processes are gone already), and
+    // the disks hot-plugged for them once the agent let go of them (its release syncs them).
     for (const id of Object.keys(e.record.containers)) {
       await run.vm.agent
         .destroyContainer(id)
         .catch((err) => log.debug(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`));
+      if (ctx.deps.rootfs.diskOf?.(id))
+        await run.vm
+          .detachJoinedDisks?.(id)
+          .catch((err) =>
+            log.warn(`unplugging the disks of container ${id} in VM ${run.vm.id}: ${(err as Error).message}`),
+          );
     }
   } else {
     // Ports, names and the address go first, so that nothing is answered by a dying VM; and

@@ -80,7 +80,7 @@ export class VmReuse {
  * Never rejects. `deps`: the pod context's networks and rootfs (PodManagerDeps).
  */
 export async function keepSandbox(
-  deps: { networks?: Promise<PodNetworks | undefined>; rootfs: RootfsManager },
+  deps: { networks?: Promise<PodNetworks | undefined>; rootfs: RootfsManager; hotPluggedDisks?: boolean },
   e: Entry,
   run: Run,
   keep: Keep,
@@ -107,6 +107,9 @@ export async function keepSandbox(
   let failure: Error | undefined;
   try {
     await cleanGuest(run.vm, ids);
+    // Disks hot-plugged for its containers (a pod of several: ./joined-disks.ts) go once the
+    // agent has let go of them: the next pod on the VM gets a controller with nothing of this one.
+    if (deps.hotPluggedDisks) for (const id of ids) if (deps.rootfs.diskOf?.(id)) await run.vm.detachJoinedDisks?.(id);
   } catch (err) {
     failure = err as Error;
     await run.vm.destroy().catch(() => undefined);

@@ -135,7 +135,10 @@ export async function resolveVolumes(
   const asked: string[] = [];
   const copyUp: PodVolumeMount[] = [];
   const keptOnDisk: string[] = [];
-  const imageOnDisk = c.imageOnDisk === true;
+  // A container that joins another's VM keeps its volumes on the volume share, as before: its
+  // disks there are decided later, by the pod layer (src/pod/lifecycle/joined-disks.ts), and
+  // may not come.
+  const imageOnDisk = c.imageOnDisk === true && !t.spec.joinPod;
   const placement = parseStorageOpt(t.frontend?.hostConfig.StorageOpt).volumes;
   if (placement === 'disk' && !imageOnDisk) throw new UnavailableError(VOLUMES_ON_DISK_NEED_IMAGE_DISK);
   try {

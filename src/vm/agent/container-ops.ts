@@ -44,7 +44,8 @@ export function encodeContainer(spec: ContainerSpec): TlvWriter {
     w.str(Tag.SHM_PEER, spec.shmPeer);
   }
   if (spec.upperDisk !== undefined) {
-    if (!/^vd[a-z]$/.test(spec.upperDisk)) throw new InvalidArgumentError(`bad upper disk ${spec.upperDisk}`);
+    if (!/^vd[a-z]$/.test(spec.upperDisk) && !/^[A-Za-z0-9-]{1,20}$/.test(spec.upperDisk))
+      throw new InvalidArgumentError(`bad upper disk ${spec.upperDisk}: a virtio-blk device name or a serial`);
     w.str(Tag.UPPER_DISK, spec.upperDisk);
   }
   if (spec.imageDisk !== undefined) {

@@ -12,6 +12,8 @@ import { planUpperDisk, upperDiskQemuArgs } from './upper-disk/upper-disk';
 import { layersShareQemuArgs } from './layers-share';
 import { imageDiskQemuArgs, planImageDisk } from './image-disk/image-disk';
 
+export { joinedDiskNames, type JoinedDiskNames } from './joined-disks';
+
 export type {
   ImageDiskDevice,
   NicDevice,

@@ -194,11 +194,7 @@ export class QemuHypervisor implements Hypervisor, StartHost {
   }
 
   /** @inheritdoc */
-  saveVm(
-    vm: Vm,
-    dir: string,
-    opts: { disk?: { file: string; copy: string }; imageDisk?: string; leaveRunning: boolean },
-  ): Promise<void> {
+  saveVm(vm: Vm, dir: string, opts: Parameters<NonNullable<Hypervisor['saveVm']>>[2]): Promise<void> {
     const { tools, guest } = this.preflight();
     return saveVm(this, tools, guest, vm, dir, opts);
   }

@@ -7,8 +7,17 @@ import type { Agent, DiskThrottle, VmDevices } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
 import { attachFile, detachFile, flattenUpperDisk, setDiskThrottle } from '../devices/upper-disk/upper-disk-qmp';
 import { attachImageFile, detachImageFile } from '../devices/image-disk/image-disk-qmp';
+import { SCSI_CONTROLLER_ID } from '../devices/image-disk/image-disk';
+import { joinedDiskNames, type JoinedDiskAddresses, type JoinedDiskNames } from '../devices/joined-disks';
+import {
+  attachJoinedFiles,
+  detachJoinedFiles,
+  joinedDiskAddresses,
+  throttleJoinedUpper,
+} from '../devices/joined-disks-qmp';
 import { ReadyUpperDisk, type WantedDisk } from '../devices/upper-disk/ready-disk';
 import { withQmp } from './qmp';
+import { isOverlay } from '../../util/disk-chain';
 import type { VmPaths } from './runtime-dir';
 import type { QemuVmInit } from './qemu-vm-init';
 
@@ -32,6 +41,11 @@ export interface DisksVm {
 export class QemuVmDisks {
   /** Whether a host file is behind the upper disk; undefined when not known (QemuVmInit.upperFileAttached). */
   private upperFile: boolean | undefined;
+  /**
+   * Whether the file behind the upper disk is a copy-on-write overlay (a fork's or a restored
+   * container's disk: src/util/disk-chain.ts); undefined when not known (a restore's, an adopted VM's).
+   */
+  private upperOverlay: boolean | undefined;
   /** A fresh disk behind the upper disk, mounted ahead in the guest (holdReadyDisk). */
   private readonly readyDisk = new ReadyUpperDisk();
   /** The host file behind the image disk, false for none; undefined when not known (QemuVmInit.imageFileAttached). */
@@ -42,7 +56,18 @@ export class QemuVmDisks {
     init: Pick<QemuVmInit, 'upperFileAttached' | 'imageFileAttached'>,
   ) {
     this.upperFile = init.upperFileAttached;
+    this.upperOverlay = init.upperFileAttached === false ? false : undefined;
     this.imageFile = init.imageFileAttached;
+  }
+
+  /**
+   * Whether the upper disk may be a copy-on-write overlay: QEMU keeps the overlay's cluster
+   * tables in its own memory until a flush, and the guest sends none (its ext4 is mounted
+   * barrier=0), so such a VM's QEMU is stopped (QMP `stop` flushes every block device) before it
+   * is killed (QemuVm.destroy); a raw file has each write in the host's page cache once done.
+   */
+  get mayHoldOverlay(): boolean {
+    return this.upperOverlay !== false;
   }
 
   private notRunning(): UnavailableError {
@@ -87,6 +112,7 @@ export class QemuVmDisks {
       await attachFile(q, paths.dir, file);
     });
     this.upperFile = true;
+    this.upperOverlay = isOverlay(file);
     await this.readyDisk.discard();
   }
 
@@ -95,6 +121,7 @@ export class QemuVmDisks {
     if (!this.vm.devices.upperDisk || !this.vm.running()) return;
     await withQmp(this.vm.paths.qmpSock, 10_000, detachFile);
     this.upperFile = false;
+    this.upperOverlay = false;
   }
 
   /** The host file behind the image disk, when known (undefined: none, or a VM adopted from an earlier daemon). */
@@ -115,6 +142,50 @@ export class QemuVmDisks {
       await attachImageFile(q, paths.dir, file);
     });
     this.imageFile = file;
+  }
+
+  /** One joined container's disks changed at a time (QMP's file binds in the VM's directory have one name). */
+  private joinedChain: Promise<unknown> = Promise.resolve();
+
+  private joinedStep<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.joinedChain.then(step, step);
+    this.joinedChain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Vm.attachJoinedDisks: a joined container's upper and image disks hot-plugged on the SCSI controller. */
+  async attachJoinedDisks(containerId: string, upperFile: string, imageFile: string): Promise<JoinedDiskNames> {
+    const { id, devices, paths } = this.vm;
+    if (!devices.imageDisk)
+      throw new UnavailableError(
+        `VM ${id} has no SCSI controller for the disks of container ${containerId} (it was started without an image disk)`,
+      );
+    if (!this.vm.running()) throw this.notRunning();
+    await this.joinedStep(() =>
+      withQmp(paths.qmpSock, 10_000, (q) =>
+        attachJoinedFiles(q, paths.dir, SCSI_CONTROLLER_ID, containerId, upperFile, imageFile),
+      ),
+    );
+    return joinedDiskNames(containerId);
+  }
+
+  /** Where a joined container's two disks sit on the SCSI controller (a save records it: ../qemu/snapshots/checkpoint.ts). */
+  async joinedDiskAddresses(containerId: string): Promise<JoinedDiskAddresses> {
+    if (!this.vm.running()) throw this.notRunning();
+    return this.joinedStep(() =>
+      withQmp(this.vm.paths.qmpSock, 10_000, (q) => joinedDiskAddresses(q, containerId), 'QMP qom-get'),
+    );
+  }
+
+  /** Vm.throttleJoinedDisk: the I/O limits of a joined container's upper disk. */
+  async throttleJoinedDisk(containerId: string, limits: DiskThrottle): Promise<void> {
+    await withQmp(this.vm.paths.qmpSock, 10_000, (q) => throttleJoinedUpper(q, containerId, limits));
+  }
+
+  /** Vm.detachJoinedDisks: a joined container's disks unplugged (none there is fine). */
+  async detachJoinedDisks(containerId: string): Promise<void> {
+    if (!this.vm.devices.imageDisk || !this.vm.running()) return;
+    await this.joinedStep(() => withQmp(this.vm.paths.qmpSock, 10_000, (q) => detachJoinedFiles(q, containerId)));
   }
 
   /**

@@ -22,6 +22,7 @@ import { QEMU_NAME, VIRTIOFSD_NAME } from './processes/vm-processes';
 import { endSupervisors, jailSupervisorOf } from './confinement/jailed-process';
 import { pssBytes, removeRuntimeDir, tailLines, trimLogFile } from './host-files';
 import type { WantedDisk } from '../devices/upper-disk/ready-disk';
+import type { JoinedDiskAddresses, JoinedDiskNames } from '../devices/joined-disks';
 import type { ProcessEnd, QemuVmInit } from './qemu-vm-init';
 import { QemuVmDisks } from './qemu-vm-disks';
 
@@ -34,6 +35,8 @@ const log = logger('vm');
  * since a guest can make them complain.
  */
 const CONSOLE_CHECK_MS = 5000;
+/** How long a clone's QEMU may take to flush a copy-on-write disk before it is killed (QemuVm.destroy). */
+const OVERLAY_FLUSH_MS = 10_000;
 const CONSOLE_MAX_BYTES = 1024 * 1024;
 const CONSOLE_KEEP_BYTES = 256 * 1024;
 
@@ -177,6 +180,26 @@ export class QemuVm implements Vm {
   /** @inheritdoc */
   attachImageDisk(file: string): Promise<void> {
     return this.disks.attachImageDisk(file);
+  }
+
+  /** @inheritdoc */
+  attachJoinedDisks(containerId: string, upperFile: string, imageFile: string): Promise<JoinedDiskNames> {
+    return this.disks.attachJoinedDisks(containerId, upperFile, imageFile);
+  }
+
+  /** Where a joined container's two disks sit on the SCSI controller (QemuVmDisks.joinedDiskAddresses). */
+  joinedDiskAddresses(containerId: string): Promise<JoinedDiskAddresses> {
+    return this.disks.joinedDiskAddresses(containerId);
+  }
+
+  /** @inheritdoc */
+  throttleJoinedDisk(containerId: string, limits: DiskThrottle): Promise<void> {
+    return this.disks.throttleJoinedDisk(containerId, limits);
+  }
+
+  /** @inheritdoc */
+  detachJoinedDisks(containerId: string): Promise<void> {
+    return this.disks.detachJoinedDisks(containerId);
   }
 
   /** @inheritdoc */
@@ -360,7 +383,13 @@ export class QemuVm implements Vm {
         // A clone has no virtiofsd to hang up on and nothing of its own to save (its RAM is a
         // private mapping of the template's file, its files went to the host as written): it is
         // killed at once, without a QMP session for `quit` (a connection, the greeting, two
-        // commands) on every container removal.
+        // commands) on every container removal. But a copy-on-write disk's cluster tables are
+        // in QEMU's memory until a flush: QMP `stop` writes them out first (its answer comes
+        // once every block device is flushed), or a fork's writes since its last flush are lost.
+        if (this.disks.mayHoldOverlay)
+          await qmpCommand(this.paths.qmpSock, 'stop', undefined, OVERLAY_FLUSH_MS).catch((err: Error) =>
+            log.warn(`VM ${this.id}: flushing its disk before its end: ${err.message}`),
+          );
         await killAndWait(this.pid);
       } else {
         try {

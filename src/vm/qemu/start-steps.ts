@@ -85,20 +85,21 @@ export async function cleanupDir(paths: VmPaths): Promise<void> {
 export const HOST_LEFT_LINES: readonly RegExp[] = [/host left the control channel/, /host left the stream channel/];
 
 /**
- * Wait until every pattern matches a line of console log `file`; UnavailableError naming
- * `who` and the lines missing after `timeoutMs`.
+ * Wait until every pattern matches a line of console log `file` (of what follows its first
+ * `fromByte` bytes); UnavailableError naming `who` and the lines missing after `timeoutMs`.
  */
 export async function waitForConsole(
   file: string,
   patterns: readonly RegExp[],
   timeoutMs: number,
   who: string,
+  fromByte = 0,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let text = '';
     try {
-      text = fs.readFileSync(file, 'utf8');
+      text = fs.readFileSync(file).subarray(fromByte).toString('utf8');
     } catch {
       // not written yet
     }

@@ -559,6 +559,8 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
       body({ Cmd: ['true'], HostConfig: { NetworkMode: 'container:plain' } }),
       '/joined',
     );
+    // Given the default by the engine, then dropped by the pod layer: plain's storage here
+    // (a rootfs manager that makes no disks) will not put it on a VM with the SCSI controller.
     expect(mainContainer(joined).spec.imageOnDisk).toBeUndefined();
     // Without the daemon's option, nothing changes.
     expect(
@@ -566,7 +568,7 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
     ).toBeUndefined();
   });
 
-  test("the daemon's --storage-opt image=disk: a native pod of one container reads its image from a disk too, unless it joins another's VM", async () => {
+  test("the daemon's --storage-opt image=disk: a native pod of one container reads its image from a disk too, and so does one joining such a pod's VM", async () => {
     const e = hd.engine(hd.pods, { volumes: { store: dstore, events: hd.events }, imageOnDiskByDefault: true });
     const own = await e.createNative({ kind: 'spec', spec: { name: 'nat', image: 'busybox', command: ['true'] } });
     expect(mainContainer(own).spec.imageOnDisk).toBe(true);
@@ -574,8 +576,36 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
       kind: 'spec',
       spec: { name: 'natjoin', image: 'busybox', command: ['true'], network: 'container:nat' },
     });
-    expect(mainContainer(joined).spec.imageOnDisk).toBeUndefined();
+    // The engine gives it the default; the pod layer decides whether it gets disks in nat's VM
+    // (src/pod/lifecycle/joined-disks.ts).
+    expect(mainContainer(joined).spec.imageOnDisk).toBe(true);
     const other = await dengine.createNative({ kind: 'spec', spec: { name: 'nat2', image: 'busybox' } });
     expect(mainContainer(other).spec.imageOnDisk).toBeUndefined();
+  });
+
+  test("the daemon's --storage-opt image=disk: every container of a pod file reads its image from a disk (init containers too)", async () => {
+    const e = hd.engine(hd.pods, { volumes: { store: dstore, events: hd.events }, imageOnDiskByDefault: true });
+    const file = `apiVersion: v1
+kind: Pod
+metadata: {name: several}
+spec:
+  initContainers:
+    - {name: seed, image: busybox, command: ["true"]}
+  containers:
+    - {name: app, image: busybox, command: [sleep, "9"]}
+    - {name: side, image: busybox, args: [cat]}
+`;
+    const r = await e.createNative({ kind: 'podfile', manifest: parsePodFile(file) });
+    expect(Object.values(r.containers).map((c) => [c.spec.name, c.spec.imageOnDisk])).toEqual([
+      ['seed', true],
+      ['app', true],
+      ['side', true],
+    ]);
+    // Without the daemon's option, none does.
+    const plain = await dengine.createNative({
+      kind: 'podfile',
+      manifest: parsePodFile(file.replace('several', 'plainpod')),
+    });
+    expect(Object.values(plain.containers).map((c) => c.spec.imageOnDisk)).toEqual([undefined, undefined, undefined]);
   });
 });

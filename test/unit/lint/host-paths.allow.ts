@@ -611,13 +611,18 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   { file: 'src/vm/qemu/binaries.ts', fn: 'ramShimLibrary', calls: ['fs.existsSync', 'fs.statSync'], reason: INSTALLED },
   { file: 'src/vm/qemu/snapshots/checkpoint.ts', fn: 'madeAlready', calls: ['fs.existsSync'], reason: CONTAINER_DIR },
   {
-    file: 'src/vm/qemu/snapshots/checkpoint.ts',
+    file: 'src/vm/qemu/snapshots/saved-record.ts',
     fn: 'readSavedVm',
     calls: ['fs.existsSync', 'fs.readFileSync'],
     reason: CONTAINER_DIR,
   },
   { file: 'src/vm/qemu/snapshots/checkpoint.ts', fn: 'saveVm', calls: ['fs.promises.rm'], reason: CONTAINER_DIR },
-  { file: 'src/vm/qemu/snapshots/checkpoint.ts', fn: 'imageDiskIdentity', calls: ['fs.statSync'], reason: IMAGE_DISKS },
+  {
+    file: 'src/vm/qemu/snapshots/saved-record.ts',
+    fn: 'imageDiskIdentity',
+    calls: ['fs.statSync'],
+    reason: IMAGE_DISKS,
+  },
   { file: 'src/vm/qemu/snapshots/checkpoint.ts', fn: 'stampOf', calls: ['fs.statSync'], reason: INSTALLED },
   {
     file: 'src/vm/qemu/snapshots/fork-template.ts',
@@ -835,6 +840,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     reason: RUNTIME_DIR,
   },
   { file: 'src/vm/qemu/start-steps.ts', fn: 'waitForConsole', calls: ['fs.readFileSync'], reason: RUNTIME_DIR },
+  { file: 'src/vm/qemu/snapshots/joined-drop.ts', fn: 'consoleBytes', calls: ['fs.statSync'], reason: RUNTIME_DIR },
   { file: 'src/vm/qemu/start-steps.ts', fn: 'waitForSocket', calls: ['fs.existsSync'], reason: RUNTIME_DIR },
   {
     file: 'src/vm/qemu/snapshots/templates.ts',

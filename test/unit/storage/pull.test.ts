@@ -258,7 +258,7 @@ test("on a daemon that makes image disks ahead, the pull makes the image's disk 
   expect(failed[failed.length - 1]).toBe(` Status: Image is up to date for ${addr}/x:latest`);
 });
 
-test('a CRI PullImage makes no image disk, on a daemon that makes them ahead; a Docker pull of the same image later makes it', async () => {
+test('a CRI PullImage makes the image disk as a Docker pull does, on a daemon that makes them ahead (its containers read it); a later pull finds it made', async () => {
   const svc = await ImageService.open(root);
   const made: string[][] = [];
   const maker: ImageDiskMaker = {
@@ -272,12 +272,7 @@ test('a CRI PullImage makes no image disk, on a daemon that makes them ahead; a 
   const cri = new CriImageService(svc);
   expect(await cri.pull({ image: { image: `${addr}/x:latest` } })).toEqual({ image_ref: image.configDigest });
   expect(svc.store.byId(image.configDigest)).toBeDefined();
-  expect(made).toEqual([]);
-  const seen: PullEvent[] = [];
-  await svc.pull({ domain: addr, path: 'x', tag: 'latest' }, { onProgress: (p) => seen.push(p) });
   expect(made).toEqual([await svc.store.layerDirs(image.configDigest)]);
-  expect(seen.filter((e) => e.kind === 'image-disk').map((e) => e.kind === 'image-disk' && e.made)).toEqual([
-    false,
-    true,
-  ]);
+  await svc.pull({ domain: addr, path: 'x', tag: 'latest' }, {});
+  expect(made).toHaveLength(1);
 });

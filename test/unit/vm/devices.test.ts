@@ -242,7 +242,7 @@ describe('the upper disk (block mode)', () => {
 });
 
 describe('the image disk (--storage-opt image=disk)', () => {
-  it('is a read-only virtio-blk device found by its serial, over a read-only placeholder; its VM has no layers share', () => {
+  it('is LUN 0 of the SCSI controller, found by its serial, over a read-only placeholder; its VM has no layers share', () => {
     const devices = planDevices(ID, { upperDisk: true, imageDisk: true }, paths);
     expect(devices.imageDisk).toEqual({ serial: 'podvisor-image', sizeBytes: IMAGE_DISK_BYTES });
     const args = qemuArgs({ ...base, devices, transport: '9p', ram: { file: '/r/ram', share: false } });
@@ -251,10 +251,12 @@ describe('the image disk (--storage-opt image=disk)', () => {
       `driver=null-co,node-name=imgdisk-none,size=${IMAGE_DISK_BYTES},read-zeroes=on,read-only=on`,
     );
     expect(blockdevs).toContain('driver=raw,node-name=imgdisk,file=imgdisk-none,read-only=on');
-    // After the upper disk, which stays vda.
-    expect(args.indexOf('virtio-blk-device,drive=imgdisk,serial=podvisor-image')).toBeGreaterThan(
+    // One virtio transport (the controller) after the upper disk, which stays vda (the only virtio-blk device).
+    expect(args.indexOf('virtio-scsi-device,id=pvscsi')).toBeGreaterThan(
       args.indexOf('virtio-blk-device,drive=updisk'),
     );
+    expect(args).toContain('scsi-hd,bus=pvscsi.0,scsi-id=0,lun=0,drive=imgdisk,serial=podvisor-image');
+    expect(args.filter((a) => a.startsWith('virtio-blk-device'))).toEqual(['virtio-blk-device,drive=updisk']);
     expect(args.join(' ')).not.toContain('podvisor-layers');
   });
 
@@ -307,7 +309,7 @@ describe('devicesFit', () => {
       transport: '9p',
       ram: { file: '/r/ram', share: false },
     });
-    expect(args.filter((a) => /^virtio-(blk|net|9p|serial)-device/.test(a))).toHaveLength(MICROVM_VIRTIO_SLOTS);
+    expect(args.filter((a) => /^virtio-(blk|net|9p|serial|scsi)-device/.test(a))).toHaveLength(MICROVM_VIRTIO_SLOTS);
     expect(args.join(' ')).not.toContain('podvisor-layers');
   });
 });

@@ -45,6 +45,11 @@ export async function setDiskThrottle(q: QmpClient, t: DiskThrottle): Promise<vo
   const blocks = (await q.execute('query-block')) as Array<{ qdev?: string; inserted?: { 'node-name'?: string } }>;
   const dev = blocks.find((b) => b.inserted?.['node-name'] === UPPER_DISK_NODE)?.qdev;
   if (!dev) throw new UnavailableError("the VM's upper disk is not among QEMU's block devices");
+  await setDeviceThrottle(q, dev, t);
+}
+
+/** Set the I/O throttling of block device `dev` (its qdev id or path); every rate 0 lifts it. */
+export async function setDeviceThrottle(q: QmpClient, dev: string, t: DiskThrottle): Promise<void> {
   await q.execute('block_set_io_throttle', {
     id: dev,
     bps: 0,
