@@ -27,7 +27,7 @@ import { killAndWait } from '../../src/vm/qemu/processes/processes';
 import { vmPathsAt, type VmPaths } from '../../src/vm/qemu/runtime-dir';
 import { VmTemplates, type TemplateShape } from '../../src/vm/qemu/snapshots/templates';
 import type { VmDevices } from '../../src/vm/types';
-import { qmpCommand, withQmp } from '../../src/vm/qemu/qmp';
+import { connectWhenListening, qmpCommand, withQmp } from '../../src/vm/qemu/qmp';
 import { attachFile } from '../../src/vm/devices/upper-disk/upper-disk-qmp';
 import { QMP_FILE_NAME, shareVmDir } from '../../src/vm/qemu/confinement/jail-mounts';
 import { activeJail } from '../../src/vm/qemu/confinement/jail';
@@ -138,7 +138,10 @@ async function startFrom(
     fs.closeSync(fd);
   }
   qemus.push(qemu);
-  for (let i = 0; i < 300 && !fs.existsSync(paths.qmpSock); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 1000 && !fs.existsSync(paths.qmpSock); i++) await new Promise((r) => setTimeout(r, 10));
+  // The socket file is there from bind(2) a moment before QEMU listens (as the daemon's clone
+  // load waits: clone-load.ts); a loaded host once saw the connect refused in between.
+  (await connectWhenListening(paths.qmpSock)).close();
   if (disk) await withQmp(paths.qmpSock, 10_000, (q) => attachFile(q, paths.dir, disk));
   await restoreClone(paths.qmpSock, STATE_FD, { allRam });
   return qemu;

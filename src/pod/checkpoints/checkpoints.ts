@@ -14,7 +14,9 @@
  * mount and no volume but those kept on its own disk (its anonymous ones: they are saved
  * with the disk, and a fork gets its own copies). That image disk is shared by the image's containers and never written: a checkpoint
  * records which file it is (vm.json) instead of copying it, and a restore or fork puts the same
- * file behind its VM's image disk (refused when it is gone).
+ * file behind its VM's image disk (refused when it is gone). Containers that joined its VM
+ * (`--network container:X`) are saved with it, their upper disks copied, and let go by the
+ * checkpoint's fork template: a restore or fork brings back the pod alone (joinedToSave).
  * Anything else is refused with QEMU's reasons, and the pod runs on.
  *
  * A start from a checkpoint (restoreFrom) makes the container's disk a copy-on-write overlay
@@ -99,6 +101,7 @@ export async function createCheckpoint(
     if (!hv?.saveVm) throw cannot('this daemon cannot save VMs');
     if (run.borrowed || containersOf(e.record).length > 1 || e.record.sandbox.spec.cni)
       throw cannot('only a container with a VM of its own can be saved');
+    const joined = await joinedToSave(ctx, e, run, cannot);
     const main = mainContainer(e.record);
     const disk = ctx.deps.rootfs.diskOf?.(main.spec.id);
     // Its image's read-only disk: recorded with the checkpoint, not copied (shared, never written).
@@ -117,6 +120,7 @@ export async function createCheckpoint(
         await hv.saveVm(run.vm, tmp, {
           ...(disk ? { disk: { file: disk, copy: path.join(tmp, DISK_COPY) } } : {}),
           ...(imageDisk ? { imageDisk } : {}),
+          ...(joined.length > 0 ? { joined } : {}),
           leaveRunning: !opts.exit,
         });
       } finally {
@@ -136,6 +140,34 @@ export async function createCheckpoint(
     ctx.emit(e.record, 'checkpoint', {});
     if (opts.exit) await endSavedRun(ctx, e, run);
   });
+}
+
+/**
+ * The containers that joined pod `e`'s VM (`--network container:X`, run `run`), each with the
+ * files behind its hot-plugged disks: the save copies each upper disk, and a VM started from
+ * the checkpoint has none of them (its fork template lets them go: as runc's restore, the
+ * checkpoint brings back the saved container alone). Refused (`cannot`) for one whose layer is
+ * not on a disk of its own (its image read over the layers share, which no save carries).
+ */
+async function joinedToSave(
+  ctx: PodContext,
+  e: Entry,
+  run: NonNullable<Entry['run']>,
+  cannot: (why: string) => Error,
+): Promise<Array<{ containerId: string; upperFile: string; imageFile: string }>> {
+  const out: Array<{ containerId: string; upperFile: string; imageFile: string }> = [];
+  for (const o of ctx.registry.all()) {
+    if (o === e || !o.run?.borrowed || o.run.vm !== run.vm) continue;
+    for (const c of containersOf(o.record)) {
+      const upperFile = ctx.deps.rootfs.diskOf?.(c.spec.id);
+      if (!upperFile || !c.spec.imageOnDisk || !ctx.deps.rootfs.imageDisk)
+        throw cannot(
+          `container ${o.record.name} runs in its VM (--network container:) with its layers on the host, not on disks of its own; stop it first`,
+        );
+      out.push({ containerId: c.spec.id, upperFile, imageFile: await ctx.deps.rootfs.imageDisk(c.spec.id) });
+    }
+  }
+  return out;
 }
 
 /**

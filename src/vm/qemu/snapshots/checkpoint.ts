@@ -10,7 +10,12 @@
  *              shared read-only with the image's other containers, not copied: a restore
  *              puts the same file behind the device, and refuses when it is gone or remade),
  *              and each NIC's guest interface as the save found it (its MAC, address, MTU,
- *              state: a restore keeps the MAC, ./clone-nics.ts);
+ *              state: a restore keeps the MAC, ./clone-nics.ts), and the containers that had
+ *              joined the VM (`--network container:X`): each one's id, its disks' SCSI
+ *              addresses and its image disk (recorded as the VM's own);
+ *   joined-N.disk  the save's copy of the N-th joined container's upper disk: only the fork
+ *              template's guest reads it, to let that container go (./joined-drop.ts), so a
+ *              checkpoint with joined containers is restored and forked from its template alone;
  *   fork.ram, fork.state  its fork template, made in the background right after the save
  *              (prepareForkTemplate; or at the first fork or restore of a checkpoint without
  *              one): the guest's RAM as a file, and the device state without it; a restore and
@@ -21,7 +26,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { InterfaceInfo, Vm, VmSize } from '../../types';
+import type { Vm, VmSize } from '../../types';
 import type { VmDeviceRequest } from '../../devices/types';
 import type { GuestImages } from '../../guest-images';
 import { InvalidArgumentError, UnavailableError } from '../../../errors';
@@ -36,37 +41,41 @@ import { QemuVm } from '../qemu-vm';
 import { savedVmsHaveBalloon } from '../memory/ram-shim';
 import type { StartHost } from '../start-host';
 import { templateKey } from './templates';
+import type { SavedJoinedDisks } from './clone-layout';
+import {
+  CheckpointMismatchError,
+  imageDiskIdentity,
+  readSavedVm,
+  savedJoinedDisks,
+  savedNics,
+  VM_STATE_FILE,
+  VM_RECORD_FILE,
+  type SavedJoinedRecord,
+  type SavedVmRecord,
+} from './saved-record';
+
+export {
+  CheckpointMismatchError,
+  imageDiskIdentity,
+  VM_RECORD_FILE,
+  VM_STATE_FILE,
+  type SavedJoinedRecord,
+  type SavedVmRecord,
+} from './saved-record';
 
 const log = logger('vm');
 
-/** The state file of a saved VM, in its checkpoint's directory. */
-export const VM_STATE_FILE = 'vm.state';
-/** The record of a saved VM, in its checkpoint's directory. */
-export const VM_RECORD_FILE = 'vm.json';
 /** Its fork template (made at the first fork): the device state, and the RAM file forks map. */
 export const FORK_STATE_FILE = 'fork.state';
 export const FORK_RAM_FILE = 'fork.ram';
 /** Its fork template's disk: the save's copy of the disk as the template's guest left it. */
 export const FORK_DISK_FILE = 'fork.disk';
 
-/** What a checkpoint records of its VM (see the module comment). */
-export interface SavedVmRecord {
-  format: 1;
-  size: VmSize;
-  devices: Required<VmDeviceRequest>;
-  splitWx: boolean;
-  /** The guest kernel, initramfs, command line, accelerator and QEMU it was saved under. */
-  stamp: string;
-  savedAt: string;
-  /** The host file behind its image disk, and its identity then (imageDiskIdentity). */
-  imageDisk?: { file: string; identity: string };
-  /** The name of the save's copy of its upper disk in the checkpoint's directory. */
-  diskCopy?: string;
-  /**
-   * Each NIC's guest interface (LIST_INTERFACES) just before the save, in NIC order; null for
-   * one the guest did not list. Absent in a checkpoint saved before they were recorded.
-   */
-  nics?: Array<InterfaceInfo | null>;
+/** A container that joined the VM being saved: its id and the host files behind its two disks. */
+export interface JoinedToSave {
+  containerId: string;
+  upperFile: string;
+  imageFile: string;
 }
 
 /**
@@ -80,22 +89,6 @@ export interface RestoreDisk {
   copy?: string;
   take(copy: string | undefined): Promise<string | undefined>;
 }
-
-/**
- * What tells an image disk file from another made at the same path later (its inode, size and
- * modification time): a guest saved over one filesystem must never load over another.
- */
-export function imageDiskIdentity(file: string): string | undefined {
-  try {
-    const st = fs.statSync(file);
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A restore of a checkpoint made under another guest kernel, agent or QEMU. */
-export class CheckpointMismatchError extends UnavailableError {}
 
 /** The devices a VM was started with, as a request for a VM of the same devices. */
 function deviceShape(vm: Vm): Required<VmDeviceRequest> {
@@ -132,7 +125,9 @@ function stampOf(
  * host file behind its upper disk, copied (sparse) to `disk.copy` while the VM is stopped
  * (src/vm/devices/upper-disk/upper-disk-checkpoint.ts), its copy-on-write chain flattened
  * first when a fork of the checkpoint would stand on too many files (src/util/disk-chain.ts);
- * `imageDisk`: the image disk file behind its image disk, recorded, not copied. With
+ * `imageDisk`: the image disk file behind its image disk, recorded, not copied; `joined`: the
+ * containers that joined the VM, their disks' addresses recorded, each one's upper disk copied
+ * beside the VM's own (as `joined-N.disk`) and its image disk recorded. With
  * `leaveRunning` the VM runs on after the save; without, it stays stopped for the caller to
  * destroy. A failure removes what the save wrote and runs the VM on.
  */
@@ -142,7 +137,7 @@ export async function saveVm(
   guest: GuestImages,
   vm: Vm,
   dir: string,
-  opts: { disk?: UpperDiskCopy; imageDisk?: string; leaveRunning: boolean },
+  opts: { disk?: UpperDiskCopy; imageDisk?: string; joined?: JoinedToSave[]; leaveRunning: boolean },
 ): Promise<void> {
   if (!(vm instanceof QemuVm)) throw new InvalidArgumentError(`VM ${vm.id} is not one of this hypervisor's`);
   const shape = { size: vm.size, devices: deviceShape(vm), splitWx: h.splitWx(vm.size) };
@@ -164,6 +159,8 @@ export async function saveVm(
   // restore gives each NIC a new MAC.
   const listed = await vm.agent.listInterfaces().catch(() => undefined);
   if (listed) record.nics = vm.devices.nics.map((n) => listed.find((i) => i.name === n.guestName) ?? null);
+  const joined = await joinedRecords(vm, opts.joined ?? []);
+  if (joined.length > 0) record.joined = joined.map((j) => j.record);
   const disk = opts.disk;
   // A disk whose checkpoint's forks would stand on too many files is flattened first, by its
   // own QEMU while the guest runs on (src/util/disk-chain.ts); its merged files' links are
@@ -177,19 +174,47 @@ export async function saveVm(
       `VM ${vm.id}: the ${under - 1} qcow2 files under its disk merged into it (it stands on the raw one alone) in ${Date.now() - started} ms, before its save`,
     );
   }
+  const joinedCopies = joined.map((j) => ({ file: j.upperFile, copy: path.join(dir, j.record.diskCopy) }));
   await vm.saveTo(path.join(dir, VM_STATE_FILE), async () => {
     if (disk && flatten) await dropMergedFiles(disk.file);
     if (disk) await copyUpperDisk(disk);
+    for (const c of joinedCopies) await copyUpperDisk(c);
   });
   try {
     await writeFileAtomic(path.join(dir, VM_RECORD_FILE), JSON.stringify(record));
   } catch (err) {
     await fs.promises.rm(path.join(dir, VM_STATE_FILE), { force: true });
     if (disk) await removeUpperDiskCopy(disk);
+    for (const c of joinedCopies) await removeUpperDiskCopy(c);
     await vm.resumeAfterSave().catch(() => undefined);
     throw err;
   }
   if (opts.leaveRunning) await vm.resumeAfterSave();
+}
+
+/**
+ * What a save records of the containers that joined `vm` (`want`): where each one's disks sit,
+ * and its image disk's identity; refused when an image disk is gone.
+ */
+async function joinedRecords(
+  vm: QemuVm,
+  want: JoinedToSave[],
+): Promise<Array<{ upperFile: string; record: SavedJoinedRecord }>> {
+  const out: Array<{ upperFile: string; record: SavedJoinedRecord }> = [];
+  for (const [i, j] of want.entries()) {
+    const identity = imageDiskIdentity(j.imageFile);
+    if (!identity) throw new UnavailableError(`the image disk ${j.imageFile} of container ${j.containerId} is gone`);
+    out.push({
+      upperFile: j.upperFile,
+      record: {
+        containerId: j.containerId,
+        diskCopy: `joined-${i}.disk`,
+        imageDisk: { file: j.imageFile, identity },
+        at: await vm.joinedDiskAddresses(j.containerId),
+      },
+    });
+  }
+  return out;
 }
 
 /**
@@ -222,9 +247,18 @@ export async function restoreVm(
       `the image disk it was saved over (${record.imageDisk.file}) is gone or was made again since: its image was removed (docs/checkpoint.md)`,
     );
   const diskCopy = record.diskCopy ? path.join(dir, record.diskCopy) : disk?.copy;
-  const template = opts.fork
-    ? await forkTemplate(h, tools, guest, dir, shape, { imageDisk, diskCopy })
-    : madeAlready(dir);
+  // A save with joined containers in it starts from its fork template alone: the template's
+  // guest let them go (./joined-drop.ts). Their disks are needed only to make it.
+  const fromTemplateOnly = (record.joined?.length ?? 0) > 0;
+  const template =
+    opts.fork || fromTemplateOnly
+      ? (madeAlready(dir) ??
+        (await forkTemplate(h, tools, guest, dir, shape, {
+          imageDisk,
+          diskCopy,
+          joined: savedJoinedDisks(dir, record),
+        })))
+      : madeAlready(dir);
   const source = template ?? { stateFile: path.join(dir, VM_STATE_FILE) };
   // The template's guest ran a moment after the save, on its own copy of the disk: that copy
   // is the one its memory knows (a template made before templates had disks: the save's).
@@ -241,31 +275,6 @@ export async function restoreVm(
     },
     savedNics(record),
   );
-}
-
-/**
- * The NICs' guest interfaces checkpoint record `r` holds, each checked (an entry that is not
- * one is taken as not recorded: its NIC gets a new MAC); undefined when it holds none.
- */
-function savedNics(r: SavedVmRecord): Array<InterfaceInfo | undefined> | undefined {
-  if (!Array.isArray(r.nics) || r.nics.length !== r.devices.nics) return undefined;
-  const ipv4 = (a: unknown) => typeof a === 'string' && /^\d{1,3}(\.\d{1,3}){3}$/.test(a);
-  const int = (n: unknown, lo: number, hi: number) => Number.isInteger(n) && (n as number) >= lo && (n as number) <= hi;
-  return r.nics.map((i, k) => {
-    const ok =
-      i !== null &&
-      typeof i === 'object' &&
-      i.name === `eth${k}` &&
-      typeof i.mac === 'string' &&
-      /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(i.mac) &&
-      int(i.mtu, 0, 65535) &&
-      typeof i.up === 'boolean' &&
-      (i.address === undefined || (ipv4(i.address) && int(i.prefix, 0, 32))) &&
-      (i.secondary === undefined ||
-        (Array.isArray(i.secondary) && i.secondary.every((s) => ipv4(s?.address) && int(s?.prefix, 0, 32)))) &&
-      (i.address6 === undefined || (typeof i.address6 === 'string' && int(i.prefix6, 0, 128)));
-    return ok ? i : undefined;
-  });
 }
 
 /**
@@ -289,6 +298,7 @@ export async function prepareForkTemplate(
   await forkTemplate(h, tools, guest, dir, shape, {
     imageDisk: record.imageDisk?.file,
     diskCopy: record.diskCopy ? path.join(dir, record.diskCopy) : undefined,
+    joined: savedJoinedDisks(dir, record),
   });
 }
 
@@ -331,7 +341,8 @@ const makingForkTemplates = new Map<string, { made: Promise<ForkTemplateFiles>; 
  * with a disk copy, FORK_DISK_FILE beside its state; ./fork-template.ts makeForkTemplate),
  * made once (the save starts it: prepareForkTemplate) and kept with the checkpoint.
  * `disks.imageDisk`: the image disk behind its image disk; `disks.diskCopy`: the save's copy
- * of its upper disk, which the template's own disk starts as.
+ * of its upper disk, which the template's own disk starts as; `disks.joined`: the disks of the
+ * containers that had joined the VM, which the template lets go.
  */
 function forkTemplate(
   h: StartHost,
@@ -339,7 +350,7 @@ function forkTemplate(
   guest: GuestImages,
   dir: string,
   shape: Parameters<typeof makeForkTemplate>[3],
-  disks: { imageDisk?: string; diskCopy?: string },
+  disks: { imageDisk?: string; diskCopy?: string; joined?: SavedJoinedDisks[] },
 ): Promise<ForkTemplateFiles> {
   const made = madeAlready(dir);
   if (made) return Promise.resolve(made);
@@ -354,31 +365,4 @@ function forkTemplate(
     makingForkTemplates.set(dir, m);
   }
   return m.made;
-}
-
-/** The record of the saved VM in `dir`, checked field by field (the file is the host's, but may be cut or old). */
-function readSavedVm(dir: string): SavedVmRecord {
-  let r: SavedVmRecord;
-  try {
-    r = JSON.parse(fs.readFileSync(path.join(dir, VM_RECORD_FILE), 'utf8')) as SavedVmRecord;
-  } catch (err) {
-    throw new CheckpointMismatchError(`its VM record cannot be read: ${(err as Error).message}`);
-  }
-  const ok =
-    r?.format === 1 &&
-    Number.isInteger(r.size?.memoryMiB) &&
-    Number.isInteger(r.size?.cpus) &&
-    Number.isInteger(r.devices?.nics) &&
-    typeof r.devices?.volumes === 'boolean' &&
-    typeof r.devices?.upperDisk === 'boolean' &&
-    (r.devices.imageDisk === undefined || typeof r.devices.imageDisk === 'boolean') &&
-    (r.imageDisk === undefined || (typeof r.imageDisk.file === 'string' && typeof r.imageDisk.identity === 'string')) &&
-    (r.diskCopy === undefined || (typeof r.diskCopy === 'string' && /^\w[\w.-]*$/.test(r.diskCopy))) &&
-    typeof r.splitWx === 'boolean' &&
-    typeof r.stamp === 'string';
-  if (!ok) throw new CheckpointMismatchError('its VM record is not one this daemon reads');
-  // Saved before VMs had image disks.
-  r.devices.imageDisk ??= false;
-  if (!fs.existsSync(path.join(dir, VM_STATE_FILE))) throw new CheckpointMismatchError('its VM state is missing');
-  return r;
 }

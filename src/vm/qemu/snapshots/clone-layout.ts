@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Agent, InterfaceInfo, VmConfig, VmDevices, VmSize } from '../../types';
 import type { VmPaths } from '../runtime-dir';
+import type { JoinedDiskAddresses } from '../../devices/joined-disks';
 import type { StartHost } from '../start-host';
 
 /** The fd a clone's QEMU gets its template's state file on (the first after stdio). */
@@ -29,10 +30,27 @@ export interface SavedState {
   /** The image disk file to put behind its image disk before the state loads (a checkpoint's). */
   imageDisk?: string;
   /**
+   * A checkpoint's: the disks of each container that had joined the saved VM, hot-plugged
+   * where the save found them before the state loads (only a fork template is made from such
+   * a state: ./fork-template.ts).
+   */
+  joined?: ReadonlyArray<SavedJoinedDisks>;
+  /**
    * A checkpoint's: each NIC's guest interface as it was saved, its MAC the NIC's already
    * (./clone-nics.ts adoptSavedNics); undefined for a NIC the save did not record.
    */
   nics?: ReadonlyArray<InterfaceInfo | undefined>;
+}
+
+/**
+ * The disks of a container that had joined a saved VM (--network container:X): its upper disk
+ * (the save's copy), its image's disk, and where each sat on the VM's SCSI controller.
+ */
+export interface SavedJoinedDisks {
+  containerId: string;
+  upperFile: string;
+  imageFile: string;
+  at: JoinedDiskAddresses;
 }
 
 /** A clone's id, runtime directory, devices and shape: what each of its steps works on. */

@@ -10,13 +10,16 @@ import { connectWhenListening } from '../qmp';
 import type { StartHost } from '../start-host';
 import { attachUpperDiskBeforeLoad } from '../../devices/upper-disk/upper-disk-checkpoint';
 import { attachImageDiskBeforeLoad } from '../../devices/image-disk/image-disk-checkpoint';
+import { attachJoinedFiles } from '../../devices/joined-disks-qmp';
+import { SCSI_CONTROLLER_ID } from '../../devices/image-disk/image-disk';
 import { restoreClone } from './migration';
 import { CLONE_STATE_FD, type CloneLayout, type CloneProgress, type SavedState } from './clone-layout';
 
 /**
  * Load the saved state into the clone's QEMU, once its QMP socket is there; a file to put
- * behind the upper disk and one behind the image disk first (a checkpoint's: its guest has
- * their filesystems mounted).
+ * behind the upper disk and one behind the image disk first, and the disks of the containers
+ * that had joined it, each where the save found it (a checkpoint's: its guest has their
+ * filesystems mounted).
  */
 export async function loadSavedState(
   h: StartHost,
@@ -34,6 +37,8 @@ export async function loadSavedState(
   try {
     if (from.disk) await attachUpperDiskBeforeLoad(qmp, dir, from.disk);
     if (from.imageDisk) await attachImageDiskBeforeLoad(qmp, dir, from.imageDisk);
+    for (const j of from.joined ?? [])
+      await attachJoinedFiles(qmp, dir, SCSI_CONTROLLER_ID, j.containerId, j.upperFile, j.imageFile, j.at);
     await raceBoot(
       restoreClone(qmp, CLONE_STATE_FD, { allRam: from.allRam === true, checkpoint: from.checkpoint }),
       processEnd,

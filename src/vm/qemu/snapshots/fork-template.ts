@@ -15,10 +15,17 @@ import { killSpawned } from '../confinement/jailed-process';
 import { childEnd, cleanupDir } from '../start-steps';
 import type { StartHost } from '../start-host';
 import { saveState } from './migration';
-import { checkpointCloneLayout, type CloneProgress, type SavedShape, type SavedState } from './clone-layout';
+import {
+  checkpointCloneLayout,
+  type CloneProgress,
+  type SavedJoinedDisks,
+  type SavedShape,
+  type SavedState,
+} from './clone-layout';
 import { spawnCloneQemu } from './clone-qemu';
 import { loadSavedState } from './clone-load';
 import { waitForHostLeft } from './clone-agent';
+import { dropJoinedContainers } from './joined-drop';
 
 const log = logger('vm');
 
@@ -39,7 +46,10 @@ export interface ForkTemplateFiles {
  * put behind the template's upper disk while
  * it runs: what its guest writes or reads in that moment is on that copy, which a VM started
  * from the template takes as its disk (its memory is the template's). `disks.imageDisk`: the
- * checkpoint's image disk, behind the template's image disk while it runs. `signal`: its abort
+ * checkpoint's image disk, behind the template's image disk while it runs. `disks.joined`: the
+ * disks of the containers that had joined the saved VM, hot-plugged where the save found them
+ * (their upper disks the save's copies), and those containers destroyed and their disks
+ * unplugged before the template is saved (./joined-drop.ts). `signal`: its abort
  * cancels the make (its QEMU killed; it then fails, leaving nothing). The files are
  * written under temporary names and renamed when whole (the state last: its presence says
  * the template is made); the QEMU and its directory are gone when this returns.
@@ -51,7 +61,7 @@ export async function makeForkTemplate(
   shape: SavedShape,
   stateFile: string,
   out: ForkTemplateFiles,
-  disks: { imageDisk?: string; diskCopy?: string } = {},
+  disks: { imageDisk?: string; diskCopy?: string; joined?: ReadonlyArray<SavedJoinedDisks> } = {},
   signal?: AbortSignal,
 ): Promise<void> {
   const layout = checkpointCloneLayout(h, shape);
@@ -84,16 +94,22 @@ export async function makeForkTemplate(
       shareRam: true,
       ...(tmp.diskFile ? { disk: tmp.diskFile } : {}),
       ...(disks.imageDisk ? { imageDisk: disks.imageDisk } : {}),
+      ...(disks.joined?.length ? { joined: disks.joined } : {}),
     };
     const qemu = await spawnCloneQemu(h, tools, guest, layout, from, made);
     h.startingQemu(qemu);
     if (signal?.aborted) cancel();
-    await loadSavedState(h, layout, qemu, childEnd(qemu), from, made);
+    const processEnd = childEnd(qemu);
+    await loadSavedState(h, layout, qemu, processEnd, from, made);
     step('state loaded');
     // It runs until its agent has seen its old host leave (its ports emptied), and is saved
     // then, as a template is: each fork's agent then waits for its host with nothing stale.
     await waitForHostLeft(h, layout, "the fork template's agent");
     step('old host gone');
+    if (disks.joined?.length) {
+      await dropJoinedContainers(h, layout, processEnd, disks.joined);
+      step('joined containers dropped');
+    }
     await saveState(layout.paths, tmp.stateFile, { socket: path.join(layout.paths.dir, 'state.sock') });
     step('saved');
     if (tmp.diskFile && out.diskFile) await renameDisk(tmp.diskFile, out.diskFile);
