@@ -42,7 +42,7 @@ import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { listVmProcesses } from '../test/helpers/leaks';
 import { pssBytes } from '../src/vm/qemu/host-files';
-import { median, runMain, sleep, startDockerd, stopBench } from './common';
+import { dockerOut, median, runMain, sleep, startDockerd, stopBench } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const FORKS = Number(process.env.BENCH_FORKS ?? 10);
@@ -51,8 +51,7 @@ const BUSYBOX = (): string => `${fixtureRegistry()}/busybox`;
 const COUNTER = 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done';
 const PODVISOR_BIN = path.join(__dirname, '..', 'bin', 'podvisor');
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]): string =>
-  execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
+const docker = dockerOut;
 
 /** `docker run -d` of the database with `extra` flags; its id. */
 const runPg = (env: NodeJS.ProcessEnv, name: string, extra: string[] = []) =>

@@ -5,6 +5,8 @@
  * rules).
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 
 /** Median of a non-empty list. */
@@ -71,4 +73,17 @@ export async function stopBench(parts: {
 export function hostBusyMs(): number {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 10;
+}
+
+/** Run the docker CLI with `args` against the daemon of `env`; its trimmed stdout (throws on a failure). */
+export function dockerOut(env: NodeJS.ProcessEnv, args: string[]): string {
+  return execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
+}
+
+/** The host's load averages (1, 5 and 15 minutes), as a bench prints them. */
+export function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 }

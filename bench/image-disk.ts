@@ -14,16 +14,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { DAEMON_MAIN, startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
-import { runMain } from './common';
+import { dockerOut, runMain } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const IMAGE = (): string => `${fixtureRegistry()}/debian-postgres:15`;
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]): string =>
-  execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
+const docker = dockerOut;
 
 /** Allocated MiB of `file` (0 when missing). */
 function allocatedMiB(file: string): number {

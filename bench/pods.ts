@@ -37,13 +37,13 @@ const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 12000);
 const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
 /** The pod each round starts (its image's address is known once the registries are up). */
 const SPEC = (): { image: string; command: string[] } => ({ image: IMAGE(), command: ['sleep', '3600'] });
-/** The 3-container pod: the same container three times, as a Kubernetes Pod. */
-const TRIO = {
+/** The 3-container pod: the same container three times, as a Kubernetes Pod (made once the registries are up). */
+const TRIO = () => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name: 'trio' },
   spec: { containers: ['a', 'b', 'c'].map((name) => ({ name, image: IMAGE(), command: ['sleep', '3600'] })) },
-};
+});
 
 /** POST /containers/create + start of `sleep 3600`, three times in a row (`docker run -d` x3); the ids. */
 async function threeContainers(c: Client): Promise<string[]> {
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
       let trioId = '';
       trioPod.push(
         await timed(
-          async () => (trioId = (await pv.json<{ id: string }>('POST', '/v1/pods', { spec: TRIO, start: true })).id),
+          async () => (trioId = (await pv.json<{ id: string }>('POST', '/v1/pods', { spec: TRIO(), start: true })).id),
         ),
       );
       await pv.json('DELETE', `/v1/pods/${trioId}?force=1`);

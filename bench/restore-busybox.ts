@@ -20,19 +20,14 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { DAEMON_MAIN, startDaemon, type TestDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
-import { median, runMain, sleep, stopBench } from './common';
+import { dockerOut, loadAverage, median, runMain, sleep, stopBench } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const COUNTER = process.env.BENCH_CMD ?? 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done';
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]): string =>
-  execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
+const docker = dockerOut;
 
-const load = (): string =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
+const load = loadAverage;
 
 /** One daemon under test: its build, and its rounds' times. */
 interface Side {
