@@ -4,11 +4,15 @@
  * disk copied), and a VM started from it (a restore, a fork) holds X alone, as runc's restore
  * of X brings back X's processes only (src/vm/qemu/snapshots/joined-drop.ts). The joined
  * container itself is untouched by the save with --leave-running, exits with X without it
- * (as at X's stop), and joins the restored VM anew when started. Then real server software:
+ * (as at X's stop: ended before the save, its layer synced, src/pod/lifecycle/joiners.ts), and
+ * joins the restored VM anew when started, its layer whole; X's stop keeps its last writes too. Then real server software:
  * PostgreSQL (the fixture built like the official image) with a busybox sidecar in its VM,
  * saved, restored without recovery, and reached again by the sidecar started anew. Through the
  * stock docker CLI and the podvisor CLI on real VMs.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { dockerCli } from '../helpers/docker-cli';
 import { vmDisks, vmDisksBecome } from '../helpers/vm-disks';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
@@ -52,12 +56,12 @@ async function stateOnceStopped(name: string): Promise<string> {
   }
 }
 
-/** The joined container's /guest.txt once its command, run again at its start, appended its line (or after 20 s). */
-async function guestFileOnceThreeLines(): Promise<string> {
+/** The joined container's /guest.txt once it has `lines` lines (its command, run again at its start, appends one), or after 20 s. */
+async function guestFileOnceLines(lines: number): Promise<string> {
   const end = Date.now() + 20_000;
   for (;;) {
     const text = (await docker(['exec', 'jguest', 'cat', '/guest.txt'])).out;
-    if (text.split('\n').length > 3 || Date.now() > end) return text;
+    if (text.split('\n').length > lines || Date.now() > end) return text;
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -83,7 +87,8 @@ test('a container another one joined is saved, restored and forked alone; the jo
   expect(await vmDisksBecome(d, 'jfork', alone)).toEqual(alone);
   expect((await docker(['rm', '-f', 'jfork'])).code).toBe(0);
 
-  // Without --leave-running: X stops, and the joined container with it (as at X's stop).
+  // Without --leave-running: X stops, and the joined container with it (as at X's stop): it
+  // ends first, its layer synced, and the checkpoint holds X alone.
   expect((await docker(['checkpoint', 'create', 'jhost', 'stopped'])).code).toBe(0);
   expect(await stateOnceStopped('jhost')).toBe('false 137');
   expect(await stateOnceStopped('jguest')).toBe('false 137');
@@ -96,10 +101,27 @@ test('a container another one joined is saved, restored and forked alone; the jo
   // The joined container starts again in the restored VM, on its own disks, with its own
   // layer as it left it (not the save's copy): nothing of it was left in the guest.
   expect((await docker(['start', 'jguest'])).code).toBe(0);
-  expect(await guestFileOnceThreeLines()).toBe('guest-file\nafter-save\nguest-file\n');
+  expect(await guestFileOnceLines(3)).toBe('guest-file\nafter-save\nguest-file\n');
   expect((await vmDisks(d, 'jhost')).length).toBe(alone.length + 2);
   expect((await docker(['stop', '-t', '0', 'jguest'])).code).toBe(0);
   expect(await vmDisksBecome(d, 'jhost', alone)).toEqual(alone);
+
+  // X's stop takes the joined container with it, and what it wrote just before is kept (its
+  // layer synced before the VM goes, as dockerd's kill loses no written byte).
+  expect((await docker(['start', 'jguest'])).code).toBe(0);
+  expect(await guestFileOnceLines(4)).toBe('guest-file\nafter-save\nguest-file\nguest-file\n');
+  expect((await docker(['exec', 'jguest', 'sh', '-c', 'echo before-host-stop >> /guest.txt'])).code).toBe(0);
+  expect((await docker(['stop', '-t', '0', 'jhost'])).code).toBe(0);
+  expect(await stateOnceStopped('jguest')).toBe('false 137');
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'checkpoint-joined-'));
+  try {
+    expect((await docker(['cp', 'jguest:/guest.txt', out])).code).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'guest.txt'), 'utf8')).toBe(
+      'guest-file\nafter-save\nguest-file\nguest-file\nbefore-host-stop\n',
+    );
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
   expect((await docker(['rm', '-f', 'jguest', 'jhost'])).code).toBe(0);
 });
 

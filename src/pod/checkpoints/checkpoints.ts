@@ -15,8 +15,9 @@
  * with the disk, and a fork gets its own copies). That image disk is shared by the image's containers and never written: a checkpoint
  * records which file it is (vm.json) instead of copying it, and a restore or fork puts the same
  * file behind its VM's image disk (refused when it is gone). Containers that joined its VM
- * (`--network container:X`) are saved with it, their upper disks copied, and let go by the
- * checkpoint's fork template: a restore or fork brings back the pod alone (joinedToSave).
+ * (`--network container:X`) are saved with it under --leave-running, their upper disks copied,
+ * and let go by the checkpoint's fork template: a restore or fork brings back the pod alone
+ * (joinedToSave); without it they end first, their layers synced (../lifecycle/joiners.ts).
  * Anything else is refused with QEMU's reasons, and the pod runs on.
  *
  * A start from a checkpoint (restoreFrom) makes the container's disk a copy-on-write overlay
@@ -33,6 +34,7 @@ import type { PodContext } from '../context';
 import { CheckpointError } from '../errors';
 import type { Entry } from '../records/registry';
 import { containersOf, mainContainer, type PodRecord } from '../types';
+import { endJoiners, joinersOf } from '../lifecycle/joiners';
 
 const log = logger('pod');
 
@@ -101,7 +103,15 @@ export async function createCheckpoint(
     if (!hv?.saveVm) throw cannot('this daemon cannot save VMs');
     if (run.borrowed || containersOf(e.record).length > 1 || e.record.sandbox.spec.cni)
       throw cannot('only a container with a VM of its own can be saved');
-    const joined = await joinedToSave(ctx, e, run, cannot);
+    let joined = await joinedToSave(ctx, e, run, cannot);
+    // Without --leave-running the joined containers end with X (as at X's stop): they end
+    // first, their layers synced to their disks (the VM's end would lose what the guest had not
+    // written back), and the checkpoint holds X alone, so that a restore loads it at once.
+    if (opts.exit && joined.length > 0) {
+      if (!(await endJoiners(ctx, e, run.vm, { settled: true })))
+        throw cannot('a container that joined it did not end in time');
+      joined = [];
+    }
     const main = mainContainer(e.record);
     const disk = ctx.deps.rootfs.diskOf?.(main.spec.id);
     // Its image's read-only disk: recorded with the checkpoint, not copied (shared, never written).
@@ -156,8 +166,7 @@ async function joinedToSave(
   cannot: (why: string) => Error,
 ): Promise<Array<{ containerId: string; upperFile: string; imageFile: string }>> {
   const out: Array<{ containerId: string; upperFile: string; imageFile: string }> = [];
-  for (const o of ctx.registry.all()) {
-    if (o === e || !o.run?.borrowed || o.run.vm !== run.vm) continue;
+  for (const o of joinersOf(ctx, e, run.vm)) {
     for (const c of containersOf(o.record)) {
       const upperFile = ctx.deps.rootfs.diskOf?.(c.spec.id);
       if (!upperFile || !c.spec.imageOnDisk || !ctx.deps.rootfs.imageDisk)

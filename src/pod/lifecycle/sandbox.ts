@@ -7,6 +7,7 @@
 import type { Vm } from '../../vm/types';
 import { imageDiskFits } from '../../vm/devices';
 import { hotPlugsDisks } from './joined-disks';
+import { endJoiners } from './joiners';
 import { logger } from '../../util/log';
 import type { PodContext } from '../context';
 import type { Entry, Run } from '../records/registry';
@@ -277,6 +278,8 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
     // ext4 journal had not committed. Not for a pod that goes next (AutoRemove, `docker run
     // --rm`, or removed already): nobody reads its layer again.
     const discarded = e.record.sandbox.spec.autoRemove || e.removed;
+    // The containers that joined this VM go down with it: their layers synced first.
+    await endJoiners(ctx, e, run.vm);
     for (const id of Object.keys(e.record.containers)) {
       if (discarded || !ctx.deps.rootfs.diskOf?.(id)) continue;
       await bounded(run.vm.agent.destroyContainer(id), AGENT_CALL_MS, 'syncing the upper disk').catch((err) =>
