@@ -203,6 +203,15 @@ export interface Vm {
   trimIdleMemory(): Promise<void>;
 }
 
+/**
+ * The upper disks of a restored pod of several (Hypervisor.restoreVm's `joined`): `take` makes
+ * container `containerId`'s disk a copy-on-write overlay over checkpoint file `copy` and
+ * answers the container's disk file.
+ */
+export interface RestoreJoinedDisks {
+  take(containerId: string, copy: string): Promise<string>;
+}
+
 /** Boots VMs. */
 export interface Hypervisor {
   /**
@@ -233,7 +242,8 @@ export interface Hypervisor {
    * behind its image disk, recorded (shared and read-only: not copied); `joined`, the
    * containers that joined the VM (Vm.attachJoinedDisks) with the files behind their disks:
    * each upper disk copied, each image disk recorded, and a VM started from the save has none
-   * of them (its fork template lets them go); with
+   * of them (its fork template lets them go), unless `joinedStay` (they are the pod's own
+   * containers, a native pod of several: a restore keeps them, restoreVm's `joined`); with
    * `leaveRunning` it runs on, else it stays stopped for the caller to destroy. Optional: a
    * hypervisor whose VMs cannot be saved lacks it.
    */
@@ -244,6 +254,7 @@ export interface Hypervisor {
       disk?: { file: string; copy: string };
       imageDisk?: string;
       joined?: Array<{ containerId: string; upperFile: string; imageFile: string }>;
+      joinedStay?: boolean;
       leaveRunning: boolean;
     },
   ): Promise<void>;
@@ -254,12 +265,15 @@ export interface Hypervisor {
    * over behind its image disk; refused (UnavailableError) for a save made under another guest
    * kernel, agent or QEMU, or whose image disk is gone. Its RAM maps the checkpoint's fork
    * template copy-on-write when it is made; `fork`: one of many VMs from it (the template made
-   * first when there is none), sharing the pages none of them wrote.
+   * first when there is none), sharing the pages none of them wrote. A save whose joined
+   * containers stay (a pod of several) is restored with each one's disks where the save found
+   * them, `joined.take` making its upper disk an overlay over the save's copy first; it loads
+   * the whole state, and cannot be forked.
    */
   restoreVm?(
     dir: string,
     disk?: { copy?: string; take(copy: string | undefined): Promise<string | undefined> },
-    opts?: { fork?: boolean },
+    opts?: { fork?: boolean; joined?: RestoreJoinedDisks },
   ): Promise<Vm>;
   /**
    * Make the fork template of checkpoint `dir` (its RAM as a file, its device state without

@@ -3,6 +3,7 @@ import type { QmpClient } from '../qemu/qmp';
 import type { DiskThrottle } from '../types';
 import { setDeviceThrottle } from './upper-disk/upper-disk-qmp';
 import { withFilesInVmDir } from '../qemu/confinement/jail-mounts';
+import { backingOf } from '../../util/disk-chain';
 import {
   attachJoinedCommands,
   joinedDeviceIds,
@@ -17,7 +18,8 @@ const NODE_RELEASE_MS = 2000;
 /**
  * Hot-plug container `containerId`'s upper disk `upperFile` and image disk `imageFile` on
  * controller `controller` of the VM whose directory is `dir` (the files reached from its jail,
- * the image's read-only), on free targets or at `at` (a restore's, before its state loads).
+ * the image's read-only; a copy-on-write upper disk's files under it too, read-only), on free
+ * targets or at `at` (a restore's, before its state loads).
  * What an earlier run of the container left there goes first; a failed step removes what the
  * others added.
  */
@@ -32,8 +34,11 @@ export async function attachJoinedFiles(
 ): Promise<void> {
   await detachJoinedFiles(q, containerId);
   try {
-    await withFilesInVmDir(dir, [{ file: upperFile }, { file: imageFile, readOnly: true }], async ([upper, image]) => {
-      for (const [command, args] of attachJoinedCommands(controller, containerId, upper, image, at))
+    // A copy-on-write upper disk (a restored pod's container): the files under it, read-only.
+    const backing = backingOf(upperFile).map((file) => ({ file, readOnly: true }));
+    const files = [{ file: upperFile }, { file: imageFile, readOnly: true }, ...backing];
+    await withFilesInVmDir(dir, files, async ([upper, image, ...under]) => {
+      for (const [command, args] of attachJoinedCommands(controller, containerId, upper, image, at, under))
         await q.execute(command, args);
     });
   } catch (err) {

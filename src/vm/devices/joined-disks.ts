@@ -15,6 +15,7 @@
  * LUN is whose, and a daemon that re-adopted the VM removes them by name.
  */
 import { createHash } from 'node:crypto';
+import { backingNode } from './upper-disk/upper-disk';
 
 /** The two disks of a joined container, as the guest and QEMU name them. */
 export interface JoinedDiskNames {
@@ -65,7 +66,11 @@ export interface JoinedDiskAddresses {
 /**
  * The QMP commands that hot-plug container `containerId`'s disks on controller `controller`:
  * `upperFile` (read-write) and `imageFile` (read-only), each a raw node over a file node and a
- * `scsi-hd`, the upper disk first; each on a free target, or at `at` (a restore's).
+ * `scsi-hd`, the upper disk first; each on a free target, or at `at` (a restore's). With
+ * `backing` (the read-only files under it, the one just under it first: a restored pod's
+ * container, src/util/disk-chain.ts), the upper file node is a qcow2 overlay over them, its
+ * chain given explicitly as the VM's own upper disk's (./upper-disk/upper-disk.ts), so that no
+ * header a guest may have written names a file QEMU opens.
  */
 export function attachJoinedCommands(
   controller: string,
@@ -73,22 +78,28 @@ export function attachJoinedCommands(
   upperFile: string,
   imageFile: string,
   at?: JoinedDiskAddresses,
+  backing: string[] = [],
 ): Array<[string, Record<string, unknown>]> {
   const names = joinedDiskNames(containerId);
+  const fileNode = (kind: 'u' | 'i', file: string): Record<string, unknown> => {
+    const n = qemuNames(containerId, kind);
+    if (kind === 'i')
+      return { driver: 'file', 'node-name': n.file, filename: file, 'read-only': true, cache: { direct: false } };
+    if (backing.length === 0) return { driver: 'file', 'node-name': n.file, filename: file, cache: UPPER_FILE_CACHE };
+    return {
+      driver: 'qcow2',
+      'node-name': n.file,
+      cache: UPPER_FILE_CACHE,
+      file: { driver: 'file', filename: file },
+      backing: backingNode(backing, `jdb-${short(containerId)}`),
+    };
+  };
   const disk = (kind: 'u' | 'i', file: string, serial: string): Array<[string, Record<string, unknown>]> => {
     const n = qemuNames(containerId, kind);
     const readOnly = kind === 'i';
     const address = at ? (readOnly ? at.image : at.upper) : undefined;
     return [
-      [
-        'blockdev-add',
-        {
-          driver: 'file',
-          'node-name': n.file,
-          filename: file,
-          ...(readOnly ? { 'read-only': true, cache: { direct: false } } : { cache: UPPER_FILE_CACHE }),
-        },
-      ],
+      ['blockdev-add', fileNode(kind, file)],
       [
         'blockdev-add',
         { driver: 'raw', 'node-name': n.node, file: n.file, ...(readOnly ? { 'read-only': true } : {}) },

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import type { Hypervisor, Vm, VmConfig, VmDevices, VmSize } from '../types';
+import type { Hypervisor, RestoreJoinedDisks, Vm, VmConfig, VmDevices, VmSize } from '../types';
 import { kernelHas9p, type GuestImages } from '../guest-images';
 import { planDevices } from '../devices';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
@@ -200,7 +200,11 @@ export class QemuHypervisor implements Hypervisor, StartHost {
   }
 
   /** @inheritdoc */
-  async restoreVm(dir: string, disk?: RestoreDisk, opts?: { fork?: boolean }): Promise<Vm> {
+  async restoreVm(
+    dir: string,
+    disk?: RestoreDisk,
+    opts?: { fork?: boolean; joined?: RestoreJoinedDisks },
+  ): Promise<Vm> {
     if (this.closing) throw new UnavailableError('the daemon is shutting down');
     const { tools, guest } = this.preflight();
     return restoreVm(this, tools, guest, dir, disk, opts);

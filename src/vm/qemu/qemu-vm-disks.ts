@@ -50,24 +50,27 @@ export class QemuVmDisks {
   private readonly readyDisk = new ReadyUpperDisk();
   /** The host file behind the image disk, false for none; undefined when not known (QemuVmInit.imageFileAttached). */
   private imageFile: string | false | undefined;
+  /** A joined container's upper disk was a copy-on-write overlay (a restored pod of several's). */
+  private joinedOverlay: boolean;
 
   constructor(
     private readonly vm: DisksVm,
-    init: Pick<QemuVmInit, 'upperFileAttached' | 'imageFileAttached'>,
+    init: Pick<QemuVmInit, 'upperFileAttached' | 'imageFileAttached' | 'joinedOverlayAttached'>,
   ) {
     this.upperFile = init.upperFileAttached;
     this.upperOverlay = init.upperFileAttached === false ? false : undefined;
     this.imageFile = init.imageFileAttached;
+    this.joinedOverlay = init.joinedOverlayAttached === true;
   }
 
   /**
    * Whether the upper disk may be a copy-on-write overlay: QEMU keeps the overlay's cluster
    * tables in its own memory until a flush, and the guest sends none (its ext4 is mounted
-   * barrier=0), so such a VM's QEMU is stopped (QMP `stop` flushes every block device) before it
+   * barrier=0), so such a VM's QEMU (its upper disk's, or a joined container's) is stopped (QMP `stop` flushes every block device) before it
    * is killed (QemuVm.destroy); a raw file has each write in the host's page cache once done.
    */
   get mayHoldOverlay(): boolean {
-    return this.upperOverlay !== false;
+    return this.upperOverlay !== false || this.joinedOverlay;
   }
 
   private notRunning(): UnavailableError {
@@ -161,6 +164,7 @@ export class QemuVmDisks {
         `VM ${id} has no SCSI controller for the disks of container ${containerId} (it was started without an image disk)`,
       );
     if (!this.vm.running()) throw this.notRunning();
+    if (isOverlay(upperFile)) this.joinedOverlay = true;
     await this.joinedStep(() =>
       withQmp(paths.qmpSock, 10_000, (q) =>
         attachJoinedFiles(q, paths.dir, SCSI_CONTROLLER_ID, containerId, upperFile, imageFile),

@@ -47,6 +47,11 @@ export interface QemuVmInit {
    * placeholder is), absent when not known (an adopted VM).
    */
   imageFileAttached?: string | false;
+  /**
+   * A copy-on-write overlay was hot-plugged as a container's upper disk before the VM's state
+   * loaded (a restored pod of several: QemuVmDisks.mayHoldOverlay).
+   */
+  joinedOverlayAttached?: boolean;
 }
 
 /** Exit of an adopted QEMU or virtiofsd (not our child): polls /proc. */

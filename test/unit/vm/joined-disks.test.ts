@@ -66,4 +66,34 @@ describe('joined disks', () => {
     for (const [c, a] of attachJoinedCommands('pvscsi', ID, '/v/upper', '/v/image'))
       if (c === 'device_add') expect(a['scsi-id']).toBeUndefined();
   });
+
+  it("opens a copy-on-write upper disk (a restored pod's container) as a qcow2 overlay over its files, given explicitly and read-only", () => {
+    const cmds = attachJoinedCommands('pvscsi', ID, '/v/overlay', '/v/image', undefined, ['/v/b/0', '/v/b/1']);
+    const [upperFile, upperRaw] = cmds;
+    expect(upperFile[1]).toEqual({
+      driver: 'qcow2',
+      'node-name': joinedNodeNames(ID)[1],
+      cache: { direct: false, 'no-flush': true },
+      file: { driver: 'file', filename: '/v/overlay' },
+      backing: {
+        driver: 'qcow2',
+        'read-only': true,
+        file: { driver: 'file', filename: '/v/b/0', 'read-only': true },
+        backing: {
+          driver: 'raw',
+          'node-name': expect.stringMatching(/^jdb-[0-9a-f]{16}$/),
+          'read-only': true,
+          file: { driver: 'file', filename: '/v/b/1', 'read-only': true },
+        },
+      },
+    });
+    // The device stands on the same raw node as over a raw file, and goes by the same names.
+    expect(upperRaw[1]).toMatchObject({ driver: 'raw', file: joinedNodeNames(ID)[1] });
+    // Two containers' chains have two base nodes (QEMU's node names are the VM's, one each).
+    const other = attachJoinedCommands('pvscsi', 'c'.repeat(64), '/v/o2', '/v/i2', undefined, ['/v/c/0']);
+    expect(other[0][1].backing).toMatchObject({ driver: 'raw' });
+    expect((other[0][1].backing as { 'node-name': string })['node-name']).not.toBe(
+      (upperFile[1].backing as { backing: { 'node-name': string } }).backing['node-name'],
+    );
+  });
 });

@@ -71,13 +71,14 @@ export function upperDiskQemuArgs(d: UpperDiskDevice): string[] {
 
 /**
  * The read-only node of `files` (the files under a copy-on-write disk, the one just under it
- * first): a qcow2 node over the next ones, down to the raw file at the bottom.
+ * first): a qcow2 node over the next ones, down to the raw file at the bottom, named `baseNode`
+ * (the upper disk's UPPER_DISK_BASE_NODE; a joined disk's own: ../joined-disks.ts).
  */
-function backingNode(files: string[]): Record<string, unknown> {
+export function backingNode(files: string[], baseNode = UPPER_DISK_BASE_NODE): Record<string, unknown> {
   const [top, ...rest] = files;
   const file = { driver: 'file', filename: top, 'read-only': true };
-  if (rest.length === 0) return { driver: 'raw', 'node-name': UPPER_DISK_BASE_NODE, 'read-only': true, file };
-  return { driver: 'qcow2', 'read-only': true, file, backing: backingNode(rest) };
+  if (rest.length === 0) return { driver: 'raw', 'node-name': baseNode, 'read-only': true, file };
+  return { driver: 'qcow2', 'read-only': true, file, backing: backingNode(rest, baseNode) };
 }
 
 /**

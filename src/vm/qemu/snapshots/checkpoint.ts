@@ -16,6 +16,9 @@
  *   joined-N.disk  the save's copy of the N-th joined container's upper disk: only the fork
  *              template's guest reads it, to let that container go (./joined-drop.ts), so a
  *              checkpoint with joined containers is restored and forked from its template alone;
+ *              unless they are the pod's own (`joinedStay`: a native pod of several): a restore
+ *              then keeps each one, its disk an overlay over its copy, and loads the whole
+ *              state (such a checkpoint has no fork template, and is not forked);
  *   fork.ram, fork.state  its fork template, made in the background right after the save
  *              (prepareForkTemplate; or at the first fork or restore of a checkpoint without
  *              one): the guest's RAM as a file, and the device state without it; a restore and
@@ -26,7 +29,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Vm, VmSize } from '../../types';
+import type { RestoreJoinedDisks, Vm, VmSize } from '../../types';
 import type { VmDeviceRequest } from '../../devices/types';
 import type { GuestImages } from '../../guest-images';
 import { InvalidArgumentError, UnavailableError } from '../../../errors';
@@ -41,7 +44,7 @@ import { QemuVm } from '../qemu-vm';
 import { savedVmsHaveBalloon } from '../memory/ram-shim';
 import type { StartHost } from '../start-host';
 import { templateKey } from './templates';
-import type { SavedJoinedDisks } from './clone-layout';
+import type { SavedJoinedDisks, SavedShape } from './clone-layout';
 import {
   CheckpointMismatchError,
   imageDiskIdentity,
@@ -127,7 +130,8 @@ function stampOf(
  * first when a fork of the checkpoint would stand on too many files (src/util/disk-chain.ts);
  * `imageDisk`: the image disk file behind its image disk, recorded, not copied; `joined`: the
  * containers that joined the VM, their disks' addresses recorded, each one's upper disk copied
- * beside the VM's own (as `joined-N.disk`) and its image disk recorded. With
+ * beside the VM's own (as `joined-N.disk`) and its image disk recorded; `joinedStay`: they are
+ * the pod's own, and a restore keeps them (restoreVm). With
  * `leaveRunning` the VM runs on after the save; without, it stays stopped for the caller to
  * destroy. A failure removes what the save wrote and runs the VM on.
  */
@@ -137,7 +141,13 @@ export async function saveVm(
   guest: GuestImages,
   vm: Vm,
   dir: string,
-  opts: { disk?: UpperDiskCopy; imageDisk?: string; joined?: JoinedToSave[]; leaveRunning: boolean },
+  opts: {
+    disk?: UpperDiskCopy;
+    imageDisk?: string;
+    joined?: JoinedToSave[];
+    joinedStay?: boolean;
+    leaveRunning: boolean;
+  },
 ): Promise<void> {
   if (!(vm instanceof QemuVm)) throw new InvalidArgumentError(`VM ${vm.id} is not one of this hypervisor's`);
   const shape = { size: vm.size, devices: deviceShape(vm), splitWx: h.splitWx(vm.size) };
@@ -161,6 +171,7 @@ export async function saveVm(
   if (listed) record.nics = vm.devices.nics.map((n) => listed.find((i) => i.name === n.guestName) ?? null);
   const joined = await joinedRecords(vm, opts.joined ?? []);
   if (joined.length > 0) record.joined = joined.map((j) => j.record);
+  if (joined.length > 0 && opts.joinedStay) record.joinedStay = true;
   const disk = opts.disk;
   // A disk whose checkpoint's forks would stand on too many files is flattened first, by its
   // own QEMU while the guest runs on (src/util/disk-chain.ts); its merged files' links are
@@ -233,7 +244,7 @@ export async function restoreVm(
   guest: GuestImages,
   dir: string,
   disk?: RestoreDisk,
-  opts: { fork?: boolean } = {},
+  opts: { fork?: boolean; joined?: RestoreJoinedDisks } = {},
 ): Promise<Vm> {
   const record = readSavedVm(dir);
   const shape = { size: record.size, devices: record.devices, splitWx: record.splitWx };
@@ -246,6 +257,7 @@ export async function restoreVm(
     throw new CheckpointMismatchError(
       `the image disk it was saved over (${record.imageDisk.file}) is gone or was made again since: its image was removed (docs/checkpoint.md)`,
     );
+  if (record.joinedStay) return restorePodOfSeveral(h, tools, guest, dir, record, shape, opts);
   const diskCopy = record.diskCopy ? path.join(dir, record.diskCopy) : disk?.copy;
   // A save with joined containers in it starts from its fork template alone: the template's
   // guest let them go (./joined-drop.ts). Their disks are needed only to make it.
@@ -278,6 +290,39 @@ export async function restoreVm(
 }
 
 /**
+ * A new VM started from checkpoint `dir` (record `record`, of `shape`) of a native pod of
+ * several: each container's disks hot-plugged where the save found them before the whole state
+ * loads, its upper disk an overlay over the save's copy (`opts.joined.take`). Refused for a
+ * fork (each fork's disks would be named by the saved containers' ids, which its own
+ * containers do not have) and without `opts.joined`.
+ */
+async function restorePodOfSeveral(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  dir: string,
+  record: SavedVmRecord,
+  shape: SavedShape,
+  opts: { fork?: boolean; joined?: RestoreJoinedDisks },
+): Promise<Vm> {
+  if (opts.fork) throw new UnavailableError('a checkpoint of a pod of several containers cannot be forked');
+  const take = opts.joined;
+  if (!take) throw new UnavailableError("a checkpoint of a pod of several containers needs its containers' disks");
+  const joined: SavedJoinedDisks[] = [];
+  for (const j of savedJoinedDisks(dir, record))
+    joined.push({ ...j, upperFile: await take.take(j.containerId, j.upperFile) });
+  return restoreVmFrom(
+    h,
+    tools,
+    guest,
+    shape,
+    { stateFile: path.join(dir, VM_STATE_FILE) },
+    { ...(record.imageDisk ? { imageDisk: record.imageDisk.file } : {}), joined },
+    savedNics(record),
+  );
+}
+
+/**
  * Make the fork template of checkpoint `dir` now, unless it is there or being made (a save
  * starts it, so that a restore and the first fork map its RAM instead of loading the whole
  * state). Refused as a restore is (CheckpointMismatchError) when the checkpoint cannot be
@@ -295,6 +340,8 @@ export async function prepareForkTemplate(
     throw new CheckpointMismatchError(
       'it was made under another guest kernel, agent or QEMU than this daemon runs now',
     );
+  // A pod of several's: restored from its whole state, never forked (restorePodOfSeveral).
+  if (record.joinedStay) return;
   await forkTemplate(h, tools, guest, dir, shape, {
     imageDisk: record.imageDisk?.file,
     diskCopy: record.diskCopy ? path.join(dir, record.diskCopy) : undefined,

@@ -31,8 +31,8 @@ export interface SavedState {
   imageDisk?: string;
   /**
    * A checkpoint's: the disks of each container that had joined the saved VM, hot-plugged
-   * where the save found them before the state loads (only a fork template is made from such
-   * a state: ./fork-template.ts).
+   * where the save found them before the state loads (a fork template that lets them go,
+   * ./fork-template.ts; or a restored pod of several, which keeps them: ./checkpoint.ts).
    */
   joined?: ReadonlyArray<SavedJoinedDisks>;
   /**

@@ -26,6 +26,7 @@ import {
   type CloneLayout,
   type CloneProgress,
   type SavedShape,
+  type SavedJoinedDisks,
   type SavedState,
 } from './clone-layout';
 import { spawnCloneQemu, writeCloneRecord } from './clone-qemu';
@@ -82,7 +83,7 @@ export async function restoreVmFrom(
   guest: GuestImages,
   shape: SavedShape,
   source: { stateFile: string; ramFile?: string },
-  disks: { disk?: string; imageDisk?: string } = {},
+  disks: { disk?: string; imageDisk?: string; joined?: ReadonlyArray<SavedJoinedDisks> } = {},
   nics?: ReadonlyArray<InterfaceInfo | undefined>,
 ): Promise<Vm> {
   const layout = checkpointCloneLayout(h, shape);
@@ -94,6 +95,7 @@ export async function restoreVmFrom(
     checkpoint: true,
     ...(disks.disk ? { disk: disks.disk } : {}),
     ...(disks.imageDisk ? { imageDisk: disks.imageDisk } : {}),
+    ...(disks.joined?.length ? { joined: disks.joined } : {}),
   };
   return startFromState(h, tools, guest, layout, from, (made, err) =>
     undoFailedClone(h, 'restored from a checkpoint', layout, made, err),
@@ -142,9 +144,7 @@ async function startFromState(
       `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms, its NICs with it; QEMU CPU ${processCpuMs(programPid(qemu)) ?? '?'} ms; qemu pid ${programPid(qemu)})`,
     );
     h.starting.delete(qemu);
-    return h.owned(
-      clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, !!from.disk, from.imageDisk, restoredNics),
-    );
+    return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, from, restoredNics));
   } catch (err) {
     throw await undo(made, err);
   }
@@ -157,8 +157,7 @@ function clonedVm(
   agent: Agent,
   processEnd: Promise<ProcessEnd>,
   sharedRam: boolean,
-  diskFileAttached: boolean,
-  imageFile: string | undefined,
+  from: Pick<SavedState, 'disk' | 'imageDisk' | 'joined'>,
   restoredNics: ReadonlyArray<InterfaceInfo | undefined> | undefined,
 ): QemuVm {
   const { id, size, devices, paths, splitWx } = layout;
@@ -176,8 +175,10 @@ function clonedVm(
     ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
     // The clone's QEMU starts with the placeholder behind its disk; a checkpoint's file was
     // put there before its state loaded (loadSavedState).
-    upperFileAttached: diskFileAttached,
-    imageFileAttached: imageFile ?? false,
+    upperFileAttached: !!from.disk,
+    imageFileAttached: from.imageDisk ?? false,
+    // A restored pod of several's containers' disks: overlays over the checkpoint's copies.
+    ...(from.joined?.length ? { joinedOverlayAttached: true } : {}),
     ...(restoredNics ? { restoredNics } : {}),
   });
 }

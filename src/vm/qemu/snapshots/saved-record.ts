@@ -37,6 +37,12 @@ export interface SavedVmRecord {
   nics?: Array<InterfaceInfo | null>;
   /** The containers that had joined the VM, each with its disks (absent: none). */
   joined?: SavedJoinedRecord[];
+  /**
+   * The `joined` containers are the saved pod's own (a native pod of several, each container on
+   * hot-plugged disks): a VM started from the save keeps them, each one's disk a copy-on-write
+   * overlay over its copy, and loads the whole state (no fork template lets them go).
+   */
+  joinedStay?: true;
 }
 
 /** A container that had joined a saved VM, as its checkpoint records it. */
@@ -125,7 +131,8 @@ export function readSavedVm(dir: string): SavedVmRecord {
     (r.diskCopy === undefined || (typeof r.diskCopy === 'string' && /^\w[\w.-]*$/.test(r.diskCopy))) &&
     typeof r.splitWx === 'boolean' &&
     typeof r.stamp === 'string' &&
-    (r.joined === undefined || (Array.isArray(r.joined) && r.joined.every(isJoinedRecord)));
+    (r.joined === undefined || (Array.isArray(r.joined) && r.joined.every(isJoinedRecord))) &&
+    (r.joinedStay === undefined || r.joinedStay === true);
   if (!ok) throw new CheckpointMismatchError('its VM record is not one this daemon reads');
   // Saved before VMs had image disks.
   r.devices.imageDisk ??= false;

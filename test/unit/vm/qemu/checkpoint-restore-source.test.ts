@@ -96,3 +96,54 @@ test('a template is not made for a checkpoint of another QEMU, kernel or agent, 
   await forkTemplatesSettled(dir);
   expect(fs.readdirSync(dir).sort()).toEqual(['upper.ext4', 'vm.json', 'vm.state']);
 });
+
+/** A record of a pod of several's save: its two containers' disks, kept by a restore (joinedStay). */
+function podOfSeveral(extra: Record<string, unknown> = {}): string {
+  const image = path.join(dir, 'image.erofs');
+  fs.writeFileSync(image, 'image');
+  const st = fs.statSync(image);
+  const joined = [0, 1].map((i) => ({
+    containerId: `c${i}`,
+    diskCopy: `joined-${i}.disk`,
+    imageDisk: { file: image, identity: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` },
+    at: { upper: { scsiId: 2 * i + 1, lun: 0 }, image: { scsiId: 2 * i + 2, lun: 0 } },
+  }));
+  checkpoint({ joined, joinedStay: true, ...extra }, ['joined-0.disk', 'joined-1.disk']);
+  return image;
+}
+
+test("a pod of several's checkpoint restores each container on the save's copy of its own disk, and makes no template", async () => {
+  podOfSeveral();
+  const taken: Array<[string, string]> = [];
+  const stop = new Error('stop here');
+  const joined = {
+    take: (containerId: string, copy: string) => {
+      taken.push([containerId, copy]);
+      return taken.length === 2 ? Promise.reject(stop) : Promise.resolve(`/disks/${containerId}`);
+    },
+  };
+  await expect(restoreVm(h, tools, guest, dir, undefined, { joined })).rejects.toBe(stop);
+  expect(taken).toEqual([
+    ['c0', path.join(dir, 'joined-0.disk')],
+    ['c1', path.join(dir, 'joined-1.disk')],
+  ]);
+  // No fork template is made of it (a restore loads its whole state), and nothing is waited for.
+  await prepareForkTemplate(h, tools, guest, dir);
+  await forkTemplatesSettled(dir);
+  expect(fs.readdirSync(dir).filter((f) => f.startsWith('fork.'))).toEqual([]);
+});
+
+test("a pod of several's checkpoint is not forked, nor restored without its containers' disks; nothing is taken", async () => {
+  podOfSeveral();
+  const take = jest.fn();
+  await expect(restoreVm(h, tools, guest, dir, undefined, { fork: true, joined: { take } })).rejects.toThrow(
+    /a checkpoint of a pod of several containers cannot be forked/,
+  );
+  await expect(restoreVm(h, tools, guest, dir)).rejects.toThrow(/needs its containers' disks/);
+  expect(take).not.toHaveBeenCalled();
+  // A record whose joinedStay is not `true` is not one this daemon wrote.
+  podOfSeveral({ joinedStay: 'yes' });
+  await expect(restoreVm(h, tools, guest, dir, undefined, { joined: { take } })).rejects.toThrow(
+    /its VM record is not one this daemon reads/,
+  );
+});
