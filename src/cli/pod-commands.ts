@@ -62,17 +62,22 @@ export function startPodCommand(kit: CommandKit): void {
   program
     .command('start-pod')
     .alias('start')
-    .description('start a created pod on a new VM, or on an idle one (--vm)')
+    .description('start a created pod on a new VM, on an idle one (--vm), or from a checkpoint (--checkpoint)')
     .argument('<pod>', 'pod name or id')
     .option('--vm <id>', 'start on this idle VM')
+    .option('--checkpoint <name>', 'start from this checkpoint of the pod (its saved VM: docs/checkpoint.md)')
     .option('--json', 'print JSON')
     .action(
-      act(async (ref: string, o: { vm?: string; json?: boolean }) => {
-        const p = await client().json<Pod>(
-          'POST',
-          `/v1/pods/${encodeURIComponent(ref)}/start`,
-          o.vm ? { vm: o.vm } : {},
-        );
+      act(async (ref: string, o: { vm?: string; checkpoint?: string; json?: boolean }) => {
+        if (o.vm && o.checkpoint) throw new Error('give either --vm or --checkpoint');
+        const pod = encodeURIComponent(ref);
+        const p = o.checkpoint
+          ? await client().json<Pod>(
+              'POST',
+              `/v1/pods/${pod}/checkpoints/${encodeURIComponent(o.checkpoint)}/restore`,
+              {},
+            )
+          : await client().json<Pod>('POST', `/v1/pods/${pod}/start`, o.vm ? { vm: o.vm } : {});
         io.out(o.json ? json(p) : `${p.name} running on VM ${p.vm}\n`);
       }),
     );

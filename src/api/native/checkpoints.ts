@@ -1,6 +1,7 @@
 /**
  * The native API's checkpoint routes (docs/native-api.md, docs/checkpoint.md): save a running
- * pod whole, list and remove its checkpoints, and fork: start new pods from a checkpoint. The
+ * pod whole, list and remove its checkpoints, start it again from one (restore), and fork: start
+ * new pods from a checkpoint. The
  * pod layer's refusals (CheckpointError) are worded for this API: a missing checkpoint is a
  * 404, a taken name a 409, a pod that does not run a 409, anything a save or restore cannot do
  * a 500 with its reason.
@@ -11,6 +12,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   NotImplementedError,
+  NotModifiedError,
   UnavailableError,
 } from '../../errors';
 import { CheckpointError } from '../../pod/errors';
@@ -76,6 +78,19 @@ export function register(router: Router, s: NativeServices): void {
     const pod = pods.get(req.params.ref);
     await worded(pod.name, name, () => need('checkpoint')(pod.id, name, { exit: !optBool(b, 'leaveRunning') }));
     res.status(201).json({ name, pod: podView(pods.get(pod.id)) });
+  });
+
+  // Start a pod that does not run from one of its checkpoints (Docker's `start --checkpoint`).
+  router.post('/pods/:ref/checkpoints/:name/restore', async (req, res) => {
+    onlyFields(bodyOf(req.body), []);
+    const pod = pods.get(req.params.ref);
+    try {
+      await worded(pod.name, req.params.name, () => pods.start(pod.id, { checkpoint: req.params.name }));
+    } catch (err) {
+      if (err instanceof NotModifiedError) throw new NotModifiedError(`pod ${pod.name} is already running`);
+      throw err;
+    }
+    res.json(podView(pods.get(pod.id)));
   });
 
   router.delete('/pods/:ref/checkpoints/:name', async (req, res) => {

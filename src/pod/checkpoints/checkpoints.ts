@@ -94,26 +94,29 @@ export async function createCheckpoint(
   await e.ops.run(async () => {
     const run = e.run;
     if (!run) throw new CheckpointError('not-running', ref, name);
-    if (mainContainer(e.record).spec.tty) throw new CheckpointError('tty', ref, name);
+    if (containersOf(e.record).some((c) => c.spec.tty)) throw new CheckpointError('tty', ref, name);
     if (!CHECKPOINT_NAME.test(name)) throw new CheckpointError('bad-name', ref, name);
     if (hasCheckpoint(ctx, e, name)) throw new CheckpointError('exists', ref, name);
     const cannot = (why: string) =>
       new CheckpointError('cannot-save', ref, name, `its VM cannot be saved (see docs/checkpoint.md): ${why}`);
     const hv = ctx.deps.hypervisor;
     if (!hv?.saveVm) throw cannot('this daemon cannot save VMs');
-    if (run.borrowed || containersOf(e.record).length > 1 || e.record.sandbox.spec.cni)
-      throw cannot('only a container with a VM of its own can be saved');
-    let joined = await joinedToSave(ctx, e, run, cannot);
+    if (run.borrowed || e.record.sandbox.spec.cni) throw cannot('only a container with a VM of its own can be saved');
+    // A native pod of several: each container's disks are hot-plugged, saved as a joined
+    // container's are, and kept by its restore.
+    const several = containersOf(e.record).length > 1;
+    let joined = several ? await podDisksToSave(ctx, e, run, cannot) : await joinedToSave(ctx, e, run, cannot);
     // Without --leave-running the joined containers end with X (as at X's stop): they end
     // first, their layers synced to their disks (the VM's end would lose what the guest had not
     // written back), and the checkpoint holds X alone, so that a restore loads it at once.
-    if (opts.exit && joined.length > 0) {
+    if (opts.exit && joined.length > 0 && !several) {
       if (!(await endJoiners(ctx, e, run.vm, { settled: true })))
         throw cannot('a container that joined it did not end in time');
       joined = [];
     }
     const main = mainContainer(e.record);
-    const disk = ctx.deps.rootfs.diskOf?.(main.spec.id);
+    // A pod of several has no container on the VM's own disks.
+    const disk = several ? undefined : ctx.deps.rootfs.diskOf?.(main.spec.id);
     // Its image's read-only disk: recorded with the checkpoint, not copied (shared, never written).
     const imageDisk =
       disk && main.spec.imageOnDisk && ctx.deps.rootfs.imageDisk
@@ -131,6 +134,7 @@ export async function createCheckpoint(
           ...(disk ? { disk: { file: disk, copy: path.join(tmp, DISK_COPY) } } : {}),
           ...(imageDisk ? { imageDisk } : {}),
           ...(joined.length > 0 ? { joined } : {}),
+          ...(several ? { joinedStay: true } : {}),
           leaveRunning: !opts.exit,
         });
       } finally {
@@ -175,6 +179,36 @@ async function joinedToSave(
         );
       out.push({ containerId: c.spec.id, upperFile, imageFile: await ctx.deps.rootfs.imageDisk(c.spec.id) });
     }
+  }
+  return out;
+}
+
+/**
+ * The containers of native pod of several `e` (run `run`), each with the files behind its
+ * hot-plugged disks: saved as joined containers' are, and kept by a restore (joinedStay).
+ * Refused (`cannot`) unless every container runs on disks of its own and reads its image from
+ * its image's disk, and no other container joined the VM.
+ */
+async function podDisksToSave(
+  ctx: PodContext,
+  e: Entry,
+  run: NonNullable<Entry['run']>,
+  cannot: (why: string) => Error,
+): Promise<Array<{ containerId: string; upperFile: string; imageFile: string }>> {
+  if (joinersOf(ctx, e, run.vm).length > 0)
+    throw cannot('a pod of several containers cannot be saved while another container runs in its VM');
+  const out: Array<{ containerId: string; upperFile: string; imageFile: string }> = [];
+  for (const c of containersOf(e.record)) {
+    if (c.state.status !== 'running' || !run.inits.has(c.spec.id))
+      throw cannot(
+        `container ${c.spec.name ?? c.spec.id} of the pod does not run: a pod of several is saved whole, every container running`,
+      );
+    const upperFile = ctx.deps.rootfs.diskOf?.(c.spec.id);
+    if (!upperFile || !c.spec.imageOnDisk || !ctx.deps.rootfs.imageDisk)
+      throw cannot(
+        `container ${c.spec.name ?? c.spec.id} of the pod keeps its layer on the host, not on a disk of its own (a pod of several is saved when each of its containers reads its image from a disk: the default)`,
+      );
+    out.push({ containerId: c.spec.id, upperFile, imageFile: await ctx.deps.rootfs.imageDisk(c.spec.id) });
   }
   return out;
 }
@@ -261,7 +295,22 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
         `${gone.length > 1 ? 'volumes' : 'volume'} ${gone.join(', ')} left this container's disk for the volume's host directory after the checkpoint was made (another container took it): the saved VM would see a stale copy`,
       );
   }
+  const podOfSeveral = Object.keys(savedRecord(dir)?.containers ?? {}).length > 1;
   try {
+    if (podOfSeveral) {
+      // Each container's disk an overlay over the save's copy, hot-plugged where it was.
+      const joined = {
+        take: async (containerId: string, copy: string) => {
+          if (!e.record.containers[containerId] || !rootfs.takeDisk)
+            throw new Error(`the pod has no container ${containerId.slice(0, 12)} for the checkpoint's disk`);
+          await rootfs.takeDisk(containerId, copy);
+          const file = rootfs.diskOf?.(containerId);
+          if (!file) throw new Error(`container ${containerId.slice(0, 12)} has no disk`);
+          return file;
+        },
+      };
+      return await hv.restoreVm(dir, undefined, { fork, joined });
+    }
     // Its disk an overlay over the copy the VM's memory matches (the save's, or its fork template's).
     const disk = {
       ...(fs.existsSync(saved) ? { copy: saved } : {}),
@@ -289,7 +338,9 @@ export function volumesLeftDisk(saved: PodRecord | undefined, now: PodRecord): s
   if (!saved) return [];
   const onDisk = (r: PodRecord) =>
     new Set(
-      (mainContainer(r).spec.mounts ?? []).flatMap((m) => (m.type === 'volume' && m.diskDir && m.name ? [m.name] : [])),
+      containersOf(r).flatMap((c) =>
+        (c.spec.mounts ?? []).flatMap((m) => (m.type === 'volume' && m.diskDir && m.name ? [m.name] : [])),
+      ),
     );
   const still = onDisk(now);
   return [...onDisk(saved)].filter((n) => !still.has(n));
@@ -303,6 +354,17 @@ export function savedRecord(dir: string): PodRecord | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Every container of checkpoint `dir` as its guest knows it: its id there and its init's
+ * process id (none when the checkpoint's record cannot be read).
+ */
+export function savedInits(dir: string): Array<{ containerId: string; initProcess?: string }> {
+  const r = savedRecord(dir);
+  return r
+    ? containersOf(r).map((c) => ({ containerId: c.spec.id, ...(c.process ? { initProcess: c.process } : {}) }))
+    : [];
 }
 
 /**

@@ -16,7 +16,7 @@ export interface DiskStart {
   rootfs: RootfsManager;
   /** The disks are hot-plugged on the VM's SCSI controller (a joined container, a pod of several). */
   hotPluggedDisks?: boolean;
-  /** A restore: the checkpoint's disks were put behind the VM's devices before its state loaded. */
+  /** A restore: the checkpoint's disks were put behind the VM's devices (or hot-plugged) before its state loaded. */
   restoring?: unknown;
 }
 
@@ -34,6 +34,8 @@ export async function attachContainerDisks(
   disk: string,
   undo: Undo,
 ): Promise<void> {
+  // A restored VM had the checkpoint's disks put behind its devices before its state loaded.
+  if (s.restoring) return;
   if (s.hotPluggedDisks) {
     if (!c.imageOnDisk || !s.rootfs.imageDisk || !vm.attachJoinedDisks)
       throw new UnavailableError(`VM ${vm.id} cannot take the disks of container ${c.id}`);
@@ -45,7 +47,6 @@ export async function attachContainerDisks(
     }
     return;
   }
-  if (s.restoring) return;
   if (!vm.devices.upperDisk || !vm.attachUpperDisk)
     throw new UnavailableError(`VM ${vm.id} has no disk for the writable layer of container ${c.id}`);
   await vm.attachUpperDisk(disk);

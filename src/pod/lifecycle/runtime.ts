@@ -88,13 +88,23 @@ export interface StartDeps {
   shmPeer?: string;
   /**
    * The VM (acquireVm's) is restored from a checkpoint of a pod of one container (this pod's,
-   * or another's for a fork): its upper disk is behind it already, and its container runs. The
+   * or another's for a fork), or of this pod of several (`pod`): its disks are behind it
+   * already, and its containers run. The
    * container saved as `saved.containerId` becomes this pod's, and its init (`initProcess`) is
    * taken over, its output going on from `resume`, instead of phases 3 to 5.
    */
   restoring?: {
     saved?: { containerId: string; initProcess?: string };
     resume(): OutputResume | undefined;
+    /**
+     * A native pod of several restored from its own checkpoint: each container as the save
+     * knew it (its id, its init's process id), each taken over with its output going on from
+     * `resumeOf(its id)`.
+     */
+    pod?: {
+      saved: Array<{ containerId: string; initProcess?: string }>;
+      resumeOf(containerId: string): OutputResume | undefined;
+    };
   };
   /**
    * Put the VM on the pod's network (../network/network.ts), given the host's filtered resolv.conf;
@@ -362,6 +372,41 @@ async function takeOverRestored(
   return new Map([[c.id, init]]);
 }
 
+/**
+ * The inits of the containers of a native pod of several whose VM was restored from its own
+ * checkpoint (`pod`), taken over, each with its output going on from where its log is; each
+ * container's /etc files (`files`, in `spec`'s order) written first. Refused when one is not
+ * there.
+ */
+async function takeOverRestoredPod(
+  vm: Vm,
+  spec: PodSpec,
+  pod: NonNullable<NonNullable<StartDeps['restoring']>['pod']>,
+  files: PreparedFiles[],
+): Promise<Map<string, AgentProcess>> {
+  const wanted = new Map(pod.saved.map((s) => [s.containerId, s.initProcess]));
+  for (const c of spec.containers)
+    if (!wanted.has(c.id)) throw new UnavailableError(`the checkpoint has no container ${c.id.slice(0, 12)}`);
+  await Promise.all(
+    spec.containers.flatMap((c, i) =>
+      (files[i]?.guestFiles ?? []).map(([name, content]) =>
+        vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644),
+      ),
+    ),
+  );
+  const procs = await vm.agent.reattach((p) =>
+    wanted.get(p.containerId) === p.processId ? pod.resumeOf(p.containerId) : undefined,
+  );
+  const inits = new Map<string, AgentProcess>();
+  for (const c of spec.containers) {
+    const init = procs.find((p) => p.containerId === c.id && p.processId === wanted.get(c.id));
+    if (!init)
+      throw new UnavailableError(`the restored VM has no process ${wanted.get(c.id) ?? '(unknown)'} to take over`);
+    inits.set(c.id, init);
+  }
+  return inits;
+}
+
 /** Start a pod: phases 1-5 above. Rejects (with everything undone) when a phase fails. */
 export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedPod> {
   return withRollback(async (undo) => {
@@ -380,6 +425,13 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     beside?.catch(() => undefined); // awaited below; a failed join destroys the VM first
     const { resolv, net } = await joinPodNetwork(deps, vm, undo);
     if (net) lap('on its network');
+    if (deps.restoring?.pod) {
+      // Its hosts files say its address now.
+      const files = await prepareFiles(deps, spec, vm, resolv, net);
+      const inits = await takeOverRestoredPod(vm, spec, deps.restoring.pod, files);
+      lap('its restored inits taken over');
+      return { vm, inits, initRuns: new Map(), ...(net?.env?.length ? { linkEnv: net.env } : {}) };
+    }
     if (deps.restoring) {
       // Its hosts files say its address now (a fork's, or a new one of the same container).
       const [files] = await prepareFiles(deps, spec, vm, resolv, net);

@@ -15,7 +15,7 @@ import { hostsFile, startPod, type StartedPod } from './runtime';
 import { extraHostLines, resolvWith, withExtraHosts } from '../../net/etc-config';
 import { joinNetwork, leaveNetworks, nicsFor } from '../network/network';
 import { resolveLinks } from '../network/links';
-import { mainContainer, podSpecOf, type PodRecord, type PodSpec } from '../types';
+import { containersOf, mainContainer, podSpecOf, type PodRecord, type PodSpec } from '../types';
 import { InvalidArgumentError } from '../../errors';
 import { JoinTargetNotRunningError } from '../errors';
 import { needsVolumeShare } from '../mounts/mounts';
@@ -23,7 +23,7 @@ import { HeldVmRollback, keepSandbox } from './vm-reuse';
 import { podGuestAlteringReason } from './guest-altering';
 import { AGENT_CALL_MS, bounded } from '../async';
 import { CNI_VM_NICS, joinCni, sandboxFiles } from '../network/cni-network';
-import { restoredVm, savedMain } from '../checkpoints/checkpoints';
+import { restoredVm, savedInits, savedMain } from '../checkpoints/checkpoints';
 
 const log = logger('pod');
 
@@ -145,6 +145,15 @@ export async function bootSandbox(
             restoring: {
               saved: savedMain(restoreFrom),
               resume: () => e.log.resumePoint(),
+              ...(containersOf(r).length > 1
+                ? {
+                    pod: {
+                      saved: savedInits(restoreFrom),
+                      resumeOf: (id: string) =>
+                        id === mainContainer(r).spec.id ? e.log.resumePoint() : ctx.containerLog(e, id).resumePoint(),
+                    },
+                  }
+                : {}),
             },
           }
         : {}),

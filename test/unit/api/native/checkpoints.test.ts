@@ -65,6 +65,18 @@ test("checkpoint routes refuse in this API's words and make nothing", async () =
     status: 404,
     body: { message: 'pod db has no checkpoint nope' },
   });
+  // A start from a checkpoint: of a pod that runs, 409 (as a start); of one it does not have, 404.
+  expect(await request(app).post('/v1/pods/db/checkpoints/nope/restore').send({})).toMatchObject({
+    status: 409,
+    body: { message: 'pod db is already running' },
+  });
+  await request(app).post('/v1/pods/db/stop').send({ timeout: 0 });
+  expect(await request(app).post('/v1/pods/db/checkpoints/nope/restore').send({})).toMatchObject({
+    status: 404,
+    body: { message: 'pod db has no checkpoint nope' },
+  });
+  expect((await request(app).post('/v1/pods/db/checkpoints/nope/restore').send({ other: 1 })).status).toBe(400);
+  expect(h.pods.isRunning('db')).toBe(false);
   expect((await request(app).get('/v1/pods/nosuch/checkpoints')).status).toBe(404);
   expect(h.pods.list().map((p) => p.name)).toEqual(['db']);
 });

@@ -1,0 +1,218 @@
+/**
+ * A checkpoint of a native pod of several containers (a pod file's, run with `podvisor run-pod
+ * -f`): each container's writable layer is a disk hot-plugged on the pod's VM, so the save
+ * copies each of them, and a start from the checkpoint (`podvisor start --checkpoint`) brings
+ * the whole pod back: every container's disk an overlay over its copy, hot-plugged where the
+ * save found it before the state loads, and every container's processes taken over where they
+ * were. Two busybox counters, each appending to a file of its own layer: after a save without
+ * and with --leave-running and the restore, each file counts on with no gap and no repeat,
+ * which holds only when each container's disk is the one its memory knows, and each one's log
+ * goes on; a restored pod (on copy-on-write disks) is saved and restored again. A fork of such
+ * a checkpoint is refused with its reason. Through the podvisor CLI on real VMs.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { podvisor, podvisorOk } from '../helpers/podvisor-cli';
+import { fixtureRegistry } from '../fixtures/registry';
+
+jest.setTimeout(400_000);
+
+const IMAGE = `${fixtureRegistry()}/busybox`;
+const POD = 'cpod';
+
+/** A counter: one line per count, appended to `/count` and printed, every 0.1 s. */
+const COUNTER = 'i=0; while true; do i=$((i+1)); echo $i >> /count; echo $i; sleep 0.1; done';
+
+let d: TestDaemon;
+let dir: string;
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkpoint-pod-'));
+  d = await startDaemon({ vmPoolSize: 0 });
+});
+afterAll(async () => {
+  if (!d) return;
+  await podvisor(d, ['rm', '-f', POD]);
+  await stopDaemonLeavingNothing(d);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const ok = (args: string[]) => podvisorOk(d, args);
+
+/** The numbers in container `c`'s /count. */
+async function counts(c: string): Promise<number[]> {
+  const text = await ok(['exec', '-c', c, POD, 'cat', '/count']);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => Number(l));
+}
+
+/** Container `c`'s counts once it has counted past `past` (or after 30 s). */
+async function countsPast(c: string, past: number): Promise<number[]> {
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const n = await counts(c);
+    if (n.length > past || Date.now() > end) return n;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** 1, 2, ... n. */
+const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+/** The pod's state as `podvisor list --json` shows it. */
+async function podState(): Promise<string> {
+  const pods = JSON.parse(await ok(['list', '--json'])) as Array<{ name: string; state: string }>;
+  return pods.find((p) => p.name === POD)?.state ?? 'gone';
+}
+
+test('a pod of two containers is saved whole and restored: each counts on from its own disk, no gap, no repeat', async () => {
+  await ok(['pull', IMAGE]);
+  const file = path.join(dir, 'pod.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      id: POD,
+      containers: [
+        { name: 'a', image: IMAGE, command: ['sh', '-c', COUNTER] },
+        { name: 'b', image: IMAGE, command: ['sh', '-c', COUNTER] },
+      ],
+      resource: { vcpu: 1, memory: 256 },
+    }),
+  );
+  expect(await ok(['run-pod', '-f', file])).toMatch(new RegExp(`^${POD} [0-9a-f]{64}\\n$`));
+  // Each container on disks of its own, hot-plugged: two SCSI disks each, beside the VM's own image disk.
+  const scsi = (await ok(['exec', '-c', 'a', POD, 'ls', '/sys/block'])).split(/\s+/).filter((b) => /^sd/.test(b));
+  expect(scsi.length).toBe(5);
+  await countsPast('a', 5);
+  await countsPast('b', 5);
+
+  // Without --leave-running: saved, and its run ends.
+  expect((await ok(['checkpoint', POD, 'stopped'])).trim()).toBe('stopped');
+  expect(await podState()).not.toBe('Running');
+  expect(await ok(['checkpoint', '--ls', POD])).toMatch(/stopped/);
+
+  const started = Date.now();
+  await ok(['start', '--checkpoint', 'stopped', POD]);
+  process.stdout.write(`checkpoint-pod: podvisor start --checkpoint (two containers): ${Date.now() - started} ms\n`);
+  expect(await podState()).toBe('Running');
+  for (const c of ['a', 'b']) {
+    const before = (await counts(c)).length;
+    const n = await countsPast(c, before + 5);
+    // Each file counts on where its process was saved: what the disk held then is what its memory knew.
+    expect(n).toEqual(upTo(n.length));
+    expect(n.length).toBeGreaterThan(before);
+    // Its log goes on where it was too (the pod's main container's log, and the other's own).
+    const logged = (await ok(['logs', '-c', c, POD])).split('\n').filter(Boolean).map(Number);
+    expect(logged).toEqual(upTo(logged.length));
+  }
+
+  // With --leave-running: saved, and both count on.
+  const saved = await ok(['checkpoint', '--leave-running', POD, 'running']);
+  expect(saved.trim()).toBe('running');
+  expect(await podState()).toBe('Running');
+  const atSave = (await counts('a')).length;
+  const after = await countsPast('a', atSave + 5);
+  expect(after).toEqual(upTo(after.length));
+  // Written after the save: not on the disk the checkpoint restores.
+  await ok(['exec', '-c', 'b', POD, 'sh', '-c', 'echo later > /after-save && sync']);
+
+  // Stopped, then started from that checkpoint: back at the save, counting on from there.
+  await ok(['stop', '-t', '0', POD]);
+  await ok(['start', '--checkpoint', 'running', POD]);
+  // Each container's disk is a copy-on-write overlay standing on the save's copy of its disk
+  // (a link of it), not a copy, nor the disk it ran on after the save.
+  const pod = (
+    JSON.parse(await ok(['list', '--json'])) as Array<{ id: string; name: string; containers: Array<{ id: string }> }>
+  ).find((p) => p.name === POD)!;
+  const copies = ['joined-0.disk', 'joined-1.disk'].map(
+    (f) => fs.statSync(path.join(d.dataRoot, 'containers', pod.id, 'checkpoints', 'running', f)).ino,
+  );
+  const under = pod.containers.map(
+    (c) => fs.statSync(path.join(d.dataRoot, 'containers', c.id, 'upper.ext4.backing', '0')).ino,
+  );
+  expect(under.sort()).toEqual(copies.sort());
+  for (const c of ['a', 'b']) {
+    const n = await countsPast(c, 5);
+    expect(n).toEqual(upTo(n.length));
+  }
+
+  // A restored pod saved again (its disks now copy-on-write overlays) and restored again.
+  await ok(['checkpoint', POD, 'again']);
+  await ok(['start', '--checkpoint', 'again', POD]);
+  const last = new Map<string, number>();
+  for (const c of ['a', 'b']) {
+    const before = (await counts(c)).length;
+    const n = await countsPast(c, before + 3);
+    expect(n).toEqual(upTo(n.length));
+    last.set(c, n.length);
+  }
+
+  // Stopped and started afresh (no checkpoint): each guest filesystem is mounted anew from its
+  // copy-on-write disk, so what it reads is what the disk holds, not the restored page cache.
+  await ok(['stop', '-t', '0', POD]);
+  await ok(['start', POD]);
+  for (const c of ['a', 'b']) {
+    const n = await counts(c);
+    // The restored run's counts, then the new run's from 1.
+    const restart = n.findIndex((v, i) => i > 0 && v === 1);
+    const kept = restart < 0 ? n : n.slice(0, restart);
+    expect(kept).toEqual(upTo(kept.length));
+    expect(kept.length).toBeGreaterThanOrEqual(last.get(c) as number);
+  }
+  // The file written after the --leave-running save is not there: the disks were the save's
+  // (its name is listed from the directory's block as the disk holds it).
+  expect((await ok(['exec', '-c', 'b', POD, 'ls', '-a', '/'])).split(/\s+/)).not.toContain('after-save');
+
+  // A fork of a pod of several is refused, with its reason; nothing is made.
+  const fork = await podvisor(d, ['fork', POD, 'running', '--name', 'cpod-fork']);
+  expect(fork.code).not.toBe(0);
+  expect(fork.err).toMatch(/only a pod of one container can be forked/);
+  expect(await ok(['list', '--json'])).not.toContain('cpod-fork');
+
+  // A start from a checkpoint it does not have: 404's words, and the pod runs on.
+  const none = await podvisor(d, ['start', '--checkpoint', 'nope', POD]);
+  expect(none.code).not.toBe(0);
+  expect(none.err).toMatch(/already running|has no checkpoint nope/);
+  await ok(['stop', '-t', '0', POD]);
+  const missing = await podvisor(d, ['start', '--checkpoint', 'nope', POD]);
+  expect(missing.err).toMatch(/pod cpod has no checkpoint nope/);
+  expect(await podState()).not.toBe('Running');
+});
+
+test('a pod of several is saved whole: one whose container has ended is refused with the reason, and runs on', async () => {
+  const file = path.join(dir, 'part.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      id: 'cpart',
+      containers: [
+        { name: 'a', image: IMAGE, command: ['sleep', '3600'] },
+        { name: 'b', image: IMAGE, command: ['true'] },
+      ],
+    }),
+  );
+  try {
+    await ok(['run-pod', '-f', file]);
+    const ended = async () =>
+      (
+        JSON.parse(await ok(['list', '--json'])) as Array<{
+          name: string;
+          containers: Array<{ name: string; status: string }>;
+        }>
+      )
+        .find((p) => p.name === 'cpart')
+        ?.containers.find((c) => c.name === 'b')?.status;
+    const end = Date.now() + 30_000;
+    while ((await ended()) === 'running' && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    const r = await podvisor(d, ['checkpoint', 'cpart', 'cp']);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/container b of the pod does not run: a pod of several is saved whole/);
+    expect(await ok(['exec', '-c', 'a', 'cpart', 'true'])).toBe('');
+    expect(await ok(['checkpoint', '--ls', 'cpart'])).not.toMatch(/\bcp\b/);
+  } finally {
+    await podvisor(d, ['rm', '-f', 'cpart']);
+  }
+});
