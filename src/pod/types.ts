@@ -102,6 +102,12 @@ export interface PodContainerSpec {
    * mode only (./mounts/disk-size.ts).
    */
   imageOnDisk?: boolean;
+  /**
+   * The id its hot-plugged disks are named by, in QEMU and in the guest (joinedDiskNames), when
+   * not its own: a fork's container of a pod of several runs on the disks the saved container
+   * had, named after it (../checkpoints/forks.ts). See diskNameOf.
+   */
+  diskName?: string;
   /** HostConfig.GroupAdd: extra supplementary groups (names or gids) of the init and execs. */
   groupAdd?: string[];
   /** Limits of the container's cgroup in the guest (memory.max, cpu.max); none when absent. */
@@ -439,4 +445,9 @@ export function volumeUsers(pods: Iterable<{ id: string; spec: PodSpec }>, name:
       if ((c.mounts ?? []).some((m) => m.type === 'volume' && m.name === name)) out.push(c.id);
   }
   return out;
+}
+
+/** The id container `c`'s hot-plugged disks are named by (PodContainerSpec.diskName, else its own). */
+export function diskNameOf(c: Pick<PodContainerSpec, 'id' | 'diskName'>): string {
+  return c.diskName ?? c.id;
 }

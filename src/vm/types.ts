@@ -267,8 +267,8 @@ export interface Hypervisor {
    * template copy-on-write when it is made; `fork`: one of many VMs from it (the template made
    * first when there is none), sharing the pages none of them wrote. A save whose joined
    * containers stay (a pod of several) is restored with each one's disks where the save found
-   * them, `joined.take` making its upper disk an overlay over the save's copy first; it loads
-   * the whole state, and cannot be forked.
+   * them, `joined.take` making its upper disk an overlay over the save's copy first; it (and a
+   * fork of it) loads the whole state.
    */
   restoreVm?(
     dir: string,

@@ -7,8 +7,9 @@
  * were. Two busybox counters, each appending to a file of its own layer: after a save without
  * and with --leave-running and the restore, each file counts on with no gap and no repeat,
  * which holds only when each container's disk is the one its memory knows, and each one's log
- * goes on; a restored pod (on copy-on-write disks) is saved and restored again. A fork of such
- * a checkpoint is refused with its reason. Through the podvisor CLI on real VMs.
+ * goes on; a restored pod (on copy-on-write disks) is saved and restored again. Two forks of
+ * such a checkpoint count on from the save, each on disks of its own, go on through a daemon
+ * SIGKILL, and start afresh after a stop. Through the podvisor CLI on real VMs.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -21,6 +22,7 @@ jest.setTimeout(400_000);
 
 const IMAGE = `${fixtureRegistry()}/busybox`;
 const POD = 'cpod';
+const FORKS = ['cfork1', 'cfork2'];
 
 /** A counter: one line per count, appended to `/count` and printed, every 0.1 s. */
 const COUNTER = 'i=0; while true; do i=$((i+1)); echo $i >> /count; echo $i; sleep 0.1; done';
@@ -33,7 +35,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (!d) return;
-  await podvisor(d, ['rm', '-f', POD]);
+  await podvisor(d, ['rm', '-f', POD, ...FORKS]);
   await stopDaemonLeavingNothing(d);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -41,8 +43,8 @@ afterAll(async () => {
 const ok = (args: string[]) => podvisorOk(d, args);
 
 /** The numbers in container `c`'s /count. */
-async function counts(c: string): Promise<number[]> {
-  const text = await ok(['exec', '-c', c, POD, 'cat', '/count']);
+async function counts(c: string, pod = POD): Promise<number[]> {
+  const text = await ok(['exec', '-c', c, pod, 'cat', '/count']);
   return text
     .split('\n')
     .filter(Boolean)
@@ -50,10 +52,10 @@ async function counts(c: string): Promise<number[]> {
 }
 
 /** Container `c`'s counts once it has counted past `past` (or after 30 s). */
-async function countsPast(c: string, past: number): Promise<number[]> {
+async function countsPast(c: string, past: number, pod = POD): Promise<number[]> {
   const end = Date.now() + 30_000;
   for (;;) {
-    const n = await counts(c);
+    const n = await counts(c, pod);
     if (n.length > past || Date.now() > end) return n;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -166,11 +168,43 @@ test('a pod of two containers is saved whole and restored: each counts on from i
   // (its name is listed from the directory's block as the disk holds it).
   expect((await ok(['exec', '-c', 'b', POD, 'ls', '-a', '/'])).split(/\s+/)).not.toContain('after-save');
 
-  // A fork of a pod of several is refused, with its reason; nothing is made.
-  const fork = await podvisor(d, ['fork', POD, 'running', '--name', 'cpod-fork']);
-  expect(fork.code).not.toBe(0);
-  expect(fork.err).toMatch(/only a pod of one container can be forked/);
-  expect(await ok(['list', '--json'])).not.toContain('cpod-fork');
+  // Two forks of the --leave-running checkpoint: new pods, each container counting on from
+  // the save, on copy-on-write disks of its own.
+  const forked = Date.now();
+  expect(await ok(['fork', POD, 'running', '--name', 'cfork1', '--name', 'cfork2'])).toMatch(/cfork1[\s\S]*cfork2/);
+  process.stdout.write(`checkpoint-pod: podvisor fork (two pods of two containers): ${Date.now() - forked} ms\n`);
+  for (const f of FORKS)
+    for (const c of ['a', 'b']) {
+      const n = await countsPast(c, 5, f);
+      expect(n).toEqual(upTo(n.length));
+    }
+  await ok(['exec', '-c', 'b', 'cfork1', 'sh', '-c', 'echo mine > /mine']);
+  expect((await podvisor(d, ['exec', '-c', 'b', 'cfork2', 'test', '-e', '/mine'])).code).toBe(1);
+  expect((await podvisor(d, ['exec', '-c', 'b', POD, 'test', '-e', '/mine'])).code).toBe(1);
+  // A fork's log holds what it printed since the fork: the counts after the saved ones, in a row.
+  const forkLog = (await ok(['logs', '-c', 'a', 'cfork2'])).split('\n').filter(Boolean).map(Number);
+  expect(forkLog.length).toBeGreaterThan(0);
+  expect(forkLog[0]).toBeGreaterThan(1);
+  expect(forkLog).toEqual(forkLog.map((_, i) => forkLog[0] + i));
+  // A daemon SIGKILL: the next daemon takes the forks over, and they count on.
+  await d.kill9();
+  await d.restart();
+  for (const c of ['a', 'b']) {
+    const before = (await counts(c, 'cfork2')).length;
+    const n = await countsPast(c, before + 3, 'cfork2');
+    expect(n).toEqual(upTo(n.length));
+  }
+  // A fork stopped and started afresh: its containers' disks (named as the saved ones') go and come back.
+  await ok(['stop', '-t', '0', 'cfork1']);
+  await ok(['start', 'cfork1']);
+  for (const c of ['a', 'b']) {
+    const n = await counts(c, 'cfork1');
+    const restart = n.findIndex((v, i) => i > 0 && v === 1);
+    expect(restart).toBeGreaterThan(0);
+    expect(n.slice(0, restart)).toEqual(upTo(restart));
+  }
+  expect(await ok(['exec', '-c', 'b', 'cfork1', 'cat', '/mine'])).toBe('mine\n');
+  await ok(['rm', '-f', ...FORKS]);
 
   // A start from a checkpoint it does not have: 404's words, and the pod runs on.
   const none = await podvisor(d, ['start', '--checkpoint', 'nope', POD]);

@@ -33,7 +33,7 @@ import { removeTree } from '../../util/remove-tree';
 import type { PodContext } from '../context';
 import { CheckpointError } from '../errors';
 import type { Entry } from '../records/registry';
-import { containersOf, mainContainer, type PodRecord } from '../types';
+import { containersOf, diskNameOf, mainContainer, type PodRecord } from '../types';
 import { endJoiners, joinersOf } from '../lifecycle/joiners';
 
 const log = logger('pod');
@@ -208,7 +208,8 @@ async function podDisksToSave(
       throw cannot(
         `container ${c.spec.name ?? c.spec.id} of the pod keeps its layer on the host, not on a disk of its own (a pod of several is saved when each of its containers reads its image from a disk: the default)`,
       );
-    out.push({ containerId: c.spec.id, upperFile, imageFile: await ctx.deps.rootfs.imageDisk(c.spec.id) });
+    // Its disks go by their name in QEMU and the guest (a fork's container's: the saved one's).
+    out.push({ containerId: diskNameOf(c.spec), upperFile, imageFile: await ctx.deps.rootfs.imageDisk(c.spec.id) });
   }
   return out;
 }
@@ -298,14 +299,16 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
   const podOfSeveral = Object.keys(savedRecord(dir)?.containers ?? {}).length > 1;
   try {
     if (podOfSeveral) {
-      // Each container's disk an overlay over the save's copy, hot-plugged where it was.
+      // Each container's disk an overlay over the save's copy, hot-plugged where it was: the
+      // container whose disks go by the saved name (the pod's own, or a fork's: forks.ts).
       const joined = {
-        take: async (containerId: string, copy: string) => {
-          if (!e.record.containers[containerId] || !rootfs.takeDisk)
-            throw new Error(`the pod has no container ${containerId.slice(0, 12)} for the checkpoint's disk`);
-          await rootfs.takeDisk(containerId, copy);
-          const file = rootfs.diskOf?.(containerId);
-          if (!file) throw new Error(`container ${containerId.slice(0, 12)} has no disk`);
+        take: async (diskName: string, copy: string) => {
+          const c = containersOf(e.record).find((x) => diskNameOf(x.spec) === diskName);
+          if (!c || !rootfs.takeDisk)
+            throw new Error(`the pod has no container for the checkpoint's disk ${diskName.slice(0, 12)}`);
+          await rootfs.takeDisk(c.spec.id, copy);
+          const file = rootfs.diskOf?.(c.spec.id);
+          if (!file) throw new Error(`container ${c.spec.id.slice(0, 12)} has no disk`);
           return file;
         },
       };
@@ -357,14 +360,26 @@ export function savedRecord(dir: string): PodRecord | undefined {
 }
 
 /**
- * Every container of checkpoint `dir` as its guest knows it: its id there and its init's
- * process id (none when the checkpoint's record cannot be read).
+ * Every container of checkpoint `dir` as its guest knows it: its id there, its init's process
+ * id and the name of its disks (none when the checkpoint's record cannot be read).
  */
-export function savedInits(dir: string): Array<{ containerId: string; initProcess?: string }> {
+export function savedInits(dir: string): SavedContainer[] {
   const r = savedRecord(dir);
   return r
-    ? containersOf(r).map((c) => ({ containerId: c.spec.id, ...(c.process ? { initProcess: c.process } : {}) }))
+    ? containersOf(r).map((c) => ({
+        containerId: c.spec.id,
+        diskName: diskNameOf(c.spec),
+        ...(c.process ? { initProcess: c.process } : {}),
+      }))
     : [];
+}
+
+/** A container of a checkpoint as its guest knows it (savedInits). */
+export interface SavedContainer {
+  containerId: string;
+  /** The name its hot-plugged disks go by (diskNameOf): what a fork's container takes over. */
+  diskName: string;
+  initProcess?: string;
 }
 
 /**

@@ -23,7 +23,7 @@ import { CheckpointError } from '../errors';
 import { create, start } from '../lifecycle/lifecycle';
 import type { Entry } from '../records/registry';
 import { removeEntry } from '../lifecycle/removal';
-import { podSpecOf, type PodMount, type PodRecord, type PodSpec } from '../types';
+import { diskNameOf, podSpecOf, type PodMount, type PodRecord, type PodSpec } from '../types';
 
 const log = logger('pod');
 
@@ -40,12 +40,16 @@ function forkSpec(saved: PodRecord): PodSpec {
   const id = randomBytes(32).toString('hex');
   const ownCopies = (mounts: PodMount[] | undefined) =>
     mounts?.map((m) => (m.type === 'volume' && m.diskDir ? { ...m, name: '', source: '', anonymous: false } : m));
+  // A pod of several's containers run on hot-plugged disks, which the saved guest and QEMU
+  // know by the saved containers' names: each fork's container keeps its saved one's.
+  const several = spec.containers.length > 1;
   return {
     ...spec,
     id,
     containers: spec.containers.map((c) => ({
       ...c,
       id: c.id === spec.id ? id : randomBytes(32).toString('hex'),
+      ...(several ? { diskName: diskNameOf(c) } : {}),
       ...(c.mounts ? { mounts: ownCopies(c.mounts) } : {}),
     })),
   };
@@ -72,8 +76,6 @@ export async function forkCheckpoint(
   const dir = path.join(checkpointsDir(ctx, e), name);
   const saved = savedRecord(dir);
   if (!saved) throw new CheckpointError('cannot-restore', ref, name, 'its record of the pod cannot be read');
-  if (Object.keys(saved.containers).length !== 1)
-    throw new CheckpointError('cannot-restore', ref, name, 'only a pod of one container can be forked');
   const created: PodRecord[] = [];
   try {
     for (let i = 0; i < count; i++) created.push(await create(ctx, forkSpec(saved), names?.[i], saved.frontend));

@@ -9,7 +9,7 @@ import { UnavailableError } from '../../errors';
 import type { RootfsManager } from '../../storage/types';
 import { joinedDiskNames } from '../../vm/devices';
 import type { Vm } from '../../vm/types';
-import type { PodContainerSpec } from '../types';
+import { diskNameOf, type PodContainerSpec } from '../types';
 
 /** What of a start the disks depend on. */
 export interface DiskStart {
@@ -39,11 +39,11 @@ export async function attachContainerDisks(
   if (s.hotPluggedDisks) {
     if (!c.imageOnDisk || !s.rootfs.imageDisk || !vm.attachJoinedDisks)
       throw new UnavailableError(`VM ${vm.id} cannot take the disks of container ${c.id}`);
-    await vm.attachJoinedDisks(c.id, disk, await s.rootfs.imageDisk(c.id));
-    undo.push(() => vm.detachJoinedDisks?.(c.id) ?? Promise.resolve());
+    await vm.attachJoinedDisks(diskNameOf(c), disk, await s.rootfs.imageDisk(c.id));
+    undo.push(() => vm.detachJoinedDisks?.(diskNameOf(c)) ?? Promise.resolve());
     if (c.diskThrottle) {
       if (!vm.throttleJoinedDisk) throw new UnavailableError(`VM ${vm.id} cannot limit the rates of a joined disk`);
-      await vm.throttleJoinedDisk(c.id, c.diskThrottle);
+      await vm.throttleJoinedDisk(diskNameOf(c), c.diskThrottle);
     }
     return;
   }
@@ -74,7 +74,7 @@ export async function attachContainerDisks(
 export function guestDisks(s: DiskStart, vm: Vm, c: PodContainerSpec): { upperDisk?: string; imageDisk?: string } {
   if (c.podPause || !s.rootfs.diskOf?.(c.id)) return {};
   if (s.hotPluggedDisks) {
-    const names = joinedDiskNames(c.id);
+    const names = joinedDiskNames(diskNameOf(c));
     return { upperDisk: names.upperSerial, imageDisk: names.imageSerial };
   }
   return {

@@ -32,7 +32,7 @@ import * as path from 'node:path';
 import type { AgentProcess, OutputResume, Vm } from '../../vm/types';
 import { attachContainerDisks, guestDisks } from './container-disks';
 import type { RootfsManager } from '../../storage/types';
-import { sharesNamespaces, type PodContainerSpec, type PodSpec } from '../types';
+import { diskNameOf, sharesNamespaces, type PodContainerSpec, type PodSpec } from '../types';
 import { runInitContainers, type InitRun } from './init-containers';
 import type { LogWriter } from '../io/logs';
 import { UnavailableError } from '../../errors';
@@ -102,7 +102,7 @@ export interface StartDeps {
      * `resumeOf(its id)`.
      */
     pod?: {
-      saved: Array<{ containerId: string; initProcess?: string }>;
+      saved: Array<{ containerId: string; diskName: string; initProcess?: string }>;
       resumeOf(containerId: string): OutputResume | undefined;
     };
   };
@@ -373,10 +373,12 @@ async function takeOverRestored(
 }
 
 /**
- * The inits of the containers of a native pod of several whose VM was restored from its own
- * checkpoint (`pod`), taken over, each with its output going on from where its log is; each
- * container's /etc files (`files`, in `spec`'s order) written first. Refused when one is not
- * there.
+ * The inits of the containers of a native pod of several whose VM was restored from a
+ * checkpoint (`pod`: its own, or another's for a fork), taken over: a fork's containers take
+ * over the saved ones whose disks they run on (PodContainerSpec.diskName), renamed in the
+ * guest, their output starting now; the pod's own go on from where each one's log is. Each
+ * container's /etc files (`files`, in `spec`'s order) are written first. Refused when one is
+ * not there.
  */
 async function takeOverRestoredPod(
   vm: Vm,
@@ -384,9 +386,18 @@ async function takeOverRestoredPod(
   pod: NonNullable<NonNullable<StartDeps['restoring']>['pod']>,
   files: PreparedFiles[],
 ): Promise<Map<string, AgentProcess>> {
-  const wanted = new Map(pod.saved.map((s) => [s.containerId, s.initProcess]));
-  for (const c of spec.containers)
-    if (!wanted.has(c.id)) throw new UnavailableError(`the checkpoint has no container ${c.id.slice(0, 12)}`);
+  const savedBy = new Map(pod.saved.map((s) => [s.diskName, s]));
+  const wanted = new Map<string, string | undefined>();
+  for (const c of spec.containers) {
+    const s = savedBy.get(diskNameOf(c));
+    if (!s) throw new UnavailableError(`the checkpoint has no container for ${c.name ?? c.id.slice(0, 12)}`);
+    if (s.containerId !== c.id) {
+      if (!vm.agent.renameContainer) throw new UnavailableError('this agent cannot take a container over as another');
+      await vm.agent.renameContainer(s.containerId, c.id);
+    }
+    wanted.set(c.id, s.initProcess);
+  }
+  const own = new Set(pod.saved.map((s) => s.containerId));
   await Promise.all(
     spec.containers.flatMap((c, i) =>
       (files[i]?.guestFiles ?? []).map(([name, content]) =>
@@ -395,7 +406,7 @@ async function takeOverRestoredPod(
     ),
   );
   const procs = await vm.agent.reattach((p) =>
-    wanted.get(p.containerId) === p.processId ? pod.resumeOf(p.containerId) : undefined,
+    own.has(p.containerId) && wanted.get(p.containerId) === p.processId ? pod.resumeOf(p.containerId) : undefined,
   );
   const inits = new Map<string, AgentProcess>();
   for (const c of spec.containers) {

@@ -15,7 +15,7 @@ import { hostsFile, startPod, type StartedPod } from './runtime';
 import { extraHostLines, resolvWith, withExtraHosts } from '../../net/etc-config';
 import { joinNetwork, leaveNetworks, nicsFor } from '../network/network';
 import { resolveLinks } from '../network/links';
-import { containersOf, mainContainer, podSpecOf, type PodRecord, type PodSpec } from '../types';
+import { containersOf, diskNameOf, mainContainer, podSpecOf, type PodRecord, type PodSpec } from '../types';
 import { InvalidArgumentError } from '../../errors';
 import { JoinTargetNotRunningError } from '../errors';
 import { needsVolumeShare } from '../mounts/mounts';
@@ -265,13 +265,14 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
   if (run.borrowed) {
     // Another pod's VM: only this pod's containers go (their processes are gone already), and
     // the disks hot-plugged for them once the agent let go of them (its release syncs them).
-    for (const id of Object.keys(e.record.containers)) {
+    for (const c of containersOf(e.record)) {
+      const id = c.spec.id;
       await run.vm.agent
         .destroyContainer(id)
         .catch((err) => log.debug(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`));
       if (ctx.deps.rootfs.diskOf?.(id))
         await run.vm
-          .detachJoinedDisks?.(id)
+          .detachJoinedDisks?.(diskNameOf(c.spec))
           .catch((err) =>
             log.warn(`unplugging the disks of container ${id} in VM ${run.vm.id}: ${(err as Error).message}`),
           );

@@ -20,7 +20,7 @@ import type { RootfsManager } from '../../storage/types';
 import { leaveNetworks, type PodNetworks } from '../network/network';
 import type { Entry, Run } from '../records/registry';
 import { podGuestAlteringReason } from './guest-altering';
-import { podSpecOf } from '../types';
+import { containersOf, diskNameOf, podSpecOf } from '../types';
 
 const log = logger('pod');
 
@@ -109,7 +109,9 @@ export async function keepSandbox(
     await cleanGuest(run.vm, ids);
     // Disks hot-plugged for its containers (a pod of several: ./joined-disks.ts) go once the
     // agent has let go of them: the next pod on the VM gets a controller with nothing of this one.
-    if (deps.hotPluggedDisks) for (const id of ids) if (deps.rootfs.diskOf?.(id)) await run.vm.detachJoinedDisks?.(id);
+    if (deps.hotPluggedDisks)
+      for (const c of containersOf(e.record))
+        if (deps.rootfs.diskOf?.(c.spec.id)) await run.vm.detachJoinedDisks?.(diskNameOf(c.spec));
   } catch (err) {
     failure = err as Error;
     await run.vm.destroy().catch(() => undefined);

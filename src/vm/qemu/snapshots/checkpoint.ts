@@ -18,7 +18,7 @@
  *              checkpoint with joined containers is restored and forked from its template alone;
  *              unless they are the pod's own (`joinedStay`: a native pod of several): a restore
  *              then keeps each one, its disk an overlay over its copy, and loads the whole
- *              state (such a checkpoint has no fork template, and is not forked);
+ *              state (such a checkpoint has no fork template: a fork loads it too);
  *   fork.ram, fork.state  its fork template, made in the background right after the save
  *              (prepareForkTemplate; or at the first fork or restore of a checkpoint without
  *              one): the guest's RAM as a file, and the device state without it; a restore and
@@ -291,10 +291,11 @@ export async function restoreVm(
 
 /**
  * A new VM started from checkpoint `dir` (record `record`, of `shape`) of a native pod of
- * several: each container's disks hot-plugged where the save found them before the whole state
- * loads, its upper disk an overlay over the save's copy (`opts.joined.take`). Refused for a
- * fork (each fork's disks would be named by the saved containers' ids, which its own
- * containers do not have) and without `opts.joined`.
+ * several: each container's disks hot-plugged where the save found them, by the names they had
+ * (a fork's containers keep them: PodContainerSpec.diskName), before the whole state loads,
+ * each upper disk an overlay over the save's copy (`opts.joined.take`). A fork loads the whole
+ * state as a restore does: such a checkpoint has no fork template. Refused without
+ * `opts.joined`.
  */
 async function restorePodOfSeveral(
   h: StartHost,
@@ -303,9 +304,8 @@ async function restorePodOfSeveral(
   dir: string,
   record: SavedVmRecord,
   shape: SavedShape,
-  opts: { fork?: boolean; joined?: RestoreJoinedDisks },
+  opts: { joined?: RestoreJoinedDisks },
 ): Promise<Vm> {
-  if (opts.fork) throw new UnavailableError('a checkpoint of a pod of several containers cannot be forked');
   const take = opts.joined;
   if (!take) throw new UnavailableError("a checkpoint of a pod of several containers needs its containers' disks");
   const joined: SavedJoinedDisks[] = [];

@@ -133,12 +133,14 @@ test("a pod of several's checkpoint restores each container on the save's copy o
   expect(fs.readdirSync(dir).filter((f) => f.startsWith('fork.'))).toEqual([]);
 });
 
-test("a pod of several's checkpoint is not forked, nor restored without its containers' disks; nothing is taken", async () => {
+test("a pod of several's checkpoint is forked from its whole state too, and not restored without its containers' disks", async () => {
   podOfSeveral();
+  const stop = new Error('stop here');
+  const forked = jest.fn(() => Promise.reject(stop));
+  await expect(restoreVm(h, tools, guest, dir, undefined, { fork: true, joined: { take: forked } })).rejects.toBe(stop);
+  expect(forked).toHaveBeenCalledWith('c0', path.join(dir, 'joined-0.disk'));
+  expect(fs.readdirSync(dir).filter((f) => f.startsWith('fork.'))).toEqual([]);
   const take = jest.fn();
-  await expect(restoreVm(h, tools, guest, dir, undefined, { fork: true, joined: { take } })).rejects.toThrow(
-    /a checkpoint of a pod of several containers cannot be forked/,
-  );
   await expect(restoreVm(h, tools, guest, dir)).rejects.toThrow(/needs its containers' disks/);
   expect(take).not.toHaveBeenCalled();
   // A record whose joinedStay is not `true` is not one this daemon wrote.
