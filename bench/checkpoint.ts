@@ -27,6 +27,11 @@
  *              docker start --checkpoint once its fork template is made (RAM mapped), and
  *              again from a second checkpoint whose template was removed (whole state loaded)
  *   podvisor   podvisor fork: one fork to ready, then 10 forks at once, all ready
+ * A pod of two busybox counters: on dockerd, two `docker run -d`, the second in the first's
+ * network namespace (`--network container:`), cold; on podvisor, a pod file's pod of two
+ * (`podvisor run-pod -f`) saved with `podvisor checkpoint`, then `podvisor start --checkpoint`
+ * (its whole state loaded: such a checkpoint has no fork template) and one `podvisor fork`;
+ * each timed to an exec answered in both containers (`docker exec bpod`, `bpod.b`).
  * Then the checkpoint's size (state, its template's RAM file and the disk copy, allocated),
  * the PSS of the ten forks' QEMUs, and the daemon's own account (debug log) of where each VM
  * start from a checkpoint went: state loaded, agent connected, activated.
@@ -83,6 +88,14 @@ async function timeToAnswer(env: NodeJS.ProcessEnv, name: string, start: () => v
   const t0 = Date.now();
   start();
   await untilAnswering(env, name);
+  return Date.now() - t0;
+}
+
+/** Milliseconds from now until `start()` has run and every container of `names` answers an exec. */
+async function timeToAnswerAll(env: NodeJS.ProcessEnv, names: string[], start: () => void): Promise<number> {
+  const t0 = Date.now();
+  start();
+  for (const n of names) await untilAnswering(env, n);
   return Date.now() - t0;
 }
 
@@ -153,6 +166,11 @@ async function main(): Promise<void> {
     'podvisor: docker start --checkpoint (whole state loaded)': [],
     'podvisor: one fork': [],
     [`podvisor: ${FORKS} forks at once, all ready`]: [],
+    'pod of two busybox, dockerd + runc: docker run -d twice (the second --network container:), cold, to an exec answered in each':
+      [],
+    'pod of two busybox (a pod file), podvisor: podvisor start --checkpoint (whole state loaded), to an exec answered in each':
+      [],
+    'pod of two busybox (a pod file), podvisor: one fork, to an exec answered in each': [],
   };
   const keys = Object.keys(times);
   let sizes = '';
@@ -177,6 +195,34 @@ async function main(): Promise<void> {
         times[k].push(await timeToAnswer(pv.env, 'bb', () => docker(pv.env, ['start', '--checkpoint', cp, 'bb'])));
       }
       docker(pv.env, ['rm', '-fv', 'bb']);
+      // A pod of two: on dockerd, two containers sharing the first's network namespace.
+      times[keys[11]].push(
+        await timeToAnswerAll(dd, ['bpd', 'bpd2'], () => {
+          docker(dd, ['run', '-d', '--name', 'bpd', ...counter]);
+          docker(dd, ['run', '-d', '--name', 'bpd2', '--network', 'container:bpd', ...counter]);
+        }),
+      );
+      docker(dd, ['rm', '-fv', 'bpd2', 'bpd']);
+      const podFile = path.join(base, 'pod.json');
+      const twoCounters = ['a', 'b'].map((n) => ({ name: n, image: BUSYBOX(), command: ['sh', '-c', COUNTER] }));
+      fs.writeFileSync(
+        podFile,
+        JSON.stringify({ id: 'bpod', containers: twoCounters, resource: { vcpu: 1, memory: 256 } }),
+      );
+      podvisor(pv.dockerHost, ['run-pod', '-f', podFile]);
+      await untilAnswering(pv.env, 'bpod.b');
+      podvisor(pv.dockerHost, ['checkpoint', 'bpod', 'cp']);
+      times[keys[12]].push(
+        await timeToAnswerAll(pv.env, ['bpod', 'bpod.b'], () =>
+          podvisor(pv.dockerHost, ['start', '--checkpoint', 'cp', 'bpod']),
+        ),
+      );
+      times[keys[13]].push(
+        await timeToAnswerAll(pv.env, ['bfork', 'bfork.b'], () =>
+          podvisor(pv.dockerHost, ['fork', 'bpod', 'cp', '--name', 'bfork']),
+        ),
+      );
+      podvisor(pv.dockerHost, ['rm', '-f', 'bpod', 'bfork']);
       times[keys[3]].push(await timeToReady(dd, ['pgd'], () => runPg(dd, 'pgd')));
       docker(dd, ['rm', '-fv', 'pgd']);
       times[keys[4]].push(
@@ -251,7 +297,7 @@ async function main(): Promise<void> {
         .toFixed(0)} MiB\n`,
     );
   } finally {
-    if (dockerd) spawnSync('docker', ['rm', '-fv', 'pgd', 'bbd'], { env: dockerd.env });
+    if (dockerd) spawnSync('docker', ['rm', '-fv', 'pgd', 'bbd', 'bpd2', 'bpd'], { env: dockerd.env });
     const left = spawnSync('docker', ['ps', '-aq'], { env: pv.env, encoding: 'utf8' })
       .stdout.split('\n')
       .filter(Boolean);
