@@ -250,3 +250,52 @@ test('a pod of several is saved whole: one whose container has ended is refused 
     await podvisor(d, ['rm', '-f', 'cpart']);
   }
 });
+
+test("a pod whose init container ended is saved with that container's disks, restored and forked; the init container stays ended", async () => {
+  const file = path.join(dir, 'init.yaml');
+  fs.writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Pod
+metadata:
+  name: cinit
+spec:
+  initContainers:
+    - name: seed
+      image: ${IMAGE}
+      command: ["sh", "-c", "echo seeded > /seeded"]
+  containers:
+    - name: a
+      image: ${IMAGE}
+      command: ["sh", "-c", "${COUNTER}"]
+`,
+  );
+  const seed = async (pod: string) =>
+    (
+      JSON.parse(await ok(['list', '--json'])) as Array<{
+        name: string;
+        containers: Array<{ name: string; status: string; exitCode: number }>;
+      }>
+    )
+      .find((p) => p.name === pod)
+      ?.containers.find((c) => c.name === 'seed');
+  try {
+    await ok(['run-pod', '-f', file]);
+    await countsPast('a', 5, 'cinit');
+    expect(await seed('cinit')).toMatchObject({ status: 'exited', exitCode: 0 });
+    await ok(['checkpoint', 'cinit', 'cp']);
+    await ok(['start', '--checkpoint', 'cp', 'cinit']);
+    const before = (await counts('a', 'cinit')).length;
+    const n = await countsPast('a', before + 3, 'cinit');
+    expect(n).toEqual(upTo(n.length));
+    expect(await seed('cinit')).toMatchObject({ status: 'exited', exitCode: 0 });
+    await ok(['fork', 'cinit', 'cp', '--name', 'cinitf']);
+    const f = await countsPast('a', 5, 'cinitf');
+    expect(f).toEqual(upTo(f.length));
+    // Both stop cleanly, their init containers' disks unplugged with the rest.
+    await ok(['stop', '-t', '0', 'cinitf']);
+    await ok(['stop', '-t', '0', 'cinit']);
+  } finally {
+    await podvisor(d, ['rm', '-f', 'cinit', 'cinitf']);
+  }
+});

@@ -185,9 +185,10 @@ async function joinedToSave(
 
 /**
  * The containers of native pod of several `e` (run `run`), each with the files behind its
- * hot-plugged disks: saved as joined containers' are, and kept by a restore (joinedStay).
- * Refused (`cannot`) unless every container runs on disks of its own and reads its image from
- * its image's disk, and no other container joined the VM.
+ * hot-plugged disks: saved as joined containers' are, and kept by a restore (joinedStay), its
+ * init containers' (ended, their disks still plugged) too. Refused (`cannot`) unless every app
+ * container runs, every container is on disks of its own and reads its image from its image's
+ * disk, and no other container joined the VM.
  */
 async function podDisksToSave(
   ctx: PodContext,
@@ -199,9 +200,12 @@ async function podDisksToSave(
     throw cannot('a pod of several containers cannot be saved while another container runs in its VM');
   const out: Array<{ containerId: string; upperFile: string; imageFile: string }> = [];
   for (const c of containersOf(e.record)) {
-    if (c.state.status !== 'running' || !run.inits.has(c.spec.id))
+    // Its init containers ended before its app containers started; their disks stay plugged
+    // until the VM goes, so they are saved (and restored) with the rest.
+    const ended = c.spec.init && c.state.status === 'exited' && c.state.exitCode === 0;
+    if (!ended && (c.state.status !== 'running' || !run.inits.has(c.spec.id)))
       throw cannot(
-        `container ${c.spec.name ?? c.spec.id} of the pod does not run: a pod of several is saved whole, every container running`,
+        `container ${c.spec.name ?? c.spec.id} of the pod does not run: a pod of several is saved whole, every app container running`,
       );
     const upperFile = ctx.deps.rootfs.diskOf?.(c.spec.id);
     if (!upperFile || !c.spec.imageOnDisk || !ctx.deps.rootfs.imageDisk)

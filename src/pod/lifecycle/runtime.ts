@@ -377,8 +377,9 @@ async function takeOverRestored(
  * checkpoint (`pod`: its own, or another's for a fork), taken over: a fork's containers take
  * over the saved ones whose disks they run on (PodContainerSpec.diskName), renamed in the
  * guest, their output starting now; the pod's own go on from where each one's log is. Each
- * container's /etc files (`files`, in `spec`'s order) are written first. Refused when one is
- * not there.
+ * app container's /etc files (`files`, in `spec`'s order) are written first; its init
+ * containers, which ended before the save, have nothing to take over. Refused when one is not
+ * there.
  */
 async function takeOverRestoredPod(
   vm: Vm,
@@ -388,7 +389,10 @@ async function takeOverRestoredPod(
 ): Promise<Map<string, AgentProcess>> {
   const savedBy = new Map(pod.saved.map((s) => [s.diskName, s]));
   const wanted = new Map<string, string | undefined>();
-  for (const c of spec.containers) {
+  // Its init containers ended before the save (the agent let them go; their disks stay
+  // plugged, and were restored with the rest): nothing of them runs to take over.
+  const apps = spec.containers.filter((c) => !c.init);
+  for (const c of apps) {
     const s = savedBy.get(diskNameOf(c));
     if (!s) throw new UnavailableError(`the checkpoint has no container for ${c.name ?? c.id.slice(0, 12)}`);
     if (s.containerId !== c.id) {
@@ -400,16 +404,18 @@ async function takeOverRestoredPod(
   const own = new Set(pod.saved.map((s) => s.containerId));
   await Promise.all(
     spec.containers.flatMap((c, i) =>
-      (files[i]?.guestFiles ?? []).map(([name, content]) =>
-        vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644),
-      ),
+      c.init
+        ? []
+        : (files[i]?.guestFiles ?? []).map(([name, content]) =>
+            vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644),
+          ),
     ),
   );
   const procs = await vm.agent.reattach((p) =>
     own.has(p.containerId) && wanted.get(p.containerId) === p.processId ? pod.resumeOf(p.containerId) : undefined,
   );
   const inits = new Map<string, AgentProcess>();
-  for (const c of spec.containers) {
+  for (const c of apps) {
     const init = procs.find((p) => p.containerId === c.id && p.processId === wanted.get(c.id));
     if (!init)
       throw new UnavailableError(`the restored VM has no process ${wanted.get(c.id) ?? '(unknown)'} to take over`);
