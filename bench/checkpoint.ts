@@ -29,8 +29,8 @@
  *   podvisor   podvisor fork: one fork to ready, then 10 forks at once, all ready
  * A pod of two busybox counters: on dockerd, two `docker run -d`, the second in the first's
  * network namespace (`--network container:`), cold; on podvisor, a pod file's pod of two
- * (`podvisor run-pod -f`) saved with `podvisor checkpoint`, then `podvisor start --checkpoint`
- * (its whole state loaded: such a checkpoint has no fork template) and one `podvisor fork`;
+ * (`podvisor run-pod -f`) saved with `podvisor checkpoint`, then, once its fork template is
+ * made, `podvisor start --checkpoint` (RAM mapped) and one `podvisor fork`;
  * each timed to an exec answered in both containers (`docker exec bpod`, `bpod.b`).
  * Then the checkpoint's size (state, its template's RAM file and the disk copy, allocated),
  * the PSS of the ten forks' QEMUs, and the daemon's own account (debug log) of where each VM
@@ -105,11 +105,12 @@ const checkpointDir = (pv: { env: NodeJS.ProcessEnv; dataRoot: string }, name: s
 
 /**
  * Wait until the fork template of checkpoint directory `dir` is made (a save starts it in the
- * background); with `drop`, remove it then, so that a restore loads the whole state (as one of
- * a checkpoint made before templates were made at the save).
+ * background; `more`: files of it beside its state and RAM, a pod of several's disks); with
+ * `drop`, remove it then, so that a restore loads the whole state (as one of a checkpoint made
+ * before templates were made at the save).
  */
-async function forkTemplateMade(dir: string, drop = false): Promise<void> {
-  const files = ['fork.state', 'fork.ram'].map((f) => path.join(dir, f));
+async function forkTemplateMade(dir: string, drop = false, more: string[] = []): Promise<void> {
+  const files = ['fork.state', 'fork.ram', ...more].map((f) => path.join(dir, f));
   const disk = path.join(dir, 'fork.disk');
   for (let i = 0; i < 1200 && !files.every((f) => fs.existsSync(f)); i++) await sleep(100);
   if (!files.every((f) => fs.existsSync(f))) throw new Error(`no fork template in ${dir}`);
@@ -168,7 +169,7 @@ async function main(): Promise<void> {
     [`podvisor: ${FORKS} forks at once, all ready`]: [],
     'pod of two busybox, dockerd + runc: docker run -d twice (the second --network container:), cold, to an exec answered in each':
       [],
-    'pod of two busybox (a pod file), podvisor: podvisor start --checkpoint (whole state loaded), to an exec answered in each':
+    'pod of two busybox (a pod file), podvisor: podvisor start --checkpoint (RAM mapped), to an exec answered in each':
       [],
     'pod of two busybox (a pod file), podvisor: one fork, to an exec answered in each': [],
   };
@@ -212,6 +213,13 @@ async function main(): Promise<void> {
       podvisor(pv.dockerHost, ['run-pod', '-f', podFile]);
       await untilAnswering(pv.env, 'bpod.b');
       podvisor(pv.dockerHost, ['checkpoint', 'bpod', 'cp']);
+      // Its fork template (the pod's containers kept, each on a disk of its own) made first.
+      const pods = JSON.parse(podvisor(pv.dockerHost, ['list', '--json'])) as Array<{ id: string; name: string }>;
+      const bpodId = pods.find((p) => p.name === 'bpod')?.id ?? '';
+      await forkTemplateMade(path.join(pv.dataRoot, 'containers', bpodId, 'checkpoints', 'cp'), false, [
+        'fork-joined-0.disk',
+        'fork-joined-1.disk',
+      ]);
       times[keys[12]].push(
         await timeToAnswerAll(pv.env, ['bpod', 'bpod.b'], () =>
           podvisor(pv.dockerHost, ['start', '--checkpoint', 'cp', 'bpod']),

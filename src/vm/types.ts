@@ -267,8 +267,8 @@ export interface Hypervisor {
    * template copy-on-write when it is made; `fork`: one of many VMs from it (the template made
    * first when there is none), sharing the pages none of them wrote. A save whose joined
    * containers stay (a pod of several) is restored with each one's disks where the save found
-   * them, `joined.take` making its upper disk an overlay over the save's copy first; it (and a
-   * fork of it) loads the whole state.
+   * them, `joined.take` making its upper disk an overlay over the copy its memory knows (its
+   * fork template's own, or the save's) first.
    */
   restoreVm?(
     dir: string,

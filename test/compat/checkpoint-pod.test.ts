@@ -121,17 +121,22 @@ test('a pod of two containers is saved whole and restored: each counts on from i
   // Written after the save: not on the disk the checkpoint restores.
   await ok(['exec', '-c', 'b', POD, 'sh', '-c', 'echo later > /after-save && sync']);
 
-  // Stopped, then started from that checkpoint: back at the save, counting on from there.
+  // Stopped, then started from that checkpoint once its fork template is made (the save starts
+  // it in the background): back at the save, counting on from there, its RAM mapped.
   await ok(['stop', '-t', '0', POD]);
-  await ok(['start', '--checkpoint', 'running', POD]);
-  // Each container's disk is a copy-on-write overlay standing on the save's copy of its disk
-  // (a link of it), not a copy, nor the disk it ran on after the save.
   const pod = (
     JSON.parse(await ok(['list', '--json'])) as Array<{ id: string; name: string; containers: Array<{ id: string }> }>
   ).find((p) => p.name === POD)!;
-  const copies = ['joined-0.disk', 'joined-1.disk'].map(
-    (f) => fs.statSync(path.join(d.dataRoot, 'containers', pod.id, 'checkpoints', 'running', f)).ino,
-  );
+  const cpDir = path.join(d.dataRoot, 'containers', pod.id, 'checkpoints', 'running');
+  const templateFiles = ['fork.state', 'fork.ram', 'fork-joined-0.disk', 'fork-joined-1.disk'];
+  for (let i = 0; i < 600 && !templateFiles.every((f) => fs.existsSync(path.join(cpDir, f))); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  expect(templateFiles.filter((f) => !fs.existsSync(path.join(cpDir, f)))).toEqual([]);
+  await ok(['start', '--checkpoint', 'running', POD]);
+  // Each container's disk is a copy-on-write overlay standing on the template's copy of its
+  // disk (a link of it: what the template's memory knows), not a copy, nor the disk it ran on
+  // after the save.
+  const copies = ['fork-joined-0.disk', 'fork-joined-1.disk'].map((f) => fs.statSync(path.join(cpDir, f)).ino);
   const under = pod.containers.map(
     (c) => fs.statSync(path.join(d.dataRoot, 'containers', c.id, 'upper.ext4.backing', '0')).ino,
   );

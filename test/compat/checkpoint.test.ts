@@ -417,7 +417,13 @@ function qemuAccessModes(file: string): number[] {
   const ino = fs.statSync(file).ino;
   const modes: number[] = [];
   for (const p of listVmProcesses().filter((q) => q.cmdline.includes('qemu-system'))) {
-    for (const fd of fs.readdirSync(`/proc/${p.pid}/fd`)) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${p.pid}/fd`);
+    } catch {
+      continue; // it ended since it was listed (a fork template's QEMU, a pool VM): it holds nothing
+    }
+    for (const fd of fds) {
       try {
         if (fs.statSync(`/proc/${p.pid}/fd/${fd}`).ino !== ino) continue;
         const flags = /^flags:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${p.pid}/fdinfo/${fd}`, 'utf8'));

@@ -17,8 +17,8 @@
  *              template's guest reads it, to let that container go (./joined-drop.ts), so a
  *              checkpoint with joined containers is restored and forked from its template alone;
  *              unless they are the pod's own (`joinedStay`: a native pod of several): a restore
- *              then keeps each one, its disk an overlay over its copy, and loads the whole
- *              state (such a checkpoint has no fork template: a fork loads it too);
+ *              then keeps each one, its disk an overlay over its copy (or over its template's
+ *              `fork-joined-N.disk`, an overlay over that copy the template's guest ran on);
  *   fork.ram, fork.state  its fork template, made in the background right after the save
  *              (prepareForkTemplate; or at the first fork or restore of a checkpoint without
  *              one): the guest's RAM as a file, and the device state without it; a restore and
@@ -292,10 +292,10 @@ export async function restoreVm(
 /**
  * A new VM started from checkpoint `dir` (record `record`, of `shape`) of a native pod of
  * several: each container's disks hot-plugged where the save found them, by the names they had
- * (a fork's containers keep them: PodContainerSpec.diskName), before the whole state loads,
- * each upper disk an overlay over the save's copy (`opts.joined.take`). A fork loads the whole
- * state as a restore does: such a checkpoint has no fork template. Refused without
- * `opts.joined`.
+ * (a fork's containers keep them: PodContainerSpec.diskName), before the state loads, each
+ * upper disk an overlay (`opts.joined.take`) over the copy its memory knows: its fork
+ * template's own (the template made, or for a fork made first), its RAM then mapped
+ * copy-on-write; else the save's, the whole state loaded. Refused without `opts.joined`.
  */
 async function restorePodOfSeveral(
   h: StartHost,
@@ -304,19 +304,26 @@ async function restorePodOfSeveral(
   dir: string,
   record: SavedVmRecord,
   shape: SavedShape,
-  opts: { joined?: RestoreJoinedDisks },
+  opts: { fork?: boolean; joined?: RestoreJoinedDisks },
 ): Promise<Vm> {
   const take = opts.joined;
   if (!take) throw new UnavailableError("a checkpoint of a pod of several containers needs its containers' disks");
+  const saved = savedJoinedDisks(dir, record);
+  const made = madeAlready(dir, saved.length);
+  const template = opts.fork
+    ? (made ?? (await forkTemplate(h, tools, guest, dir, shape, templateDisksOf(dir, record))))
+    : made;
   const joined: SavedJoinedDisks[] = [];
-  for (const j of savedJoinedDisks(dir, record))
-    joined.push({ ...j, upperFile: await take.take(j.containerId, j.upperFile) });
+  for (const [i, j] of saved.entries())
+    joined.push({ ...j, upperFile: await take.take(j.containerId, template?.joinedDisks?.[i] ?? j.upperFile) });
   return restoreVmFrom(
     h,
     tools,
     guest,
     shape,
-    { stateFile: path.join(dir, VM_STATE_FILE) },
+    template
+      ? { stateFile: template.stateFile, ramFile: template.ramFile }
+      : { stateFile: path.join(dir, VM_STATE_FILE) },
     { ...(record.imageDisk ? { imageDisk: record.imageDisk.file } : {}), joined },
     savedNics(record),
   );
@@ -340,21 +347,35 @@ export async function prepareForkTemplate(
     throw new CheckpointMismatchError(
       'it was made under another guest kernel, agent or QEMU than this daemon runs now',
     );
-  // A pod of several's: restored from its whole state, never forked (restorePodOfSeveral).
-  if (record.joinedStay) return;
-  await forkTemplate(h, tools, guest, dir, shape, {
-    imageDisk: record.imageDisk?.file,
-    diskCopy: record.diskCopy ? path.join(dir, record.diskCopy) : undefined,
-    joined: savedJoinedDisks(dir, record),
-  });
+  await forkTemplate(h, tools, guest, dir, shape, templateDisksOf(dir, record));
 }
 
-/** Where the fork template of checkpoint `dir` is kept, `withDisk` when it has a disk of its own. */
-function forkTemplateFiles(dir: string, withDisk: boolean): ForkTemplateFiles {
+/**
+ * What the fork template of checkpoint `dir` (record `r`) runs on: the image disk, the save's
+ * copy of the upper disk, and the joined containers' disks (let go, or for a pod of several
+ * kept on overlays of the template's own: `keepJoined`).
+ */
+function templateDisksOf(dir: string, r: SavedVmRecord): Parameters<typeof forkTemplate>[5] {
+  return {
+    imageDisk: r.imageDisk?.file,
+    diskCopy: r.diskCopy ? path.join(dir, r.diskCopy) : undefined,
+    joined: savedJoinedDisks(dir, r),
+    ...(r.joinedStay ? { keepJoined: true } : {}),
+  };
+}
+
+/**
+ * Where the fork template of checkpoint `dir` is kept, `withDisk` when it has a disk of its own,
+ * and `joinedDisks` of a pod of several's containers (`fork-joined-N.disk`).
+ */
+function forkTemplateFiles(dir: string, withDisk: boolean, joinedDisks = 0): ForkTemplateFiles {
   return {
     stateFile: path.join(dir, FORK_STATE_FILE),
     ramFile: path.join(dir, FORK_RAM_FILE),
     ...(withDisk ? { diskFile: path.join(dir, FORK_DISK_FILE) } : {}),
+    ...(joinedDisks > 0
+      ? { joinedDisks: Array.from({ length: joinedDisks }, (_, i) => path.join(dir, `fork-joined-${i}.disk`)) }
+      : {}),
   };
 }
 
@@ -364,9 +385,10 @@ function forkTemplateFiles(dir: string, withDisk: boolean): ForkTemplateFiles {
  * made (a restore then loads the whole state: writing the template's RAM file takes longer
  * than that load).
  */
-function madeAlready(dir: string): ForkTemplateFiles | undefined {
-  const out = forkTemplateFiles(dir, fs.existsSync(path.join(dir, FORK_DISK_FILE)));
-  return fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile) ? out : undefined;
+function madeAlready(dir: string, joinedDisks = 0): ForkTemplateFiles | undefined {
+  const out = forkTemplateFiles(dir, fs.existsSync(path.join(dir, FORK_DISK_FILE)), joinedDisks);
+  const files = [out.stateFile, out.ramFile, ...(out.joinedDisks ?? [])];
+  return files.every((f) => fs.existsSync(f)) ? out : undefined;
 }
 
 /**
@@ -389,7 +411,8 @@ const makingForkTemplates = new Map<string, { made: Promise<ForkTemplateFiles>; 
  * made once (the save starts it: prepareForkTemplate) and kept with the checkpoint.
  * `disks.imageDisk`: the image disk behind its image disk; `disks.diskCopy`: the save's copy
  * of its upper disk, which the template's own disk starts as; `disks.joined`: the disks of the
- * containers that had joined the VM, which the template lets go.
+ * containers that had joined the VM, which the template lets go, or with `disks.keepJoined`
+ * (a pod of several) keeps, each on a disk of its own (`fork-joined-N.disk`).
  */
 function forkTemplate(
   h: StartHost,
@@ -397,13 +420,14 @@ function forkTemplate(
   guest: GuestImages,
   dir: string,
   shape: Parameters<typeof makeForkTemplate>[3],
-  disks: { imageDisk?: string; diskCopy?: string; joined?: SavedJoinedDisks[] },
+  disks: { imageDisk?: string; diskCopy?: string; joined?: SavedJoinedDisks[]; keepJoined?: boolean },
 ): Promise<ForkTemplateFiles> {
-  const made = madeAlready(dir);
+  const kept = disks.keepJoined ? (disks.joined?.length ?? 0) : 0;
+  const made = madeAlready(dir, kept);
   if (made) return Promise.resolve(made);
   let m = makingForkTemplates.get(dir);
   if (!m) {
-    const out = forkTemplateFiles(dir, disks.diskCopy !== undefined);
+    const out = forkTemplateFiles(dir, disks.diskCopy !== undefined, kept);
     const cancel = new AbortController();
     const made = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out, disks, cancel.signal)
       .then(() => out)

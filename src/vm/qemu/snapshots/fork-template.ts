@@ -34,6 +34,11 @@ export interface ForkTemplateFiles {
   stateFile: string;
   ramFile: string;
   diskFile?: string;
+  /**
+   * A pod of several's (its joined containers kept): the template's own disk of each, in the
+   * checkpoint's `joined` order, a copy-on-write overlay over the save's copy.
+   */
+  joinedDisks?: string[];
 }
 
 /**
@@ -49,7 +54,9 @@ export interface ForkTemplateFiles {
  * checkpoint's image disk, behind the template's image disk while it runs. `disks.joined`: the
  * disks of the containers that had joined the saved VM, hot-plugged where the save found them
  * (their upper disks the save's copies), and those containers destroyed and their disks
- * unplugged before the template is saved (./joined-drop.ts). `signal`: its abort
+ * unplugged before the template is saved (./joined-drop.ts); with `disks.keepJoined` (a pod
+ * of several: they are the pod's own) they stay, each on a copy-on-write overlay of its own
+ * over the save's copy (`out.joinedDisks`), as the upper disk's copy is. `signal`: its abort
  * cancels the make (its QEMU killed; it then fails, leaving nothing). The files are
  * written under temporary names and renamed when whole (the state last: its presence says
  * the template is made); the QEMU and its directory are gone when this returns.
@@ -61,7 +68,12 @@ export async function makeForkTemplate(
   shape: SavedShape,
   stateFile: string,
   out: ForkTemplateFiles,
-  disks: { imageDisk?: string; diskCopy?: string; joined?: ReadonlyArray<SavedJoinedDisks> } = {},
+  disks: {
+    imageDisk?: string;
+    diskCopy?: string;
+    joined?: ReadonlyArray<SavedJoinedDisks>;
+    keepJoined?: boolean;
+  } = {},
   signal?: AbortSignal,
 ): Promise<void> {
   const layout = checkpointCloneLayout(h, shape);
@@ -80,11 +92,18 @@ export async function makeForkTemplate(
     stateFile: `${out.stateFile}.tmp`,
     ramFile: `${out.ramFile}.tmp`,
     diskFile: out.diskFile ? `${out.diskFile}.tmp` : undefined,
+    joinedDisks: out.joinedDisks?.map((f) => `${f}.tmp`) ?? [],
   };
+  // A pod of several's containers stay, each on the template's own overlay over its copy.
+  const keep = disks.keepJoined === true && (disks.joined?.length ?? 0) > 0;
+  const joined = keep ? (disks.joined ?? []).map((j, i) => ({ ...j, upperFile: tmp.joinedDisks[i] })) : disks.joined;
   const made: CloneProgress = { restored: false };
   try {
+    if (keep && tmp.joinedDisks.length !== disks.joined?.length)
+      throw new Error("it has no disk for each of the pod's containers");
     await fs.promises.rm(tmp.ramFile, { force: true });
     if (tmp.diskFile && disks.diskCopy) await makeOverlay(disks.diskCopy, tmp.diskFile);
+    if (keep) for (const [i, j] of (disks.joined ?? []).entries()) await makeOverlay(j.upperFile, tmp.joinedDisks[i]);
     step('disk made');
     const from: SavedState = {
       stateFile,
@@ -94,7 +113,7 @@ export async function makeForkTemplate(
       shareRam: true,
       ...(tmp.diskFile ? { disk: tmp.diskFile } : {}),
       ...(disks.imageDisk ? { imageDisk: disks.imageDisk } : {}),
-      ...(disks.joined?.length ? { joined: disks.joined } : {}),
+      ...(joined?.length ? { joined } : {}),
     };
     const qemu = await spawnCloneQemu(h, tools, guest, layout, from, made);
     h.startingQemu(qemu);
@@ -106,19 +125,21 @@ export async function makeForkTemplate(
     // then, as a template is: each fork's agent then waits for its host with nothing stale.
     await waitForHostLeft(h, layout, "the fork template's agent");
     step('old host gone');
-    if (disks.joined?.length) {
+    if (disks.joined?.length && !keep) {
       await dropJoinedContainers(h, layout, processEnd, disks.joined);
       step('joined containers dropped');
     }
     await saveState(layout.paths, tmp.stateFile, { socket: path.join(layout.paths.dir, 'state.sock') });
     step('saved');
     if (tmp.diskFile && out.diskFile) await renameDisk(tmp.diskFile, out.diskFile);
+    for (const [i, f] of (out.joinedDisks ?? []).entries()) await renameDisk(tmp.joinedDisks[i], f);
     await fs.promises.rename(tmp.ramFile, out.ramFile);
     await fs.promises.rename(tmp.stateFile, out.stateFile);
     log.debug(`fork template ${out.stateFile} made: ${at.join(', ')}`);
   } catch (err) {
     for (const f of [tmp.ramFile, tmp.stateFile, out.ramFile]) await fs.promises.rm(f, { force: true });
-    for (const f of [tmp.diskFile, out.diskFile]) if (f) await removeDisk(f);
+    for (const f of [tmp.diskFile, out.diskFile, ...tmp.joinedDisks, ...(out.joinedDisks ?? [])])
+      if (f) await removeDisk(f);
     throw new UnavailableError(`the fork template could not be made: ${(err as Error).message}`);
   } finally {
     signal?.removeEventListener('abort', cancel);

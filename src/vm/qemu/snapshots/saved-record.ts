@@ -40,7 +40,7 @@ export interface SavedVmRecord {
   /**
    * The `joined` containers are the saved pod's own (a native pod of several, each container on
    * hot-plugged disks): a VM started from the save keeps them, each one's disk a copy-on-write
-   * overlay over its copy, and loads the whole state (no fork template lets them go).
+   * overlay over its copy (its fork template keeps them too, on disks of its own).
    */
   joinedStay?: true;
 }

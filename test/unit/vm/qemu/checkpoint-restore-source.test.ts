@@ -112,8 +112,8 @@ function podOfSeveral(extra: Record<string, unknown> = {}): string {
   return image;
 }
 
-test("a pod of several's checkpoint restores each container on the save's copy of its own disk, and makes no template", async () => {
-  podOfSeveral();
+/** The copies a restore of the pod of several hands its two containers (the second take ends it). */
+async function podCopiesTaken(fork = false): Promise<Array<[string, string]>> {
   const taken: Array<[string, string]> = [];
   const stop = new Error('stop here');
   const joined = {
@@ -122,24 +122,34 @@ test("a pod of several's checkpoint restores each container on the save's copy o
       return taken.length === 2 ? Promise.reject(stop) : Promise.resolve(`/disks/${containerId}`);
     },
   };
-  await expect(restoreVm(h, tools, guest, dir, undefined, { joined })).rejects.toBe(stop);
-  expect(taken).toEqual([
+  await expect(restoreVm(h, tools, guest, dir, undefined, { fork, joined })).rejects.toBe(stop);
+  return taken;
+}
+
+test("a pod of several's checkpoint without a template restores each container on the save's copy of its own disk", async () => {
+  podOfSeveral();
+  expect(await podCopiesTaken()).toEqual([
     ['c0', path.join(dir, 'joined-0.disk')],
     ['c1', path.join(dir, 'joined-1.disk')],
   ]);
-  // No fork template is made of it (a restore loads its whole state), and nothing is waited for.
-  await prepareForkTemplate(h, tools, guest, dir);
-  await forkTemplatesSettled(dir);
-  expect(fs.readdirSync(dir).filter((f) => f.startsWith('fork.'))).toEqual([]);
+  // A template not yet whole (one container's disk missing) is not used.
+  for (const f of ['fork.state', 'fork.ram', 'fork-joined-0.disk']) fs.writeFileSync(path.join(dir, f), '');
+  expect((await podCopiesTaken()).map(([, copy]) => path.basename(copy))).toEqual(['joined-0.disk', 'joined-1.disk']);
 });
 
-test("a pod of several's checkpoint is forked from its whole state too, and not restored without its containers' disks", async () => {
+test("a pod of several's checkpoint whose template is made restores and forks each container on the template's own disk of it", async () => {
   podOfSeveral();
-  const stop = new Error('stop here');
-  const forked = jest.fn(() => Promise.reject(stop));
-  await expect(restoreVm(h, tools, guest, dir, undefined, { fork: true, joined: { take: forked } })).rejects.toBe(stop);
-  expect(forked).toHaveBeenCalledWith('c0', path.join(dir, 'joined-0.disk'));
-  expect(fs.readdirSync(dir).filter((f) => f.startsWith('fork.'))).toEqual([]);
+  for (const f of ['fork.state', 'fork.ram', 'fork-joined-0.disk', 'fork-joined-1.disk'])
+    fs.writeFileSync(path.join(dir, f), '');
+  for (const fork of [false, true])
+    expect(await podCopiesTaken(fork)).toEqual([
+      ['c0', path.join(dir, 'fork-joined-0.disk')],
+      ['c1', path.join(dir, 'fork-joined-1.disk')],
+    ]);
+});
+
+test("a pod of several's checkpoint is not restored without its containers' disks, nor from a record it did not write", async () => {
+  podOfSeveral();
   const take = jest.fn();
   await expect(restoreVm(h, tools, guest, dir)).rejects.toThrow(/needs its containers' disks/);
   expect(take).not.toHaveBeenCalled();
@@ -148,4 +158,5 @@ test("a pod of several's checkpoint is forked from its whole state too, and not 
   await expect(restoreVm(h, tools, guest, dir, undefined, { joined: { take } })).rejects.toThrow(
     /its VM record is not one this daemon reads/,
   );
+  expect(take).not.toHaveBeenCalled();
 });
