@@ -9,7 +9,10 @@
  * which holds only when each container's disk is the one its memory knows, and each one's log
  * goes on; a restored pod (on copy-on-write disks) is saved and restored again. Two forks of
  * such a checkpoint count on from the save, each on disks of its own, go on through a daemon
- * SIGKILL, and start afresh after a stop. Through the podvisor CLI on real VMs.
+ * SIGKILL, and start afresh after a stop. A pod whose init container ended is saved, restored
+ * and forked. Real server software: PostgreSQL (the fixture built like the official image) with
+ * a busybox sidecar in one pod, 1,000 rows saved and restored with no recovery in its log, and a
+ * fork with a row of its own. Through the podvisor CLI on real VMs.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -302,5 +305,60 @@ spec:
     await ok(['stop', '-t', '0', 'cinit']);
   } finally {
     await podvisor(d, ['rm', '-f', 'cinit', 'cinitf']);
+  }
+});
+
+test('PostgreSQL and a busybox sidecar in one pod: 1,000 rows saved, restored without recovery, and forked with rows of its own', async () => {
+  const pg = `${fixtureRegistry()}/debian-postgres:15`;
+  await ok(['pull', pg]);
+  const file = path.join(dir, 'pg.yaml');
+  fs.writeFileSync(
+    file,
+    `apiVersion: v1\nkind: Pod\nmetadata:\n  name: cpg\nspec:\n  terminationGracePeriodSeconds: 5\n  containers:\n    - name: db\n      image: ${pg}\n      env:\n        - name: POSTGRES_PASSWORD\n          value: secret\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "3600"]\n`,
+  );
+  /** psql's answer to `sql` in pod `pod`'s database container (its error thrown when it fails). */
+  const psql = async (pod: string, sql: string) =>
+    (await ok(['exec', '-c', 'db', pod, 'su', 'postgres', '-c', `psql -At -h 127.0.0.1 -c '${sql}'`])).trim();
+  const ready = async (pod: string) => {
+    const end = Date.now() + 240_000;
+    while ((await podvisor(d, ['exec', '-c', 'db', pod, 'pg_isready', '-q', '-h', '127.0.0.1'])).code !== 0) {
+      if (Date.now() > end) throw new Error(`${pod}: PostgreSQL never became ready`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  };
+  try {
+    await ok(['run-pod', '-f', file]);
+    await ready('cpg');
+    expect(
+      (
+        await psql(
+          'cpg',
+          'CREATE TABLE t (v int); INSERT INTO t SELECT generate_series(1, 1000); SELECT count(*) FROM t;',
+        )
+      )
+        .split('\n')
+        .pop(),
+    ).toBe('1000');
+    await ok(['checkpoint', 'cpg', 'rows']);
+    const logBefore = await ok(['logs', '-c', 'db', 'cpg']);
+    await ok(['start', '--checkpoint', 'rows', 'cpg']);
+    await ready('cpg');
+    expect(await psql('cpg', 'SELECT count(*) FROM t')).toBe('1000');
+    // Its log goes on with no new start and no recovery: the server was never down.
+    const logAfter = await ok(['logs', '-c', 'db', 'cpg']);
+    expect(logAfter.startsWith(logBefore)).toBe(true);
+    expect(logAfter.slice(logBefore.length)).not.toMatch(
+      /database system was (interrupted|not properly shut down)|redo starts|starting PostgreSQL/,
+    );
+    // The sidecar still reaches it over the pod's localhost (PostgreSQL's answer to an SSLRequest).
+    const probe = "printf '\\0\\0\\0\\10\\4\\322\\26\\57' | timeout 5 nc 127.0.0.1 5432 | head -c 1";
+    expect(await ok(['exec', '-c', 'side', 'cpg', 'sh', '-c', probe])).toBe('N');
+    // A fork: rows of its own, the pod's untouched.
+    await ok(['fork', 'cpg', 'rows', '--name', 'cpgf']);
+    await ready('cpgf');
+    expect(await psql('cpgf', 'INSERT INTO t VALUES (1001); SELECT count(*) FROM t;')).toMatch(/1001$/);
+    expect(await psql('cpg', 'SELECT count(*) FROM t')).toBe('1000');
+  } finally {
+    await podvisor(d, ['rm', '-f', 'cpg', 'cpgf']);
   }
 });
