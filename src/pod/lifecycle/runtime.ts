@@ -97,9 +97,9 @@ export interface StartDeps {
     saved?: { containerId: string; initProcess?: string };
     resume(): OutputResume | undefined;
     /**
-     * A native pod of several restored from its own checkpoint: each container as the save
-     * knew it (its id, its init's process id), each taken over with its output going on from
-     * `resumeOf(its id)`.
+     * A native pod of several restored from a checkpoint (its own, or another's for a fork):
+     * each container as the save knew it (its id, the name of its disks, its init's process
+     * id); the pod's own containers' output goes on from `resumeOf(its id)`.
      */
     pod?: {
       saved: Array<{ containerId: string; diskName: string; initProcess?: string }>;
