@@ -30,7 +30,10 @@ export async function loadSavedState(
   made: CloneProgress,
 ): Promise<void> {
   const { qmpSock, dir } = layout.paths;
-  await waitForSocket(qmpSock, qemu, 3000, 'QEMU');
+  // Bounded as a boot is: a QEMU that still runs will listen, and one spawned beside many
+  // others on a loaded host (ten forks at once under a test suite) took over 3 s to. One that
+  // exits fails the wait at once.
+  await waitForSocket(qmpSock, qemu, h.bootTimeoutMs, 'QEMU');
   // One connection to its monitor for the disks and the load: each connection costs QEMU's
   // greeting and the capabilities' round trip.
   const qmp = await connectWhenListening(qmpSock);
