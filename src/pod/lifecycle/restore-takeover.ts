@@ -1,0 +1,112 @@
+/**
+ * A start from a checkpoint (../checkpoints/checkpoints.ts): the processes of the restored VM
+ * taken over instead of created, for a pod of one container (a restore, or a fork renamed as
+ * the fork's) and for a native pod of several (each app container by the disks it runs on).
+ * Called by ./runtime.ts startPod once the VM is on the pod's network.
+ */
+import { UnavailableError } from '../../errors';
+import type { AgentProcess, OutputResume, Vm } from '../../vm/types';
+import type { PreparedFiles } from './container-init';
+import { diskNameOf, type PodSpec } from '../types';
+
+/**
+ * What a start from a checkpoint knows of it (./runtime.ts StartDeps.restoring): the container
+ * saved as `saved.containerId` becomes the pod's, and its init (`initProcess`) is taken over,
+ * its output going on from `resume`.
+ */
+export interface Restoring {
+  saved?: { containerId: string; initProcess?: string };
+  resume(): OutputResume | undefined;
+  /**
+   * A native pod of several restored from a checkpoint (its own, or another's for a fork):
+   * each container as the save knew it (its id, the name of its disks, its init's process
+   * id); the pod's own containers' output goes on from `resumeOf(its id)`.
+   */
+  pod?: {
+    saved: Array<{ containerId: string; diskName: string; initProcess?: string }>;
+    resumeOf(containerId: string): OutputResume | undefined;
+  };
+}
+
+/**
+ * The init of the one container of a pod whose VM was restored from a checkpoint (its
+ * processes run on in the restored guest), taken over with its output going on from where
+ * the container's log is; its /etc files (`etcFiles`) written first.
+ */
+export async function takeOverRestored(
+  vm: Vm,
+  spec: PodSpec,
+  restoring: Restoring,
+  etcFiles: Array<[string, string]>,
+): Promise<Map<string, AgentProcess>> {
+  const [c] = spec.containers;
+  const saved = restoring.saved;
+  if (!c || !saved) throw new UnavailableError("the checkpoint's record of its container cannot be read");
+  // A fork: the guest knows its container by the id it was saved with.
+  if (saved.containerId !== c.id) {
+    if (!vm.agent.renameContainer) throw new UnavailableError('this agent cannot take a container over as another');
+    await vm.agent.renameContainer(saved.containerId, c.id);
+  }
+  await Promise.all(
+    etcFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
+  );
+  const wanted = saved.initProcess;
+  // The container's own log goes on from where it is; a fork's starts with what comes now.
+  const own = saved.containerId === c.id;
+  const procs = await vm.agent.reattach((p) => (own && p.processId === wanted ? restoring.resume() : undefined));
+  const init = procs.find((p) => p.processId === wanted);
+  if (!init) throw new UnavailableError(`the restored VM has no process ${wanted ?? '(unknown)'} to take over`);
+  return new Map([[c.id, init]]);
+}
+
+/**
+ * The inits of the containers of a native pod of several whose VM was restored from a
+ * checkpoint (`pod`: its own, or another's for a fork), taken over: a fork's containers take
+ * over the saved ones whose disks they run on (PodContainerSpec.diskName), renamed in the
+ * guest, their output starting now; the pod's own go on from where each one's log is. Each
+ * app container's /etc files (`files`, in `spec`'s order) are written first; its init
+ * containers, which ended before the save, have nothing to take over. Refused when one is not
+ * there.
+ */
+export async function takeOverRestoredPod(
+  vm: Vm,
+  spec: PodSpec,
+  pod: NonNullable<Restoring['pod']>,
+  files: PreparedFiles[],
+): Promise<Map<string, AgentProcess>> {
+  const savedBy = new Map(pod.saved.map((s) => [s.diskName, s]));
+  const wanted = new Map<string, string | undefined>();
+  // Its init containers ended before the save (the agent let them go; their disks stay
+  // plugged, and were restored with the rest): nothing of them runs to take over.
+  const apps = spec.containers.filter((c) => !c.init);
+  for (const c of apps) {
+    const s = savedBy.get(diskNameOf(c));
+    if (!s) throw new UnavailableError(`the checkpoint has no container for ${c.name ?? c.id.slice(0, 12)}`);
+    if (s.containerId !== c.id) {
+      if (!vm.agent.renameContainer) throw new UnavailableError('this agent cannot take a container over as another');
+      await vm.agent.renameContainer(s.containerId, c.id);
+    }
+    wanted.set(c.id, s.initProcess);
+  }
+  const own = new Set(pod.saved.map((s) => s.containerId));
+  await Promise.all(
+    spec.containers.flatMap((c, i) =>
+      c.init
+        ? []
+        : (files[i]?.guestFiles ?? []).map(([name, content]) =>
+            vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644),
+          ),
+    ),
+  );
+  const procs = await vm.agent.reattach((p) =>
+    own.has(p.containerId) && wanted.get(p.containerId) === p.processId ? pod.resumeOf(p.containerId) : undefined,
+  );
+  const inits = new Map<string, AgentProcess>();
+  for (const c of apps) {
+    const init = procs.find((p) => p.containerId === c.id && p.processId === wanted.get(c.id));
+    if (!init)
+      throw new UnavailableError(`the restored VM has no process ${wanted.get(c.id) ?? '(unknown)'} to take over`);
+    inits.set(c.id, init);
+  }
+  return inits;
+}
