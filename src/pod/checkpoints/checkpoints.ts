@@ -33,7 +33,7 @@ import { removeTree } from '../../util/remove-tree';
 import type { PodContext } from '../context';
 import { CheckpointError } from '../errors';
 import type { Entry } from '../records/registry';
-import { containersOf, diskNameOf, mainContainer, type PodRecord } from '../types';
+import { containersOf, diskNameOf, mainContainer, type PodContainerSpec, type PodRecord } from '../types';
 import { endJoiners, joinersOf } from '../lifecycle/joiners';
 
 const log = logger('pod');
@@ -172,12 +172,12 @@ async function joinedToSave(
   const out: Array<{ containerId: string; upperFile: string; imageFile: string }> = [];
   for (const o of joinersOf(ctx, e, run.vm)) {
     for (const c of containersOf(o.record)) {
-      const upperFile = ctx.deps.rootfs.diskOf?.(c.spec.id);
-      if (!upperFile || !c.spec.imageOnDisk || !ctx.deps.rootfs.imageDisk)
+      const disks = await hotPluggedDisksOf(ctx, c.spec);
+      if (!disks)
         throw cannot(
           `container ${o.record.name} runs in its VM (--network container:) with its layers on the host, not on disks of its own; stop it first`,
         );
-      out.push({ containerId: c.spec.id, upperFile, imageFile: await ctx.deps.rootfs.imageDisk(c.spec.id) });
+      out.push(disks);
     }
   }
   return out;
@@ -207,15 +207,28 @@ async function podDisksToSave(
       throw cannot(
         `container ${c.spec.name ?? c.spec.id} of the pod does not run: a pod of several is saved whole, every app container running`,
       );
-    const upperFile = ctx.deps.rootfs.diskOf?.(c.spec.id);
-    if (!upperFile || !c.spec.imageOnDisk || !ctx.deps.rootfs.imageDisk)
+    const disks = await hotPluggedDisksOf(ctx, c.spec);
+    if (!disks)
       throw cannot(
         `container ${c.spec.name ?? c.spec.id} of the pod keeps its layer on the host, not on a disk of its own (a pod of several is saved when each of its containers reads its image from a disk: the default)`,
       );
-    // Its disks go by their name in QEMU and the guest (a fork's container's: the saved one's).
-    out.push({ containerId: diskNameOf(c.spec), upperFile, imageFile: await ctx.deps.rootfs.imageDisk(c.spec.id) });
+    out.push(disks);
   }
   return out;
+}
+
+/**
+ * Container `c`'s hot-plugged disks as a save records them: the name QEMU and the guest know
+ * them by (diskNameOf), its upper disk's file and its image disk's; undefined for a container
+ * whose layer is on the host or whose image is read over the layers share (no save carries it).
+ */
+async function hotPluggedDisksOf(
+  ctx: PodContext,
+  c: PodContainerSpec,
+): Promise<{ containerId: string; upperFile: string; imageFile: string } | undefined> {
+  const upperFile = ctx.deps.rootfs.diskOf?.(c.id);
+  if (!upperFile || !c.imageOnDisk || !ctx.deps.rootfs.imageDisk) return undefined;
+  return { containerId: diskNameOf(c), upperFile, imageFile: await ctx.deps.rootfs.imageDisk(c.id) };
 }
 
 /**
