@@ -31,6 +31,14 @@ export async function createNetns(root: string, id: string): Promise<string> {
   return file;
 }
 
+/**
+ * Whether the namespace file of sandbox `id` still holds its namespace (the bind mount is
+ * there): false once a removal unmounted it, or when it was never made.
+ */
+export function netnsHeld(root: string, id: string): boolean {
+  return isMountPoint(netnsPath(root, id));
+}
+
 /** Remove the namespace file of sandbox `id` and its directory (idempotent). */
 export async function removeNetns(root: string, id: string): Promise<void> {
   const file = netnsPath(root, id);

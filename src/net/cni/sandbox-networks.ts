@@ -28,7 +28,7 @@ import { logger } from '../../util/log';
 import type { Agent } from '../../vm/types';
 import { DEFAULT_CNI_BIN_DIRS, DEFAULT_CNI_CONF_DIR, loadNodeNetwork, missingPlugins } from './config';
 import { configureGuest, planGuestNetwork, type GuestNetwork } from './guest';
-import { createNetns, listNetnsDirs, netnsPath, removeNetns } from './netns';
+import { createNetns, listNetnsDirs, netnsHeld, netnsPath, removeNetns } from './netns';
 import { parseResult } from './result';
 import { CniRunner, DEFAULT_PLUGIN_TIMEOUT_MS } from './runner';
 import { linkFacts, moveTapInto, redirectTap, type LinkFacts } from './tap-redirect';
@@ -316,11 +316,21 @@ export class CniNetworks {
   private async tearDownNow(id: string, force = false): Promise<void> {
     const rec = this.record(id);
     let failed: Error | undefined;
-    if (rec)
+    if (rec) {
+      const sb = this.cniSandbox(rec);
+      // A namespace that is gone already (a removal that got as far as unmounting it): DEL runs
+      // without CNI_NETNS, as the spec has it and containerd does for a closed namespace, so the
+      // plugins still release what they hold on the host (the address, the rules). Given the
+      // path of a plain file, bridge's DEL fails instead ("unknown FS magic").
+      if (!netnsHeld(this.stateDir, id)) sb.netns = '';
       await new CniRunner(rec.binDirs, this.timeoutMs)
-        .del(rec.config, this.cniSandbox(rec), rec.result)
+        .del(rec.config, sb, rec.result)
         .catch((err: Error) => (failed = err));
+    }
     if (failed && !force) throw failed;
+    // The DEL is done: its record goes first, so that a removal of the namespace that fails
+    // leaves the namespace to remove again, not a DEL to run again.
+    fs.rmSync(this.recordPath(id), { force: true });
     await removeNetns(this.stateDir, id);
     if (failed) throw failed;
   }

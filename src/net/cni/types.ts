@@ -40,7 +40,7 @@ export interface CniBandwidth {
 export interface CniSandbox {
   /** CNI_CONTAINERID: the sandbox id (letters, digits, `_.-`, as the spec asks). */
   id: string;
-  /** CNI_NETNS: the path of the sandbox's network namespace. */
+  /** CNI_NETNS: the path of the sandbox's network namespace (empty for a DEL of one that is gone). */
   netns: string;
   /** CNI_IFNAME: the interface the plugins make in it (eth0 unless said). */
   ifName?: string;

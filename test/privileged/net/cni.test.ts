@@ -329,6 +329,33 @@ describe('namespaces', () => {
     expect(next.list()).toEqual([]);
   });
 
+  it('a tear-down that DELeted and unmounted the namespace, then failed, is finished by the next one', async () => {
+    const sb = await cni.setUp({
+      id: 'sb-half',
+      portMappings: [{ hostPort: 18934, containerPort: 80, protocol: 'tcp' }],
+    });
+    expect(iptablesLines('filter', `${sb.ip}/32`).length).toBeGreaterThan(0);
+    // What such a tear-down leaves: the DEL done, the record still there, and the namespace's
+    // file with no namespace on it. A DEL given that path failed in bridge ("unknown FS magic"),
+    // so the sandbox could never be stopped.
+    const rec = JSON.parse(fs.readFileSync(path.join(t.stateDir, 'sb-half', 'network.json'), 'utf8')) as {
+      config: Parameters<CniRunner['del']>[0];
+      result: Record<string, unknown>;
+    };
+    await new CniRunner([DEBIAN_CNI_BIN]).del(
+      rec.config,
+      { id: 'sb-half', netns: sb.netns, ifName: 'eth0' },
+      rec.result,
+    );
+    execFileSync('umount', [sb.netns]);
+    expect(fs.existsSync(sb.netns)).toBe(true);
+    await cni.tearDown('sb-half');
+    expect(cni.list()).not.toContain('sb-half');
+    expect(fs.existsSync(path.join(t.root, 'ipam', t.name, sb.ip!))).toBe(false);
+    expect(iptablesLines('filter', `${sb.ip}/32`)).toEqual([]);
+    expect(iptablesLines('nat', '--dport 18934')).toEqual([]);
+  });
+
   it("are all removed, DEL run, by removeAllSandboxNetworks of a killed daemon's exec root", async () => {
     const execRoot = path.join(t.root, 'exec');
     const nets = new CniNetworks({ confDir: t.confDir, binDirs: [DEBIAN_CNI_BIN], stateDir: cniStateDir(execRoot) });
