@@ -191,20 +191,37 @@ export async function removeVmCgroup(dir: string): Promise<void> {
   forgetPlacement(dir, cgroupName(dir));
 }
 
-/** Remove cgroup directory `d` once empty (up to a second of EBUSY); false when it is still there. */
-export async function removeCgroupDir(d: string): Promise<boolean> {
-  for (let attempt = 0; ; attempt++) {
+/**
+ * How long removeCgroupDir waits out EBUSY: a cgroup stays populated until its last task is
+ * reaped, and a killed QEMU with a large guest takes a while to unmap its RAM (its main thread
+ * shows as a zombie, which waitGone counts as gone, while its other threads still exit). Under
+ * a loaded host that took more than a second (a full CI run left three memory cgroups behind
+ * when this was one second).
+ */
+export const CGROUP_BUSY_WAIT_MS = 15_000;
+
+/**
+ * Remove cgroup directory `d` once empty (EBUSY waited out for up to `busyWaitMs`); false when
+ * it is still there. `rmdir` is fs.rmdirSync but in unit tests.
+ */
+export async function removeCgroupDir(
+  d: string,
+  busyWaitMs = CGROUP_BUSY_WAIT_MS,
+  rmdir: (d: string) => void = fs.rmdirSync,
+): Promise<boolean> {
+  const deadline = Date.now() + busyWaitMs;
+  for (let pause = 20; ; pause = Math.min(pause * 2, 250)) {
     try {
-      fs.rmdirSync(d);
+      rmdir(d);
       return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return true;
-      if (code !== 'EBUSY' || attempt >= 50) {
+      if (code !== 'EBUSY' || Date.now() >= deadline) {
         log.warn(`cannot remove cgroup ${d}: ${(err as Error).message}`);
         return false;
       }
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, pause));
     }
   }
 }
