@@ -322,7 +322,10 @@ export class CniNetworks {
       // without CNI_NETNS, as the spec has it and containerd does for a closed namespace, so the
       // plugins still release what they hold on the host (the address, the rules). Given the
       // path of a plain file, bridge's DEL fails instead ("unknown FS magic").
-      if (!netnsHeld(this.stateDir, id)) sb.netns = '';
+      if (!netnsHeld(this.stateDir, id)) {
+        log.warn(`sandbox ${id}: its network namespace is gone before its DEL; the DEL runs without it`);
+        sb.netns = '';
+      }
       await new CniRunner(rec.binDirs, this.timeoutMs)
         .del(rec.config, sb, rec.result)
         .catch((err: Error) => (failed = err));
