@@ -300,6 +300,8 @@ spec:
     await ok(['fork', 'cinit', 'cp', '--name', 'cinitf']);
     const f = await countsPast('a', 5, 'cinitf');
     expect(f).toEqual(upTo(f.length));
+    // The fork goes on from a guest whose init container had ended: it shows so.
+    expect(await seed('cinitf')).toMatchObject({ status: 'exited', exitCode: 0 });
     // Both stop cleanly, their init containers' disks unplugged with the rest.
     await ok(['stop', '-t', '0', 'cinitf']);
     await ok(['stop', '-t', '0', 'cinit']);

@@ -23,7 +23,7 @@ import { CheckpointError } from '../errors';
 import { create, start } from '../lifecycle/lifecycle';
 import type { Entry } from '../records/registry';
 import { removeEntry } from '../lifecycle/removal';
-import { diskNameOf, podSpecOf, type PodMount, type PodRecord, type PodSpec } from '../types';
+import { containersOf, diskNameOf, podSpecOf, type PodMount, type PodRecord, type PodSpec } from '../types';
 
 const log = logger('pod');
 
@@ -56,6 +56,19 @@ function forkSpec(saved: PodRecord): PodSpec {
 }
 
 /**
+ * A fork's init containers as the saved pod's had ended: they ran before the save, in the guest
+ * the fork goes on from, so the fork shows them exited with their codes and times, as the
+ * restored pod does, not created. Containers pair up by their place in the spec.
+ */
+function keepEndedInits(saved: PodRecord, fork: PodRecord): void {
+  const from = containersOf(saved);
+  containersOf(fork).forEach((c, i) => {
+    const s = from[i];
+    if (c.spec.init && s?.spec.init && s.state.status === 'exited') c.state = { ...s.state };
+  });
+}
+
+/**
  * Start `count` forks of checkpoint `name` of pod `e` (named `ref` by the caller), each created
  * then started from the checkpoint, all at once; `names` names them (else each gets a
  * generated name). The records of the started forks, in order. A fork that fails to start is
@@ -78,7 +91,13 @@ export async function forkCheckpoint(
   if (!saved) throw new CheckpointError('cannot-restore', ref, name, 'its record of the pod cannot be read');
   const created: PodRecord[] = [];
   try {
-    for (let i = 0; i < count; i++) created.push(await create(ctx, forkSpec(saved), names?.[i], saved.frontend));
+    for (let i = 0; i < count; i++) {
+      const r = await create(ctx, forkSpec(saved), names?.[i], saved.frontend);
+      created.push(r);
+      const fe = ctx.registry.lookup(r.id);
+      keepEndedInits(saved, fe.record);
+      await ctx.persist(fe);
+    }
   } catch (err) {
     for (const r of created) await removeEntry(ctx, ctx.registry.lookup(r.id)).catch(() => undefined);
     throw err;
