@@ -25,6 +25,7 @@ import { PodvisorError } from '../errors';
 import { PODVISOR_VERSION } from '../util/package-info';
 import { sharedMounter } from '../util/mounter';
 import { reclaimOrphanVms } from '../vm/orphan-vms';
+import { settleVmCgroupRemovals } from '../vm/qemu/confinement/vm-cgroup';
 import type { PodManager } from '../pod/manager';
 import { loadEngineId } from './engine-id';
 import { closeDaemonRoots } from './private-roots';
@@ -245,6 +246,8 @@ function shutdownOf(
       last: [
         { name: 'archive mounts', run: () => archive.close() },
         { name: 'mount helper', run: () => sharedMounter().close() },
+        // A VM cgroup still busy at its VM's end is removed in the background: a moment more.
+        { name: 'VM cgroups', run: () => settleVmCgroupRemovals(3000) },
       ],
     });
     log.info(`shut down in ${ms} ms`);

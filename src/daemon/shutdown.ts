@@ -9,7 +9,7 @@
  *  2. settle: steps that end what is left (teardowns, idle VMs destroyed, boots cut short,
  *     networks), run at once, side by side;
  *  3. last: steps run one after the other once those have ended (archive mounts, the mount
- *     helper).
+ *     helper, VM cgroups whose removal went on in the background).
  *
  * Phases 2 and 3 together get `boundMs` (SHUTDOWN_BOUND_MS). A step still pending then is
  * logged by name and left; the caller exits anyway, with status 1 (`late`). The bound is a

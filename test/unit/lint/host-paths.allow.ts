@@ -700,6 +700,12 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   },
   {
     file: 'src/vm/qemu/confinement/vm-cgroup.ts',
+    fn: 'removeNowOrLater',
+    calls: ['fs.rmdirSync'],
+    reason: `the host's cgroup filesystems (${PROC})`,
+  },
+  {
+    file: 'src/vm/qemu/confinement/vm-cgroup.ts',
     fn: 'sweepVmCgroups',
     calls: ['fs.readdirSync'],
     reason: `the host's cgroup filesystems (${PROC})`,

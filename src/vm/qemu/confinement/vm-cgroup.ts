@@ -183,44 +183,95 @@ export function vmCgroupDirs(dir: string): string[] {
 
 /**
  * Remove the cgroup of the VM in `dir` once its processes are gone (nothing when it is not
- * there), wherever it was put, and the record of where: a process killed a moment ago may
- * still be in it until it is reaped, so a busy cgroup is tried again for up to a second.
+ * there), wherever it was put, and the record of where. A process killed a moment ago may
+ * still be in it while it exits: a busy cgroup is tried again for up to a second, then in the
+ * background (removeNowOrLater), so that no teardown, nor a daemon's shutdown, waits on it.
  */
 export async function removeVmCgroup(dir: string): Promise<void> {
-  for (const d of vmCgroupDirs(dir)) await removeCgroupDir(d);
-  forgetPlacement(dir, cgroupName(dir));
+  const late: Array<Promise<boolean>> = [];
+  for (const d of vmCgroupDirs(dir)) {
+    const pending = await removeNowOrLater(d);
+    if (pending) late.push(pending.late);
+  }
+  const forget = () => forgetPlacement(dir, cgroupName(dir));
+  if (late.length === 0) forget();
+  // A cgroup that could not go stays recorded, for the next daemon's sweep to find.
+  else void Promise.all(late).then((removed) => removed.every(Boolean) && forget());
 }
 
 /**
- * How long removeCgroupDir waits out EBUSY: a cgroup stays populated until its last task is
- * reaped, and a killed QEMU with a large guest takes a while to unmap its RAM (its main thread
- * shows as a zombie, which waitGone counts as gone, while its other threads still exit). Under
- * a loaded host that took more than a second (a full CI run left three memory cgroups behind
- * when this was one second).
+ * How long a removal waits out EBUSY before it goes on in the background: a cgroup stays
+ * populated while a task of it exits, and a killed QEMU with a large guest takes a while to
+ * unmap its RAM (its main thread already shows as a zombie, which waitGone counts as gone).
  */
-export const CGROUP_BUSY_WAIT_MS = 15_000;
+export const CGROUP_BUSY_WAIT_MS = 1_000;
+
+/**
+ * How long the background goes on: under a full test run's load a QEMU's exit outlasted the
+ * second (a run left three empty memory cgroups behind when nothing retried).
+ */
+export const CGROUP_LATE_WAIT_MS = 30_000;
+
+/** Removals left to the background (settleVmCgroupRemovals). */
+const lateRemovals = new Set<Promise<boolean>>();
+
+/**
+ * Remove cgroup directory `d`, EBUSY waited out for CGROUP_BUSY_WAIT_MS; still busy then, the
+ * removal goes on in the background for CGROUP_LATE_WAIT_MS and its promise (true once
+ * removed) is returned as `late`, else undefined. `rmdir` is fs.rmdirSync but in unit tests.
+ */
+export async function removeNowOrLater(
+  d: string,
+  rmdir: (d: string) => void = fs.rmdirSync,
+): Promise<{ late: Promise<boolean> } | undefined> {
+  if ((await tryRemove(d, CGROUP_BUSY_WAIT_MS, rmdir)) !== 'busy') return undefined;
+  const late = removeCgroupDir(d, CGROUP_LATE_WAIT_MS, rmdir);
+  lateRemovals.add(late);
+  void late.finally(() => lateRemovals.delete(late));
+  return { late };
+}
+
+/** Wait, at most `boundMs`, for the removals left to the background (the daemon's shutdown). */
+export async function settleVmCgroupRemovals(boundMs: number): Promise<void> {
+  if (lateRemovals.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(lateRemovals), new Promise((r) => (timer = setTimeout(r, boundMs)))]);
+  clearTimeout(timer);
+}
 
 /**
  * Remove cgroup directory `d` once empty (EBUSY waited out for up to `busyWaitMs`); false when
- * it is still there. `rmdir` is fs.rmdirSync but in unit tests.
+ * it is still there, with a warning. `rmdir` is fs.rmdirSync but in unit tests.
  */
 export async function removeCgroupDir(
   d: string,
   busyWaitMs = CGROUP_BUSY_WAIT_MS,
   rmdir: (d: string) => void = fs.rmdirSync,
 ): Promise<boolean> {
+  const r = await tryRemove(d, busyWaitMs, rmdir);
+  if (r === 'busy') log.warn(`cannot remove cgroup ${d}: still busy after ${busyWaitMs} ms`);
+  return r === 'removed';
+}
+
+/** One removal: rmdir until it is gone, EBUSY retried for `busyWaitMs`; another error is logged. */
+async function tryRemove(
+  d: string,
+  busyWaitMs: number,
+  rmdir: (d: string) => void,
+): Promise<'removed' | 'busy' | 'failed'> {
   const deadline = Date.now() + busyWaitMs;
   for (let pause = 20; ; pause = Math.min(pause * 2, 250)) {
     try {
       rmdir(d);
-      return true;
+      return 'removed';
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return true;
-      if (code !== 'EBUSY' || Date.now() >= deadline) {
+      if (code === 'ENOENT') return 'removed';
+      if (code !== 'EBUSY') {
         log.warn(`cannot remove cgroup ${d}: ${(err as Error).message}`);
-        return false;
+        return 'failed';
       }
+      if (Date.now() >= deadline) return 'busy';
       await new Promise((r) => setTimeout(r, pause));
     }
   }
