@@ -16,7 +16,7 @@
  * (/var/lib/postgresql/data), an anonymous volume, which a container reading its image from the
  * image's disk (the default) keeps on its own disk (so its VM can be saved with it). "Ready" is
  * `pg_isready -h 127.0.0.1` passing inside the container (polled through docker exec every
- * 100 ms on both daemons; over TCP, as the official entrypoint's temporary server listens on
+ * 100 ms on both daemons, several containers' polls side by side; over TCP, as the official entrypoint's temporary server listens on
  * the unix socket only). Per round:
  *   dockerd    docker run -d, cold (initdb, first start)
  *   podvisor   docker run -d --storage-opt image=layers, cold (the image read over the 9p
@@ -42,7 +42,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { listVmProcesses } from '../test/helpers/leaks';
@@ -62,12 +62,20 @@ const docker = dockerOut;
 const runPg = (env: NodeJS.ProcessEnv, name: string, extra: string[] = []) =>
   docker(env, ['run', '-d', '--name', name, '-e', 'POSTGRES_PASSWORD=secret', ...extra, IMAGE()]);
 
+/**
+ * Whether `docker ARGS` exits 0 (30 s at most). Run without blocking the event loop, so that the
+ * polls of several containers go side by side: polled one after another (spawnSync), ten
+ * forks' readiness was the sum of ten `docker exec`s, not the time the last fork took.
+ */
+function dockerPasses(env: NodeJS.ProcessEnv, args: string[]): Promise<boolean> {
+  return new Promise((resolve) => execFile('docker', args, { env, timeout: 30000 }, (err) => resolve(!err)));
+}
+
 /** Poll pg_isready in container `name` until it passes (10 minutes at most). */
 async function untilReady(env: NodeJS.ProcessEnv, name: string): Promise<void> {
   const deadline = Date.now() + 600000;
   while (Date.now() < deadline) {
-    const r = spawnSync('docker', ['exec', name, 'pg_isready', '-q', '-h', '127.0.0.1'], { env, timeout: 30000 });
-    if (r.status === 0) return;
+    if (await dockerPasses(env, ['exec', name, 'pg_isready', '-q', '-h', '127.0.0.1'])) return;
     await sleep(100);
   }
   throw new Error(`${name} never became ready`);
@@ -77,7 +85,7 @@ async function untilReady(env: NodeJS.ProcessEnv, name: string): Promise<void> {
 async function untilAnswering(env: NodeJS.ProcessEnv, name: string): Promise<void> {
   const deadline = Date.now() + 600000;
   while (Date.now() < deadline) {
-    if (spawnSync('docker', ['exec', name, 'true'], { env, timeout: 30000 }).status === 0) return;
+    if (await dockerPasses(env, ['exec', name, 'true'])) return;
     await sleep(20);
   }
   throw new Error(`${name} never answered`);
@@ -95,7 +103,7 @@ async function timeToAnswer(env: NodeJS.ProcessEnv, name: string, start: () => v
 async function timeToAnswerAll(env: NodeJS.ProcessEnv, names: string[], start: () => void): Promise<number> {
   const t0 = Date.now();
   start();
-  for (const n of names) await untilAnswering(env, n);
+  await Promise.all(names.map((n) => untilAnswering(env, n)));
   return Date.now() - t0;
 }
 
