@@ -92,13 +92,16 @@ async function vmGone(vmDir: string): Promise<void> {
  * `<tmp>/.../dockerd/`, or `dockerd26/` under its own temporary directory for the API 1.45
  * oracle, and its `/run/docker`); or what another test file mounts under a temporary directory
  * of its own, `<tmp>/pv-*` or `<tmp>/podvisor-*` (the host mounts its containers bind, the VM
- * jails of the integration tests: `<tmp>/pv-jail-<random>/booting/vms/<id>`). This file's own
- * directory, which holds the decoys, is never set aside.
+ * jails of the integration tests: `<tmp>/pv-jail-<random>/booting/vms/<id>`); or the network
+ * namespaces other test files make with `ip netns add` (`/run/netns/pvt-*`: the privileged
+ * network tests' hosts and containers, seen beside this file in a full run; `pvo-*`: the
+ * published-services test's outside host). This file's own directory, which holds the
+ * decoys, is never set aside.
  */
 const underTestDaemon = (m: string): boolean =>
   m.startsWith(d.execRoot + '/') ||
   underOtherTestDir(m) ||
-  m.startsWith('/run/netns/pvbn-') ||
+  /^\/run\/netns\/(pvbn|pvt|pvo)-/.test(m) ||
   m.startsWith('/run/docker/') ||
   (m.startsWith(os.tmpdir() + '/') && /\/dockerd(26)?(\/|$)/.test(m));
 
