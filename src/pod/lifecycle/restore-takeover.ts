@@ -42,11 +42,7 @@ export async function takeOverRestored(
   const [c] = spec.containers;
   const saved = restoring.saved;
   if (!c || !saved) throw new UnavailableError("the checkpoint's record of its container cannot be read");
-  // A fork: the guest knows its container by the id it was saved with.
-  if (saved.containerId !== c.id) {
-    if (!vm.agent.renameContainer) throw new UnavailableError('this agent cannot take a container over as another');
-    await vm.agent.renameContainer(saved.containerId, c.id);
-  }
+  await takeOverAs(vm, saved.containerId, c.id);
   await Promise.all(
     etcFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
   );
@@ -82,10 +78,7 @@ export async function takeOverRestoredPod(
   for (const c of apps) {
     const s = savedBy.get(diskNameOf(c));
     if (!s) throw new UnavailableError(`the checkpoint has no container for ${c.name ?? c.id.slice(0, 12)}`);
-    if (s.containerId !== c.id) {
-      if (!vm.agent.renameContainer) throw new UnavailableError('this agent cannot take a container over as another');
-      await vm.agent.renameContainer(s.containerId, c.id);
-    }
+    await takeOverAs(vm, s.containerId, c.id);
     wanted.set(c.id, s.initProcess);
   }
   const own = new Set(pod.saved.map((s) => s.containerId));
@@ -109,4 +102,14 @@ export async function takeOverRestoredPod(
     inits.set(c.id, init);
   }
   return inits;
+}
+
+/**
+ * A fork's container taking over saved container `savedId`: the guest knows it by the id it
+ * was saved with, and is told its new one (nothing to do for the pod's own restore).
+ */
+async function takeOverAs(vm: Vm, savedId: string, id: string): Promise<void> {
+  if (savedId === id) return;
+  if (!vm.agent.renameContainer) throw new UnavailableError('this agent cannot take a container over as another');
+  await vm.agent.renameContainer(savedId, id);
 }
