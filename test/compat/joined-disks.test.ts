@@ -33,6 +33,20 @@ const docker = async (args: string[]) => {
   return r;
 };
 
+/**
+ * File `file` of container `name` once its command has written it: `docker run -d` answers
+ * once the command started, and an exec right after it can run before the command's first
+ * line under load (30 s at most; a file never written reads as empty).
+ */
+const written = (name: string, file: string) =>
+  docker([
+    'exec',
+    name,
+    'sh',
+    '-c',
+    `i=0; until [ -s ${file} ] || [ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done; cat ${file}`,
+  ]);
+
 test('a joined container writes its layer to a disk of its own, hot-plugged and unplugged', async () => {
   expect((await docker(['run', '-d', '--name', 'host1', IMAGE, 'sleep', '3600'])).code).toBe(0);
   const before = await vmDisks(d, 'host1');
@@ -55,7 +69,7 @@ test('a joined container writes its layer to a disk of its own, hot-plugged and 
   // Its root is an overlay whose upper layer is on one of them, not the rootfs share.
   const mounts = (await docker(['exec', 'guest1', 'cat', '/proc/mounts'])).out;
   expect(mounts).toMatch(/^overlay \/ overlay .*lowerdir=[^,]*\/image/m);
-  expect((await docker(['exec', 'guest1', 'cat', '/written'])).out).toBe('layer\n');
+  expect((await written('guest1', '/written')).out).toBe('layer\n');
   expect((await docker(['diff', 'guest1'])).out).toContain('A /written');
   // Stopped and started again: its layer kept, its disks plugged again.
   expect((await docker(['stop', '-t', '0', 'guest1'])).code).toBe(0);
@@ -133,8 +147,8 @@ test('two containers join one VM at once, each on disks of its own', async () =>
   const [a, b] = await Promise.all([join('guest3a'), join('guest3b')]);
   expect([a.code, b.code]).toEqual([0, 0]);
   expect((await vmDisks(d, 'host3')).length).toBe(before.length + 4);
-  expect((await docker(['exec', 'guest3a', 'cat', '/who'])).out).toBe('guest3a\n');
-  expect((await docker(['exec', 'guest3b', 'cat', '/who'])).out).toBe('guest3b\n');
+  expect((await written('guest3a', '/who')).out).toBe('guest3a\n');
+  expect((await written('guest3b', '/who')).out).toBe('guest3b\n');
   expect((await docker(['rm', '-f', 'guest3a', 'guest3b'])).code).toBe(0);
   expect(await vmDisksBecome(d, 'host3', before)).toEqual(before);
   expect((await docker(['rm', '-f', 'host3'])).code).toBe(0);
