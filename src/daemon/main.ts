@@ -246,7 +246,8 @@ function shutdownOf(
       last: [
         { name: 'archive mounts', run: () => archive.close() },
         { name: 'mount helper', run: () => sharedMounter().close() },
-        // A VM cgroup still busy at its VM's end is removed in the background: a moment more.
+        // VM cgroup removals under way end (a cgroup is busy while its QEMU exits), bounded;
+        // then an empty one of this daemon's roots that no removal got to goes too.
         { name: 'VM cgroups', run: () => settleVmCgroupRemovals(3000) },
       ],
     });

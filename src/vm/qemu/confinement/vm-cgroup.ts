@@ -212,31 +212,42 @@ export const CGROUP_BUSY_WAIT_MS = 1_000;
  */
 export const CGROUP_LATE_WAIT_MS = 30_000;
 
-/** Removals left to the background (settleVmCgroupRemovals). */
-const lateRemovals = new Set<Promise<boolean>>();
+/** Removals under way, from their first try (settleVmCgroupRemovals). */
+const removalsUnderWay = new Set<Promise<boolean>>();
 
 /**
  * Remove cgroup directory `d`, EBUSY waited out for CGROUP_BUSY_WAIT_MS; still busy then, the
  * removal goes on in the background for CGROUP_LATE_WAIT_MS and its promise (true once
- * removed) is returned as `late`, else undefined. `rmdir` is fs.rmdirSync but in unit tests.
+ * removed) is returned as `late`, else undefined. The whole removal, its first second too, is
+ * one the daemon's shutdown waits for. `rmdir` is fs.rmdirSync but in unit tests.
  */
 export async function removeNowOrLater(
   d: string,
   rmdir: (d: string) => void = fs.rmdirSync,
 ): Promise<{ late: Promise<boolean> } | undefined> {
-  if ((await tryRemove(d, CGROUP_BUSY_WAIT_MS, rmdir)) !== 'busy') return undefined;
-  const late = removeCgroupDir(d, CGROUP_LATE_WAIT_MS, rmdir);
-  lateRemovals.add(late);
-  void late.finally(() => lateRemovals.delete(late));
-  return { late };
+  const first = tryRemove(d, CGROUP_BUSY_WAIT_MS, rmdir);
+  const whole = first.then((r) => (r === 'busy' ? removeCgroupDir(d, CGROUP_LATE_WAIT_MS, rmdir) : r === 'removed'));
+  removalsUnderWay.add(whole);
+  void whole.finally(() => removalsUnderWay.delete(whole));
+  return (await first) === 'busy' ? { late: whole } : undefined;
 }
 
-/** Wait, at most `boundMs`, for the removals left to the background (the daemon's shutdown). */
+/** The roots whose VM cgroups this daemon swept at its start (sweepVmCgroups), swept again at its end. */
+let sweptRoots: string[] = [];
+
+/**
+ * The daemon's shutdown: wait, at most `boundMs`, for the cgroup removals under way (a
+ * teardown's first second, or the background), then sweep this daemon's roots once more, so
+ * that a VM cgroup emptied since its removal gave up goes too. A cgroup with a process in it
+ * (a running container's VM, left for the next daemon) stays.
+ */
 export async function settleVmCgroupRemovals(boundMs: number): Promise<void> {
-  if (lateRemovals.size === 0) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.all(lateRemovals), new Promise((r) => (timer = setTimeout(r, boundMs)))]);
-  clearTimeout(timer);
+  if (removalsUnderWay.size > 0) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(removalsUnderWay), new Promise((r) => (timer = setTimeout(r, boundMs)))]);
+    clearTimeout(timer);
+  }
+  if (sweptRoots.length > 0) sweepVmCgroups(sweptRoots);
 }
 
 /**
@@ -285,6 +296,7 @@ async function tryRemove(
 export function sweepVmCgroups(parents: string[]): void {
   const layout = cgroupLayout();
   if (!layout) return;
+  sweptRoots = parents;
   const tags = parents.map((p) => `${parentTag(path.resolve(p))}-`);
   for (const hierarchy of new Set([layout.parents.memory, layout.parents.pids])) {
     let names: string[];
