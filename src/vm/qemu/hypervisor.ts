@@ -40,7 +40,7 @@ export class QemuHypervisor implements Hypervisor, StartHost {
   readonly bootNice: number;
   /** Ids of the VMs this daemon booted or adopted, until they exit: never reclaimed. */
   readonly own = new Set<string>();
-  /** Boots under way (close() waits for them). */
+  /** Boots, restores and fork template makes under way (close() waits for them). */
   private readonly booting = new Set<Promise<unknown>>();
   /** The QEMUs of boots and clones under way, until their VM is handed out: close() kills them. */
   readonly starting = new Set<ChildProcess>();
@@ -119,18 +119,23 @@ export class QemuHypervisor implements Hypervisor, StartHost {
   /** Boot a VM; one retry after a failed or hung boot (see types.ts). */
   async createVm(config: VmConfig): Promise<Vm> {
     if (this.closing) throw new UnavailableError('the daemon is shutting down');
-    const boot = this.createVmRetrying(config);
-    this.booting.add(boot);
-    void boot.then(
-      () => this.booting.delete(boot),
-      () => this.booting.delete(boot),
+    return this.tracked(this.createVmRetrying(config));
+  }
+
+  /** Track `work` (a boot, a restore, a fork template's make) until it ends: close() waits for it. */
+  private tracked<T>(work: Promise<T>): Promise<T> {
+    this.booting.add(work);
+    void work.then(
+      () => this.booting.delete(work),
+      () => this.booting.delete(work),
     );
-    return boot;
+    return work;
   }
 
   /**
-   * Daemon shutdown: no new boots; boots under way are cut short (their QEMU is killed, so
-   * each fails at once and removes what it made), so no VM of this daemon is left
+   * Daemon shutdown: no new boots; boots, restores and fork template makes under way are cut
+   * short (their QEMU is killed, so each fails at once and removes what it made, its cgroup
+   * too, before the shutdown goes on), so no VM of this daemon is left
    * half-booted or unowned and no shutdown waits for a boot. VMs already handed out are their
    * owners' (running containers' VMs stay for the next daemon).
    */
@@ -207,7 +212,8 @@ export class QemuHypervisor implements Hypervisor, StartHost {
   ): Promise<Vm> {
     if (this.closing) throw new UnavailableError('the daemon is shutting down');
     const { tools, guest } = this.preflight();
-    return restoreVm(this, tools, guest, dir, disk, opts);
+    // Tracked as a boot is: close() kills its QEMU (startingQemu) and waits until it has cleaned up.
+    return this.tracked(restoreVm(this, tools, guest, dir, disk, opts));
   }
 
   /** @inheritdoc */
@@ -215,13 +221,7 @@ export class QemuHypervisor implements Hypervisor, StartHost {
     if (this.closing) return Promise.reject(new UnavailableError('the daemon is shutting down'));
     const { tools, guest } = this.preflight();
     // Tracked as a boot is: close() kills its QEMU and waits until it has cleaned up.
-    const making = prepareForkTemplate(this, tools, guest, dir);
-    this.booting.add(making);
-    void making.then(
-      () => this.booting.delete(making),
-      () => this.booting.delete(making),
-    );
-    return making;
+    return this.tracked(prepareForkTemplate(this, tools, guest, dir));
   }
 
   /** @inheritdoc */
