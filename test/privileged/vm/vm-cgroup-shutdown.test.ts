@@ -52,29 +52,28 @@ async function runIn(dir: string): Promise<{ child: ChildProcess; gone: Promise<
 
 const exists = (dir: string) => vmCgroupDirs(dir).filter((d) => fs.existsSync(d));
 
-(layout ? test : test.skip)(
-  "the shutdown waits for a removal under way, sweeps an emptied VM cgroup, and keeps a running VM's",
-  async () => {
-    const vms = path.join(tmp, 'vms');
-    fs.mkdirSync(vms);
-    sweepVmCgroups([vms]); // the daemon's start
-    const [a, b, c] = ['a', 'b', 'c'].map((n) => path.join(vms, n));
-    // a: its process ends half a second into its removal's first second.
-    const inA = await runIn(a);
-    // b: a cgroup no removal ever got to, its process gone (a teardown the daemon never ran).
-    const inB = await runIn(b);
-    // c: a running container's VM, left for the next daemon.
-    await runIn(c);
-    expect(exists(a)).toHaveLength(vmCgroupDirs(a).length);
-    const removingA = removeVmCgroup(a);
-    setTimeout(() => inA.child.kill('SIGKILL'), 500);
-    inB.child.kill('SIGKILL');
-    await inB.gone;
-    // The shutdown starts while a's removal is in its first second.
-    await settleVmCgroupRemovals(3000);
-    expect(exists(a)).toEqual([]);
-    expect(exists(b)).toEqual([]);
-    expect(exists(c)).toHaveLength(vmCgroupDirs(c).length);
-    await removingA;
-  },
-);
+test("the shutdown waits for a removal under way, sweeps an emptied VM cgroup, and keeps a running VM's", async () => {
+  // Debian 12 as root has both controllers (unified or v1): a host without is not one to run on.
+  expect(layout).not.toBeNull();
+  const vms = path.join(tmp, 'vms');
+  fs.mkdirSync(vms);
+  sweepVmCgroups([vms]); // the daemon's start
+  const [a, b, c] = ['a', 'b', 'c'].map((n) => path.join(vms, n));
+  // a: its process ends half a second into its removal's first second.
+  const inA = await runIn(a);
+  // b: a cgroup no removal ever got to, its process gone (a teardown the daemon never ran).
+  const inB = await runIn(b);
+  // c: a running container's VM, left for the next daemon.
+  await runIn(c);
+  expect(exists(a)).toHaveLength(vmCgroupDirs(a).length);
+  const removingA = removeVmCgroup(a);
+  setTimeout(() => inA.child.kill('SIGKILL'), 500);
+  inB.child.kill('SIGKILL');
+  await inB.gone;
+  // The shutdown starts while a's removal is in its first second.
+  await settleVmCgroupRemovals(3000);
+  expect(exists(a)).toEqual([]);
+  expect(exists(b)).toEqual([]);
+  expect(exists(c)).toHaveLength(vmCgroupDirs(c).length);
+  await removingA;
+});
