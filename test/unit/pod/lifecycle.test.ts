@@ -104,6 +104,9 @@ describe('run', () => {
     expect(mainContainer(after).state.status).toBe('exited');
     expect(mainContainer(after).state.exitCode).toBe(0);
     expect(mainContainer(after).state.finishedAt).not.toBe('0001-01-01T00:00:00Z');
+    // The run's teardown (VM, then rootfs) goes on after the exit is reported, as dockerd's
+    // cleanup does after its wait answers.
+    await h.pods.settled();
     expect(h.hv.running()).toHaveLength(0);
     expect(h.rootfs.mounted.size).toBe(0);
     const lines = fs
