@@ -12,6 +12,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { run } from '../run';
 import { isMountPoint, sharedMounter } from '../../util/mounter';
+import { logger } from '../../util/log';
+
+const log = logger('cni');
 
 /** The namespace file of sandbox `id` under `root`. */
 export function netnsPath(root: string, id: string): string {
@@ -39,10 +42,23 @@ export function netnsHeld(root: string, id: string): boolean {
   return isMountPoint(netnsPath(root, id));
 }
 
-/** Remove the namespace file of sandbox `id` and its directory (idempotent). */
+/** How many mounts on one namespace file a removal takes off before it gives up. */
+export const NETNS_MOUNTS_MAX = 8;
+
+/**
+ * Remove the namespace file of sandbox `id` and its directory (idempotent). Every mount on
+ * the file goes first: a full test run once met a file still mounted after one unmount
+ * (its removal then failed with EBUSY), so mounts stacked on it are taken off one by one,
+ * NETNS_MOUNTS_MAX at most, and more than one is logged.
+ */
 export async function removeNetns(root: string, id: string): Promise<void> {
   const file = netnsPath(root, id);
-  if (isMountPoint(file)) await sharedMounter().unmount(file, { detach: true });
+  let taken = 0;
+  while (isMountPoint(file) && taken < NETNS_MOUNTS_MAX) {
+    await sharedMounter().unmount(file, { detach: true });
+    taken++;
+  }
+  if (taken > 1) log.warn(`sandbox ${id}: its namespace file had ${taken} mounts on it; all were removed`);
   fs.rmSync(path.dirname(file), { recursive: true, force: true });
 }
 

@@ -356,6 +356,17 @@ describe('namespaces', () => {
     expect(iptablesLines('nat', '--dport 18934')).toEqual([]);
   });
 
+  it('a namespace file with mounts stacked on it is removed whole, each mount taken off', async () => {
+    const file = await createNetns(t.stateDir, 'sb-stacked');
+    // A second namespace bound on top of the first (seen once under a full run's load: one
+    // unmount left the file a mount point, and its removal failed with EBUSY).
+    execFileSync('unshare', [`--net=${file}`, 'true']);
+    expect(mountsUnder(path.dirname(file))).toEqual([file, file]);
+    await removeNetns(t.stateDir, 'sb-stacked');
+    expect(mountsUnder(path.dirname(file))).toEqual([]);
+    expect(fs.existsSync(path.dirname(file))).toBe(false);
+  });
+
   it("are all removed, DEL run, by removeAllSandboxNetworks of a killed daemon's exec root", async () => {
     const execRoot = path.join(t.root, 'exec');
     const nets = new CniNetworks({ confDir: t.confDir, binDirs: [DEBIAN_CNI_BIN], stateDir: cniStateDir(execRoot) });
