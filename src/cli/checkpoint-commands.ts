@@ -16,30 +16,49 @@ export function checkpointCommand(kit: CommandKit): void {
   program
     .command('checkpoint')
     .description(
-      'save a running pod whole as checkpoint NAME (the pod stops unless --leave-running); --ls lists, --rm removes',
+      'save a running pod whole as checkpoint NAME (the pod stops unless --leave-running), or as image REF with --image (docs/checkpoint-images.md); --ls lists, --rm removes',
     )
     .argument('<pod>')
     .argument('[name]')
     .option('--leave-running', 'the pod runs on after the save')
+    .option(
+      '--image <ref>',
+      'save it as image REF (repo[:tag]): pushed, pulled and run as any image, started from its saved state',
+    )
     .option('--ls', "list the pod's checkpoints")
     .option('--rm', 'remove checkpoint NAME')
     .action(
-      act(async (pod: string, name: string | undefined, o: { leaveRunning?: boolean; ls?: boolean; rm?: boolean }) => {
-        if (o.ls) {
-          const list = await client().json<Array<{ name: string }>>('GET', at(pod));
-          io.out(
-            table(
-              ['CHECKPOINT'],
-              list.map((c) => [c.name]),
-            ),
-          );
-          return;
-        }
-        if (!name) throw new Error('give the checkpoint a name');
-        if (o.rm) await client().json('DELETE', at(pod, name));
-        else await client().json('POST', at(pod), { name, ...(o.leaveRunning ? { leaveRunning: true } : {}) });
-        io.out(`${name}\n`);
-      }),
+      act(
+        async (
+          pod: string,
+          name: string | undefined,
+          o: { leaveRunning?: boolean; ls?: boolean; rm?: boolean; image?: string },
+        ) => {
+          if (o.ls) {
+            const list = await client().json<Array<{ name: string }>>('GET', at(pod));
+            io.out(
+              table(
+                ['CHECKPOINT'],
+                list.map((c) => [c.name]),
+              ),
+            );
+            return;
+          }
+          if (o.image && !o.rm) {
+            const made = await client().json<{ image: string }>('POST', at(pod), {
+              image: o.image,
+              ...(name ? { name } : {}),
+              ...(o.leaveRunning ? { leaveRunning: true } : {}),
+            });
+            io.out(`${made.image}\n`);
+            return;
+          }
+          if (!name) throw new Error('give the checkpoint a name');
+          if (o.rm) await client().json('DELETE', at(pod, name));
+          else await client().json('POST', at(pod), { name, ...(o.leaveRunning ? { leaveRunning: true } : {}) });
+          io.out(`${name}\n`);
+        },
+      ),
     );
 }
 

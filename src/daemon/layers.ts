@@ -12,6 +12,9 @@ import { dockerContainerView } from '../api/v1.41/pod-containers';
 import type { ContainerServices } from '../api/v1.41/services';
 import { removeWithContainers } from '../api/v1.41/volumes';
 import type { PodEngine } from '../engine/engine';
+import { CheckpointImages } from '../engine/checkpoint-images';
+import { commitContainer } from '../api/v1.41/commit';
+import { PODVISOR_VERSION } from '../util/package-info';
 import { lookupOver } from '../net/container-config';
 import { CniNetworks, cniStateDir } from '../net/cni/sandbox-networks';
 import type { openNetworks } from '../net/daemon';
@@ -72,6 +75,8 @@ export interface DaemonLayers extends PodLayer {
   engine: PodEngine;
   /** What the Docker API's container routes are handed. */
   containers: ContainerServices;
+  /** Checkpoint images (src/engine/checkpoint-images.ts). */
+  checkpointImages: CheckpointImages;
 }
 
 /** Bring every layer up, bottom to top (see the module comment). */
@@ -196,7 +201,7 @@ async function openCreation(
   images: ImageService,
   vm: VmRuntime,
   { rootfs, pods, events, networks }: PodLayer,
-): Promise<Pick<DaemonLayers, 'archive' | 'volumes' | 'engine' | 'containers'>> {
+): Promise<Pick<DaemonLayers, 'archive' | 'volumes' | 'engine' | 'containers' | 'checkpointImages'>> {
   const { vmDefaults } = vm;
   // docker cp / export of a stopped container mounts its overlay for the request: what an
   // earlier daemon left mounted goes now, what this one has open goes at shutdown.
@@ -220,6 +225,30 @@ async function openCreation(
   // Named and anonymous volumes under <data-root>/volumes; anonymous ones of --rm containers go with them.
   const volumes = { store: await VolumeStore.open(opts.dataRoot), pods, events };
   removeWithContainers(volumes);
+  // Checkpoint images (docs/checkpoint-images.md): made by committing and checkpointing a
+  // container, started as forks of their saved state, unpacked under the data root.
+  const checkpointImages = new CheckpointImages({
+    root: path.join(opts.dataRoot, 'checkpoint-images'),
+    pods,
+    content: images.content,
+    images: images.store,
+    commit: (id) =>
+      commitContainer(
+        {
+          containers: { pods: dockerPods, rootfsPaths: (c) => rootfs.paths(c), archive },
+          images,
+          version: PODVISOR_VERSION,
+        },
+        { container: id, repo: '', tag: '', changes: [], pause: true },
+      ),
+  });
+  const sweepStates = () =>
+    void checkpointImages.sweep().catch((err: Error) => log.warn(`checkpoint images: ${err.message}`));
+  images.store.onImageDeleted(sweepStates);
+  events.subscribe((e) => {
+    if (e.type === 'container' && e.action === 'destroy') sweepStates();
+  });
+  sweepStates();
   // The creation service (src/engine), over the pod layer: every front's creates go through it.
   const engine = openCreationEngine({
     pods,
@@ -232,6 +261,7 @@ async function openCreation(
     volumes: { store: volumes.store, events },
     archive,
     diskVolumeSeed: (id, volume) => rootfs.diskVolumeSeed(id, volume),
+    checkpointImages,
   });
   const containers = {
     pods: dockerPods,
@@ -243,6 +273,7 @@ async function openCreation(
     blkioWeight: hostBlkioWeightSupport(),
     rootfsPaths: (id: string) => rootfs.paths(id),
     archive,
+    checkpointImages,
   };
-  return { archive, volumes, engine, containers };
+  return { archive, volumes, engine, containers, checkpointImages };
 }

@@ -99,7 +99,7 @@ interface DaemonRun {
 
 /** The Docker API and the native pod API on every -H address, behind the adoption gate. */
 async function serveApis(opts: DaemonOptions, listenPlan: ListenPlan, layers: DaemonLayers): Promise<ApiServer[]> {
-  const { images, containers, networks, volumes, pods, engine, vm } = layers;
+  const { images, containers, networks, volumes, pods, engine, vm, checkpointImages } = layers;
   const app = createApiApp({
     system: {
       version: PODVISOR_VERSION,
@@ -116,7 +116,7 @@ async function serveApis(opts: DaemonOptions, listenPlan: ListenPlan, layers: Da
   });
   // The native pod API (/v1/pods, /v1/vms) on the same sockets.
   // Its pods join the default bridge (or the network their spec names), as `docker run`'s do.
-  const nativeApp = createNativeApp({ pods, vms: pods.vms, engine });
+  const nativeApp = createNativeApp({ pods, vms: pods.vms, engine, checkpointImages });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();
   // Requests about a container being re-adopted wait for it (adoptionGate); the gate is a

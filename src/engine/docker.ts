@@ -14,6 +14,7 @@ import { validateContainerName, type CreateRequest } from '../translate/docker/c
 import { translateCreate, type TranslateOptions, type Translated } from '../translate/docker/create';
 import { joinRequestOf } from '../translate/network/join';
 import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/docker/cgroup-parent';
+import { planFromSavedState, wantsColdStart } from './saved-state-plan';
 import {
   checkNameFree,
   defaultImageOnDisk,
@@ -58,6 +59,9 @@ export async function planParsed(
   const t = translate(image, newPodId(), await translateOptions(deps));
   if (join && t.spec.hostCgroupParent !== undefined) throw new InvalidArgumentError(CGROUP_PARENT_NEEDS_OWN_VM);
   if (join) t.spec.joinPod = { pod: join.target, pid: join.pid, ...(join.ipc ? { ipc: true } : {}) };
+  // A checkpoint image: a fork of its saved state (./saved-state-plan.ts).
+  const saved = wantsColdStart(request) ? undefined : await deps.checkpointImages?.savedStateFor(image.id);
+  if (saved) planFromSavedState(request, t, saved, { id: image.id, ref: request.config.Image });
   // The daemon's --storage-opt image=disk, for a container that did not choose.
   const ownImageOpt = Object.keys(request.hostConfig.StorageOpt ?? {}).some((k) => k.toLowerCase() === 'image');
   defaultImageOnDisk(deps, t.spec, ownImageOpt);

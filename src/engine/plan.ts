@@ -3,6 +3,7 @@
  * stored (a CreationPlan), and the checks and inputs they share: a new pod id, the name check,
  * and the translation's options from the engine's dependencies.
  */
+import type { CheckpointImages } from './checkpoint-images';
 import * as crypto from 'node:crypto';
 import { NotFoundError } from '../errors';
 import { NameInUseError } from '../pod/errors';
@@ -53,6 +54,8 @@ export interface EngineDeps {
    * layer's RootfsManager.diskVolumeSeed); absent: such a volume starts empty.
    */
   diskVolumeSeed?: (containerId: string, volume: string) => Promise<string>;
+  /** Checkpoint images' saved states (./checkpoint-images.ts); absent: every image starts cold. */
+  checkpointImages?: Pick<CheckpointImages, 'savedStateFor'>;
 }
 
 /** A request made into a pod, checked, before anything is stored. */

@@ -31,6 +31,7 @@
  * Every change of a record is persisted (src/storage/state.ts) before the operation that
  * made it returns, so `restore()` after a crash finds each pod as its last answer said.
  */
+import * as path from 'node:path';
 import { openGuestFiles, type GuestFilesSession } from './mounts/guest-files';
 import { PodContext, type PodManagerDeps } from './context';
 import * as attachOps from './io/attach';
@@ -47,8 +48,17 @@ import * as restoreOps from './lifecycle/restore';
 import { sampleGuest } from './stats/guest-stats';
 import { guestDiskUsed } from './mounts/disk-usage';
 import type { PodCounts, PodService, StartOptions } from './service';
-import { checkpointToRestore, createCheckpoint, listCheckpoints, removeCheckpoint } from './checkpoints/checkpoints';
+import {
+  checkpointsDir,
+  checkpointToRestore,
+  createCheckpoint,
+  hasCheckpoint,
+  listCheckpoints,
+  removeCheckpoint,
+} from './checkpoints/checkpoints';
 import { forkCheckpoint } from './checkpoints/forks';
+import { savedStateToRestore } from './checkpoints/saved-state';
+import { CheckpointError } from './errors';
 import { kill, stopLocked } from './lifecycle/stop';
 import type { ProcessTable } from './stats/ps-format';
 import { top } from './stats/top';
@@ -122,7 +132,9 @@ export class PodManager implements PodService {
 
   async start(ref: string, opts?: StartOptions): Promise<void> {
     const e = this.ctx.registry.lookup(ref);
-    const restoreFrom = opts?.checkpoint ? checkpointToRestore(this.ctx, e, opts.checkpoint) : undefined;
+    const restoreFrom = opts?.checkpoint
+      ? checkpointToRestore(this.ctx, e, opts.checkpoint)
+      : savedStateToRestore(e.record, !!e.run);
     return lifecycle.start(this.ctx, e, ref, restoreFrom);
   }
 
@@ -229,6 +241,12 @@ export class PodManager implements PodService {
 
   checkpoint(ref: string, name: string, opts: { exit: boolean }): Promise<void> {
     return createCheckpoint(this.ctx, this.ctx.registry.lookup(ref), ref, name, opts);
+  }
+
+  checkpointDir(ref: string, name: string): string {
+    const e = this.ctx.registry.lookup(ref);
+    if (!hasCheckpoint(this.ctx, e, name)) throw new CheckpointError('missing', ref, name);
+    return path.join(checkpointsDir(this.ctx, e), name);
   }
 
   removeCheckpoint(ref: string, name: string): Promise<void> {

@@ -190,6 +190,11 @@ export interface PodService {
    * CheckpointError (./errors.ts); a refused save makes nothing and the pod runs on.
    */
   checkpoint?(ref: string, name: string, opts: { exit: boolean }): Promise<void>;
+  /**
+   * The directory of checkpoint `name` of pod `ref` (CheckpointError when it has none): what a
+   * checkpoint image packs (docs/checkpoint-images.md). Optional, as checkpoint().
+   */
+  checkpointDir?(ref: string, name: string): string;
   /** Remove checkpoint `name` of pod `ref` (CheckpointError when it has none). */
   removeCheckpoint?(ref: string, name: string): Promise<void>;
   /**
@@ -214,5 +219,7 @@ export interface PodService {
  * (BindSourceMissingError, an InvalidArgumentError naming the path, otherwise). Used by the creation service (src/engine).
  */
 export { pinBindSources } from './mounts/bind-sources';
+export { readSavedState, savedStateOf, writeSavedPodRecord } from './checkpoints/saved-state';
+export type { SavedContainerState } from './checkpoints/saved-state';
 /** The log option that names a CRI container's log file (the kubelet's path; src/translate/request/container-request.ts sets it for the CRI front). */
 export { CRI_LOG_PATH_OPT } from './io/log-config';

@@ -192,6 +192,13 @@ export interface SandboxSpec {
    * Not for a pod that runs in another pod's VM (joinPod).
    */
   hostCgroupParent?: string;
+  /**
+   * A container of a checkpoint image (docs/checkpoint-images.md): its first start restores the
+   * saved state unpacked in `dir` (a fork of it: ../checkpoints/checkpoints.ts restoredVm) instead
+   * of booting; every later start boots from its disk, as any container's. `image` is the
+   * checkpoint image's ID.
+   */
+  savedState?: { dir: string; image: string };
 }
 
 /** What a CRI sandbox asks of the node's CNI network (SandboxSpec.cni). */

@@ -72,10 +72,21 @@ export function register(router: Router, s: NativeServices): void {
 
   router.post('/pods/:ref/checkpoints', async (req, res) => {
     const b = bodyOf(req.body);
-    onlyFields(b, ['name', 'leaveRunning']);
+    onlyFields(b, ['name', 'leaveRunning', 'image']);
     const name = optString(b, 'name');
-    if (!name) throw new InvalidArgumentError('field "name" is required');
+    const image = optString(b, 'image');
     const pod = pods.get(req.params.ref);
+    if (image !== undefined) {
+      // A checkpoint image (docs/checkpoint-images.md): `name` also keeps the checkpoint.
+      if (!s.checkpointImages) throw new NotImplementedError('checkpoint images are not available');
+      const make = s.checkpointImages.make.bind(s.checkpointImages);
+      const id = await worded(pod.name, name ?? image, () =>
+        make(pod.id, image, { ...(name ? { name } : {}), exit: !optBool(b, 'leaveRunning') }),
+      );
+      res.status(201).json({ image: id, ...(name ? { name } : {}), pod: podView(pods.get(pod.id)) });
+      return;
+    }
+    if (!name) throw new InvalidArgumentError('field "name" is required');
     await worded(pod.name, name, () => need('checkpoint')(pod.id, name, { exit: !optBool(b, 'leaveRunning') }));
     res.status(201).json({ name, pod: podView(pods.get(pod.id)) });
   });

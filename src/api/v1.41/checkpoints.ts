@@ -56,6 +56,17 @@ function createCheckpoint(services: ApiServices) {
     pods.get(params.id);
     refuseCheckpointDir(b.CheckpointDir);
     if (!pods.checkpoint) throw new NotImplementedError('checkpoints are not available');
+    if (b.Image !== undefined) {
+      // A podvisor extension: a checkpoint image (docs/checkpoint-images.md), answered with its ID.
+      const images = svc(services, 'containers').checkpointImages;
+      if (!images) throw new NotImplementedError('checkpoint images are not available');
+      const id = await images.make(params.id, b.Image, {
+        ...(b.CheckpointID ? { name: b.CheckpointID } : {}),
+        exit: b.Exit ?? false,
+      });
+      sendJson(res, 201, { Id: id });
+      return;
+    }
     await pods.checkpoint(params.id, b.CheckpointID ?? '', { exit: b.Exit ?? false });
     res.status(201).end();
   });

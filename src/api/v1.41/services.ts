@@ -8,6 +8,7 @@ import type { ImageService } from '../../storage/service';
 import type { ImageLookup } from '../../storage/types';
 import type { PodService } from '../../pod/service';
 import type { CreationService } from '../../engine/service';
+import type { CheckpointImages } from '../../engine/checkpoint-images';
 import type { EventBus } from '../../pod/events';
 import type { PodVmSize } from '../../translate/docker/resources';
 import type { NetworkManager } from '../../net/manager';
@@ -47,6 +48,8 @@ export interface ContainerServices {
   ): Promise<{ lowerDirs: string[]; upperDir: string; workDir: string; mergedDir?: string; disk?: string }>;
   /** docker cp, diff and export on the containers' root filesystems (optional). */
   archive?: ContainerArchive;
+  /** Checkpoint images: POST /containers/:id/checkpoints with `Image` (optional). */
+  checkpointImages?: Pick<CheckpointImages, 'make'>;
 }
 
 /** Static facts of this daemon. */

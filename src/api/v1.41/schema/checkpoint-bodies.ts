@@ -12,6 +12,8 @@ export const CheckpointCreateBodySchema = Type.Object(
     CheckpointID: O(Type.String()),
     CheckpointDir: O(Type.String()),
     Exit: O(Type.Boolean()),
+    /** A podvisor extension: save the container as this image (docs/checkpoint-images.md). */
+    Image: O(Type.String()),
   },
   { goStruct: 'CheckpointCreateOptions', goType: 'types.CheckpointCreateOptions' },
 );

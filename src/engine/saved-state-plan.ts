@@ -1,0 +1,75 @@
+/**
+ * A Docker create of a checkpoint image (docs/checkpoint-images.md): the translated pod made a
+ * fork of the image's saved state. What the request sets for the container's place (its name,
+ * labels, published ports, network, restart policy, `--rm`) is kept; what would change the
+ * saved processes (another command or entrypoint, environment, user, working directory, a
+ * terminal, mounts, less memory than the saved VM holds) is refused naming the option, unless
+ * the request asks for a cold start from the image's filesystem (COLD_START_LABEL).
+ */
+import { InvalidArgumentError } from '../errors';
+import type { CreateRequest } from '../translate/docker/create-body';
+import type { Translated } from '../translate/translation';
+import type { UnpackedState } from './checkpoint-images';
+
+/** The label (value `cold`) that starts a checkpoint image from its filesystem, as any image. */
+export const COLD_START_LABEL = 'org.podvisor.checkpoint-image.start';
+
+/** Whether a create asks for a cold start of a checkpoint image. */
+export function wantsColdStart(request: CreateRequest): boolean {
+  return request.config.Labels?.[COLD_START_LABEL] === 'cold';
+}
+
+/** Whether lists `a` and `b` are equal. */
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The first option of `request` a saved state cannot take, worded as the CLI's flag; undefined when none. */
+function refusedOption(request: CreateRequest, t: Translated, s: UnpackedState): string | undefined {
+  const hc = request.hostConfig;
+  const c = request.config;
+  const main = t.spec.containers[0];
+  const saved = s.container;
+  if (t.spec.joinPod || /^container:/.test(hc.NetworkMode ?? '')) return '--network container:';
+  if (hc.Binds?.length) return '-v (a bind or volume)';
+  if (hc.Mounts?.length) return '--mount';
+  if (hc.VolumesFrom?.length) return '--volumes-from';
+  if (hc.Tmpfs && Object.keys(hc.Tmpfs).length) return '--tmpfs';
+  if (hc.Devices?.length) return '--device';
+  if (c.Tty) return '-t';
+  if (!sameList(main.args, saved.args)) return request.entrypointSet ? '--entrypoint' : 'a command';
+  const env = new Set(saved.env);
+  const extra = (c.Env ?? []).find((e) => !env.has(e));
+  if (extra !== undefined) return `-e ${extra.replace(/=.*/s, '')}`;
+  if (c.User && c.User !== saved.user) return '--user';
+  if (c.WorkingDir && c.WorkingDir !== saved.workingDir) return '--workdir';
+  if (hc.Memory > 0 && hc.Memory < saved.vm.memoryMiB * 1024 * 1024)
+    return `-m (the saved VM holds ${saved.vm.memoryMiB} MiB)`;
+  return undefined;
+}
+
+/**
+ * Make translation `t` of `request` (image `imageRef`, ID `imageId`) a start from saved state
+ * `s`, or refuse it (InvalidArgumentError) naming the option the saved processes cannot take.
+ */
+export function planFromSavedState(
+  request: CreateRequest,
+  t: Translated,
+  s: UnpackedState,
+  image: { id: string; ref: string },
+): void {
+  const refused = refusedOption(request, t, s);
+  if (refused)
+    throw new InvalidArgumentError(
+      `image ${image.ref} starts from its saved state, whose processes go on as they were saved: ${refused} cannot apply to them (label ${COLD_START_LABEL}=cold starts the image's filesystem afresh instead)`,
+    );
+  const main = t.spec.containers[0];
+  main.mounts = s.container.mounts.map((m) => ({ ...m }));
+  main.imageOnDisk = true;
+  delete t.anonymousVolumes;
+  t.spec.vm = { ...t.spec.vm, memoryMiB: s.container.vm.memoryMiB, cpus: s.container.vm.cpus };
+  // The saved guest keeps its hostname (docs/limitations.md).
+  t.spec.hostname = s.container.hostname;
+  if (t.frontend) t.frontend.config.Hostname = s.container.hostname;
+  t.spec.savedState = { dir: s.dir, image: image.id };
+}

@@ -1,0 +1,195 @@
+/**
+ * Checkpoint images (issue 66, docs/checkpoint-images.md) with the stock docker CLI, the
+ * podvisor CLI and the fixture registry (Debian's docker-registry, which knows nothing of
+ * podvisor), on two daemons of their own data and exec roots (standing in for two hosts), and
+ * dockerd 20.10 beside them:
+ * - a busybox counter saved as an image on daemon A (its run ends, as a checkpoint without
+ *   --leave-running), pushed, pulled on daemon B (restarted between the pull and the run), goes
+ *   on there from the next number;
+ * - three containers run from it at once on B each go on counting, each with its own id,
+ *   address and disk: a file one writes is in neither other;
+ * - what a saved process cannot take (a command, -e, -v) is refused naming the option, with
+ *   nothing made; the cold-start label runs the image's filesystem afresh;
+ * - dockerd runs the same reference as a plain image: the container's filesystem as `docker
+ *   commit` makes it, and nothing of the saved state in it;
+ * - `docker save` of it on B, `docker load` on A (its first copy removed) starts from the
+ *   state too;
+ * - the image cannot be removed while a container of it runs; once they are gone its removal
+ *   leaves no unpacked state behind.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { fixtureRegistry } from '../fixtures/registry';
+import { dockerCli, dockerOk, dockerSync } from '../helpers/docker-cli';
+import { podvisorOk } from '../helpers/podvisor-cli';
+import { startNetnsDockerd } from '../../bench/netns-dockerd';
+
+jest.setTimeout(900000);
+
+const REG = fixtureRegistry();
+const BASE = `${REG}/busybox`;
+const RUN = `${process.pid}-${Date.now().toString(36)}`;
+const REF = `${REG}/ckpt-counter-${RUN}:1`;
+const COUNTER = 'echo saved-fs > /proof; i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done';
+
+let a: TestDaemon;
+let b: TestDaemon;
+
+beforeAll(async () => {
+  [a, b] = await Promise.all([startDaemon({ args: ['--experimental'] }), startDaemon({ args: ['--experimental'] })]);
+  dockerOk(a, ['pull', '-q', BASE], 300000);
+});
+
+afterAll(async () => {
+  await Promise.all([a && stopDaemonLeavingNothing(a), b && stopDaemonLeavingNothing(b)]);
+});
+
+/** The counter's log lines as numbers (other lines dropped). */
+function counts(d: TestDaemon, name: string): number[] {
+  return dockerOk(d, ['logs', name])
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l))
+    .map(Number);
+}
+
+/** Wait until container `name` has logged at least `n` numbers; its numbers then. */
+async function countsAtLeast(d: TestDaemon, name: string, n: number, timeoutMs = 120000): Promise<number[]> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const c = counts(d, name);
+    if (c.length >= n) return c;
+    if (Date.now() > until) throw new Error(`${name} logged only ${JSON.stringify(c)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** Whether `nums` goes up one by one. */
+function consecutive(nums: number[]): boolean {
+  return nums.every((x, i) => i === 0 || x === nums[i - 1] + 1);
+}
+
+let savedLast = -1;
+
+test('a counter saved as an image on A goes on, on B, from the next number', async () => {
+  dockerOk(a, ['run', '-d', '--name', 'cnt', BASE, 'sh', '-c', COUNTER]);
+  await countsAtLeast(a, 'cnt', 5);
+  const id = (await podvisorOk(a, ['checkpoint', '--image', REF, 'cnt'])).trim();
+  expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
+  // Without --leave-running its run ended, as a checkpoint's does.
+  expect(dockerOk(a, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'cnt']).trim()).toBe('exited 137');
+  const before = counts(a, 'cnt');
+  savedLast = before[before.length - 1];
+  expect(dockerOk(a, ['image', 'inspect', '-f', '{{.Id}}', REF]).trim()).toBe(id);
+  dockerOk(a, ['push', REF], 300000);
+  // The registry holds an OCI index: the image's manifest and, for no platform, the state.
+  const [host, ...repo] = REF.replace(/:1$/, '').split('/');
+  const index = JSON.parse(
+    execFileSync('curl', [
+      '-sf',
+      '-H',
+      'Accept: application/vnd.oci.image.index.v1+json',
+      `http://${host}/v2/${repo.join('/')}/manifests/1`,
+    ]).toString(),
+  ) as { mediaType: string; manifests: Array<{ platform?: { os: string }; annotations?: Record<string, string> }> };
+  expect(index.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+  expect(index.manifests.map((m) => m.platform?.os).sort()).toEqual(['linux', 'unknown']);
+
+  dockerOk(b, ['pull', '-q', REF], 300000);
+  // A daemon restart between the pull and the run keeps the state.
+  await b.restart();
+  dockerOk(b, ['run', '-d', '--name', 'c1', REF]);
+  const after = await countsAtLeast(b, 'c1', 3);
+  expect(after[0]).toBe(savedLast + 1);
+  expect(consecutive(after)).toBe(true);
+  // Its filesystem is the saved one, and it is a container of its own.
+  expect(dockerOk(b, ['exec', 'c1', 'cat', '/proof']).trim()).toBe('saved-fs');
+  expect(dockerOk(b, ['inspect', '-f', '{{.Config.Image}}', 'c1']).trim()).toBe(REF);
+});
+
+test('three containers run from it at once each go on, with disks of their own', async () => {
+  const names = ['m1', 'm2', 'm3'];
+  const runs = await Promise.all(names.map((n) => dockerCli(b, ['run', '-d', '--name', n, REF])));
+  for (const r of runs) expect(r.err).toBe('');
+  expect(runs.map((r) => r.code)).toEqual([0, 0, 0]);
+  for (const n of names) {
+    const c = await countsAtLeast(b, n, 3);
+    expect(c[0]).toBe(savedLast + 1);
+    expect(consecutive(c)).toBe(true);
+  }
+  const ids = names.map((n) => dockerOk(b, ['inspect', '-f', '{{.Id}}', n]).trim());
+  expect(new Set(ids).size).toBe(3);
+  const ips = names.map((n) => dockerOk(b, ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', n]).trim());
+  expect(new Set(ips).size).toBe(3);
+  dockerOk(b, ['exec', 'm1', 'sh', '-c', 'echo mine > /written']);
+  expect(dockerOk(b, ['exec', 'm1', 'cat', '/written']).trim()).toBe('mine');
+  for (const n of ['m2', 'm3']) expect(dockerSync(b, ['exec', n, 'cat', '/written']).code).not.toBe(0);
+  dockerOk(b, ['rm', '-f', ...names]);
+});
+
+test('what a saved process cannot take is refused naming the option, and nothing is made', () => {
+  const before = dockerOk(b, ['ps', '-aq']).trim();
+  const cases: Array<[string[], string]> = [
+    [['run', '-d', REF, 'echo', 'hi'], 'a command'],
+    [['run', '-d', '-e', 'FOO=1', REF], '-e FOO'],
+    [['run', '-d', '-v', '/tmp:/mnt', REF], '-v'],
+  ];
+  for (const [args, option] of cases) {
+    const r = dockerSync(b, args);
+    expect(r.code).toBe(125);
+    expect(r.err).toContain(option);
+    expect(r.err).toContain('starts from its saved state');
+  }
+  expect(dockerOk(b, ['ps', '-aq']).trim()).toBe(before);
+  // The cold-start label: the image's filesystem, its command run afresh.
+  expect(
+    dockerOk(b, ['run', '--rm', '--label', 'org.podvisor.checkpoint-image.start=cold', REF, 'cat', '/proof']).trim(),
+  ).toBe('saved-fs');
+});
+
+test('dockerd runs the same reference as a plain image, with nothing of the saved state in it', async () => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-ckimg-dockerd-'));
+  const dockerd = await startNetnsDockerd(base);
+  try {
+    const out = dockerOk(dockerd, ['run', '--rm', REF, 'sh', '-c', 'cat /proof; ls -a /'], 300000);
+    expect(out.split('\n')[0]).toBe('saved-fs');
+    const top = out.split('\n').slice(1).filter(Boolean).sort();
+    const plain = dockerOk(dockerd, ['run', '--rm', BASE, 'ls', '-a', '/'], 300000).split('\n').filter(Boolean);
+    expect(top).toEqual([...plain, 'proof'].sort());
+  } finally {
+    await dockerd.stop();
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('docker save and load carry the state; the image goes with no state left once unused', async () => {
+  const tar = path.join(os.tmpdir(), `pv-ckimg-${RUN}.tar`);
+  try {
+    dockerOk(b, ['save', '-o', tar, REF]);
+    dockerOk(a, ['rm', '-f', 'cnt']);
+    dockerOk(a, ['rmi', REF]);
+    dockerOk(a, ['load', '-i', tar]);
+    dockerOk(a, ['run', '-d', '--name', 'loaded', REF]);
+    const c = await countsAtLeast(a, 'loaded', 2);
+    expect(c[0]).toBe(savedLast + 1);
+  } finally {
+    fs.rmSync(tar, { force: true });
+  }
+  // A running container's image is not removed, forced or not (dockerd's 409).
+  const r = dockerSync(b, ['rmi', '-f', REF]);
+  expect(r.code).not.toBe(0);
+  expect(r.err).toMatch(/running container/);
+  dockerOk(b, ['rm', '-f', 'c1']);
+  dockerOk(b, ['rmi', REF]);
+  dockerOk(a, ['rm', '-f', 'loaded']);
+  dockerOk(a, ['rmi', REF]);
+  for (const d of [a, b]) {
+    const root = path.join(d.dataRoot, 'checkpoint-images');
+    const until = Date.now() + 10000;
+    while (fs.existsSync(root) && fs.readdirSync(root).length > 0 && Date.now() < until)
+      await new Promise((res) => setTimeout(res, 200));
+    expect(fs.existsSync(root) ? fs.readdirSync(root) : []).toEqual([]);
+  }
+});
