@@ -191,18 +191,26 @@ export class ImageIndex implements ImageLookup {
    * attachment is recorded gone.
    */
   protected async collectCheckpoint(manifest: string): Promise<void> {
-    const attached = new Set(Object.values(this.state.checkpoints));
-    if (attached.has(manifest)) return;
+    if (Object.values(this.state.checkpoints).includes(manifest)) return;
     const blobs =
       this.checkpointBlobs.get(manifest) ?? (await stateBlobDigests(this.content, manifest).catch(() => []));
     this.checkpointBlobs.delete(manifest);
+    await this.collectUnattached([manifest, ...blobs]);
+  }
+
+  /**
+   * Delete from the content store those of `digests` (state blobs a pull or load stored before
+   * it failed) that no attachment, image config or layer blob needs.
+   */
+  async collectUnattached(digests: string[]): Promise<void> {
+    const attached = new Set(Object.values(this.state.checkpoints));
     const keep = new Set<string>([
       ...attached,
       ...[...attached].flatMap((m) => this.checkpointBlobs.get(m) ?? []),
       ...Object.keys(this.state.images),
       ...this.layers.list().flatMap((l) => (l.blob ? [l.blob.digest] : [])),
     ]);
-    for (const d of [manifest, ...blobs]) if (!keep.has(d)) await this.content.delete(d);
+    for (const d of digests) if (!keep.has(d)) await this.content.delete(d);
   }
 
   /** Let the container layer say which users are running (running users make a hard conflict). */
