@@ -12,6 +12,12 @@
  *
  * Implements `ImageLookup` for the container layer: resolve, layerDirs (lowest first),
  * addUser/removeUser.
+ *
+ * A checkpoint image (issue 66) is an image with an attached saved state: `checkpoints` maps
+ * its image ID to the digest of a state manifest (./checkpoint-image/media-types.ts) kept, with
+ * the blobs it names, in the content store. An attachment whose manifest or any of its blobs
+ * went missing is dropped at init (the image stays); deletion (./images.ts) drops it with the
+ * image and collects the blobs no other attachment names.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -29,6 +35,10 @@ import {
 } from './reference';
 import { InvalidArgumentError } from '../errors';
 import { NoSuchImageError } from './errors';
+import { stateBlobDigests } from './checkpoint-image/state-manifest';
+import { logger } from '../util/log';
+
+const log = logger('images');
 
 /** What the store keeps per image besides its config. */
 export interface StoredImage {
@@ -56,6 +66,8 @@ export interface State {
    * dockerd's containers keep their image's layers.
    */
   retained: Record<string, string[]>;
+  /** Image ID -> digest of its attached state manifest (a checkpoint image). */
+  checkpoints: Record<string, string>;
 }
 
 /** An image as the store returns it: the record plus what the API shows. */
@@ -65,6 +77,8 @@ export interface StoredImageView extends ImageRecord {
   lastTagTime?: string;
   /** The image it was built on, when it was built here. */
   parent?: string;
+  /** Digest of its attached state manifest, when it is a checkpoint image. */
+  checkpoint?: string;
 }
 
 /** One step of an image removal, in order: a reference removed, or an image or layer chain deleted. */
@@ -75,8 +89,10 @@ export type RunningProbe = (containerId: string) => boolean;
 
 /** Images and their references, persisted under one directory. */
 export class ImageIndex implements ImageLookup {
-  protected state: State = { images: {}, refs: {}, users: {}, retained: {} };
+  protected state: State = { images: {}, refs: {}, users: {}, retained: {}, checkpoints: {} };
   protected readonly configs = new Map<string, ImageConfig>();
+  /** State manifest digest -> the blobs it names (read once, at init or attach). */
+  protected readonly checkpointBlobs = new Map<string, string[]>();
   private readonly stateFile: string;
   private writing: Promise<void> = Promise.resolve();
   protected running: RunningProbe = () => false;
@@ -94,7 +110,13 @@ export class ImageIndex implements ImageLookup {
     await fs.promises.mkdir(this.root, { recursive: true, mode: 0o700 });
     try {
       const s = JSON.parse(await fs.promises.readFile(this.stateFile, 'utf8')) as Partial<State>;
-      this.state = { images: s.images ?? {}, refs: s.refs ?? {}, users: s.users ?? {}, retained: s.retained ?? {} };
+      this.state = {
+        images: s.images ?? {},
+        refs: s.refs ?? {},
+        users: s.users ?? {},
+        retained: s.retained ?? {},
+        checkpoints: s.checkpoints ?? {},
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
@@ -114,7 +136,81 @@ export class ImageIndex implements ImageLookup {
         dirty = true;
       }
     }
+    for (const [id, manifest] of Object.entries(this.state.checkpoints)) {
+      const blobs = this.state.images[id] ? await this.completeState(manifest) : undefined;
+      if (blobs) {
+        this.checkpointBlobs.set(manifest, blobs);
+        continue;
+      }
+      log.warn(`image ${id}: its saved state ${manifest} is incomplete or gone; the image keeps no checkpoint`);
+      delete this.state.checkpoints[id];
+      dirty = true;
+    }
     if (dirty) await this.save();
+  }
+
+  /** The blobs of a stored state manifest when it and all of them are in the content store. */
+  private async completeState(manifest: string): Promise<string[] | undefined> {
+    try {
+      const blobs = await stateBlobDigests(this.content, manifest);
+      for (const b of blobs) if (!(await this.content.has(b))) return undefined;
+      return blobs;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Attach the state manifest `manifestDigest` (stored, with every blob it names, in the
+   * content store) to image `imageId`, making it a checkpoint image. An attachment it had
+   * before is replaced, and that state's blobs no other image names are deleted.
+   * NoSuchImageError for an unknown image, InvalidArgumentError when the state is not complete.
+   */
+  async attachCheckpoint(imageId: string, manifestDigest: string): Promise<void> {
+    if (!this.state.images[imageId]) throw new NoSuchImageError(imageId);
+    const blobs = await this.completeState(manifestDigest);
+    if (!blobs)
+      throw new InvalidArgumentError(
+        `checkpoint state ${manifestDigest}: the manifest or a blob it names is not in the content store`,
+      );
+    const old = this.state.checkpoints[imageId];
+    this.checkpointBlobs.set(manifestDigest, blobs);
+    this.state.checkpoints[imageId] = manifestDigest;
+    await this.save();
+    if (old !== undefined && old !== manifestDigest) await this.collectCheckpoint(old);
+  }
+
+  /** The digest of the state manifest attached to an image, or undefined. */
+  checkpointOf(imageId: string): string | undefined {
+    return this.state.checkpoints[imageId];
+  }
+
+  /**
+   * Delete state manifest `manifest` and its blobs from the content store, keeping whatever
+   * another attachment, an image config or a layer blob still needs. Called once the
+   * attachment is recorded gone.
+   */
+  protected async collectCheckpoint(manifest: string): Promise<void> {
+    if (Object.values(this.state.checkpoints).includes(manifest)) return;
+    const blobs =
+      this.checkpointBlobs.get(manifest) ?? (await stateBlobDigests(this.content, manifest).catch(() => []));
+    this.checkpointBlobs.delete(manifest);
+    await this.collectUnattached([manifest, ...blobs]);
+  }
+
+  /**
+   * Delete from the content store those of `digests` (state blobs a pull or load stored before
+   * it failed) that no attachment, image config or layer blob needs.
+   */
+  async collectUnattached(digests: string[]): Promise<void> {
+    const attached = new Set(Object.values(this.state.checkpoints));
+    const keep = new Set<string>([
+      ...attached,
+      ...[...attached].flatMap((m) => this.checkpointBlobs.get(m) ?? []),
+      ...Object.keys(this.state.images),
+      ...this.layers.list().flatMap((l) => (l.blob ? [l.blob.digest] : [])),
+    ]);
+    for (const d of digests) if (!keep.has(d)) await this.content.delete(d);
   }
 
   /** Let the container layer say which users are running (running users make a hard conflict). */
@@ -142,6 +238,7 @@ export class ImageIndex implements ImageLookup {
       layers: [...img.layers],
       lastTagTime: img.lastTagTime,
       ...(img.parent && this.state.images[img.parent] ? { parent: img.parent } : {}),
+      ...(this.state.checkpoints[img.id] ? { checkpoint: this.state.checkpoints[img.id] } : {}),
     };
   }
 

@@ -7,6 +7,10 @@
  * a build) records its parent, as dockerd's image store does: an image with children cannot be
  * deleted, and deleting one deletes the untagged parents nothing else needs (dockerd's prune of
  * parents, unless `noprune`).
+ *
+ * A deleted checkpoint image loses its attached state: the state manifest and the blobs no other
+ * image's attachment names leave the content store, then the listeners of onImageDeleted are
+ * told (the layer above drops what it unpacked from that state).
  */
 import { chainIds, digestHex } from './digest';
 import {
@@ -22,12 +26,28 @@ import { ConflictError } from '../errors';
 import { ImageDeleteConflictError, ReferenceInUseError } from './errors';
 import { ImageIndex, type ImageRemoval, type StoredImageView } from './image-index';
 import type { ImageDisks } from './image-disks/image-disks';
+import { logger } from '../util/log';
+
+const log = logger('images');
+
+/** Told the ID of each image deleted (rmi, prune), once its records and blobs are gone. */
+export type ImageDeletedListener = (imageId: string) => Promise<void> | void;
 
 export type { ImageRemoval, RunningProbe, StoredImageView } from './image-index';
 
 /** Images and their references, persisted under one directory, with removal. */
 export class ImageStore extends ImageIndex {
   private imageDisks: ImageDisks | undefined;
+  private readonly deletedListeners: ImageDeletedListener[] = [];
+
+  /**
+   * Call `listener` after each image deletion (`docker rmi`, `image prune`, parents pruned with
+   * a child), once the image, its attachment and the blobs only it needed are gone. A listener's
+   * failure is logged and does not fail the deletion.
+   */
+  onImageDeleted(listener: ImageDeletedListener): void {
+    this.deletedListeners.push(listener);
+  }
 
   /**
    * The image disks (block mode) that go with their images (`docker rmi`, `image prune`): a disk
@@ -147,6 +167,9 @@ export class ImageStore extends ImageIndex {
       }
     }
     delete this.state.images[id];
+    // Its saved state goes with it (the blobs once the state is recorded gone).
+    const checkpoint = this.checkpointOf(id);
+    delete this.state.checkpoints[id];
     // Stopped containers of a forced removal keep its layers until the last of them goes.
     if (this.usersOf(id).length) this.state.retained[id] = img.layers;
     else delete this.state.users[id];
@@ -165,7 +188,15 @@ export class ImageStore extends ImageIndex {
     }
     if (disk) await this.imageDisks?.release(disk);
     await this.gc();
+    if (checkpoint !== undefined) await this.collectCheckpoint(checkpoint);
     if (!Object.values(this.state.images).some((i) => i.id === id)) await this.content.delete(id);
+    for (const listener of this.deletedListeners) {
+      try {
+        await listener(id);
+      } catch (err) {
+        log.warn(`after deleting image ${id}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     return items;
   }
 

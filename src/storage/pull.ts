@@ -11,6 +11,13 @@
  * Progress is reported as dockerd's JSON messages (status, id, progressDetail), in its order:
  * Pulling from, Pulling fs layer / Already exists, Waiting, Downloading, Verifying Checksum,
  * Download complete, Extracting, Pull complete, Digest, Status.
+ *
+ * A checkpoint image (an index whose entry annotated CHECKPOINT_FOR names the chosen manifest:
+ * ./checkpoint-image/media-types.ts) brings its saved state along: the state manifest is
+ * fetched and checked first (a state larger than `checkpointMaxBytes` is refused before
+ * anything downloads), its blobs after the image's layers (reported as layers), and it is
+ * attached to the image once the image is recorded. A state that fails a check fails the pull
+ * before the image is recorded (its layers stay for a later pull) and leaves none of its blobs.
  */
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,6 +44,13 @@ import { familiarName, familiarString, type ImageReference } from './reference';
 import { InvalidArgumentError, PodvisorError, UnavailableError } from '../errors';
 import { ManifestNotFoundError, PullForbiddenError, PullUnauthorizedError, RegistryFailureError } from './errors';
 import { logger } from '../util/log';
+import {
+  DEFAULT_CHECKPOINT_MAX_BYTES,
+  checkpointEntry,
+  fetchStateBlobs,
+  fetchStateManifest,
+  type FetchedState,
+} from './checkpoint-image/state-pull';
 
 const log = logger('pull');
 
@@ -81,6 +95,11 @@ export interface PullOptions {
   onProgress?: (e: PullEvent) => void;
   /** Run once the image is stored, before the pull's closing status (its disk is made there). */
   afterStore?: (imageId: string) => Promise<void>;
+  /**
+   * Most bytes a checkpoint image's saved state may declare (its blobs together; default 8 GiB):
+   * a larger one is refused before anything downloads.
+   */
+  checkpointMaxBytes?: number;
 }
 
 /** How many layers download at once (dockerd's max-concurrent-downloads default). */
@@ -151,6 +170,7 @@ export class Puller {
       emit({ kind: 'resolved', repository: ref.path, tagOrDigest });
       let manifestBody = top.body;
       let parsed = parseManifest(top.body, top.contentType);
+      let state: FetchedState | undefined;
       if (parsed.kind === 'index') {
         await this.content.put(top.body, { digest: manifestDigest }, 'manifest list');
         const chosen: Descriptor = selectManifest(parsed, want);
@@ -159,8 +179,11 @@ export class Puller {
           throw new InvalidArgumentError(`manifest verification failed for digest ${chosen.digest}`);
         }
         manifestBody = child.body;
+        const stateDesc = checkpointEntry(parsed, chosen.digest);
         parsed = parseManifest(child.body, child.contentType);
         if (parsed.kind !== 'manifest') throw new InvalidArgumentError('manifest list points to another manifest list');
+        if (stateDesc)
+          state = await fetchStateManifest(client, stateDesc, opts.checkpointMaxBytes ?? DEFAULT_CHECKPOINT_MAX_BYTES);
       }
       const manifest: ImageManifest = parsed;
       await this.content.put(manifestBody, undefined, 'manifest');
@@ -195,7 +218,15 @@ export class Puller {
       if (ref.tag !== undefined && ref.digest === undefined)
         refs.unshift({ domain: ref.domain, path: ref.path, tag: ref.tag });
       const before = this.images.byRef(refs[0])?.id;
-      await this.images.commit({ id, config, layers: diffIds, refs });
+      const added: string[] = [];
+      try {
+        if (state) await this.fetchState(client, state, emit, opts.signal, added);
+        await this.images.commit({ id, config, layers: diffIds, refs });
+        if (state) await this.images.attachCheckpoint(id, state.digest);
+      } catch (err) {
+        await this.images.collectUnattached(added).catch(() => undefined);
+        throw err;
+      }
       const updated = before !== id;
       await opts.afterStore?.(id);
       emit({ kind: 'stored', digest: manifestDigest, reference: familiarString(ref), updated });
@@ -204,6 +235,25 @@ export class Puller {
     } catch (err) {
       throw pullError(err, ref);
     }
+  }
+
+  /** Download a checkpoint image's state blobs, reported as layers (see fetchStateBlobs). */
+  private async fetchState(
+    client: RegistryClient,
+    state: FetchedState,
+    emit: (e: PullEvent) => void,
+    signal: AbortSignal | undefined,
+    added: string[],
+  ): Promise<void> {
+    await fetchStateBlobs(
+      client,
+      this.content,
+      state,
+      (layer, phase, current, total) =>
+        emit({ kind: 'layer', layer, phase, ...(current !== undefined ? { current, total } : {}) }),
+      signal,
+      added,
+    );
   }
 
   private async fetchConfig(client: RegistryClient, desc: Descriptor): Promise<ImageConfig> {

@@ -5,6 +5,14 @@
  * has (known from the image's repo digests) is mounted from it when the registry allows.
  * Because the blobs are the kept ones and the manifest is written as dockerd writes it, a push
  * of a pulled image gives back its original manifest digest, and a re-pull the same image ID.
+ *
+ * A checkpoint image (an image with an attached saved state, ./image-index.ts) is pushed as
+ * ./checkpoint-image/media-types.ts lays out: after the image's blobs, the state's config and
+ * layers (reported as layers, by short digest), the state manifest and the image's schema 2
+ * manifest, each put by its digest, then under the tag an OCI index of the two: the image's
+ * manifest with its platform, the state's with the platform unknown/unknown and the annotation
+ * CHECKPOINT_FOR naming the image manifest. The tag's digest (the `tagged` event, the image's
+ * repo digest) is then the index's.
  */
 import * as fs from 'node:fs';
 import { Transform } from 'node:stream';
@@ -17,6 +25,8 @@ import { RegistryClient, RegistryError } from './registry/client';
 import { MediaType } from './registry/manifest';
 import { sha256Digest, shortId } from './digest';
 import { familiarName, parseTagged, type ImageReference } from './reference';
+import { CHECKPOINT_ARTIFACT_TYPE, CHECKPOINT_FOR } from './checkpoint-image/media-types';
+import { OCI_MANIFEST_TYPE, readStateManifest } from './checkpoint-image/state-manifest';
 import { NotFoundError, NotImplementedError, PodvisorError, UnavailableError } from '../errors';
 
 /** What a push reports, in order (worded for the Docker API by src/translate/json/push-progress.ts). */
@@ -62,6 +72,43 @@ export function schema2Manifest(configDigest: string, configSize: number, blobs:
     layers: blobs.map((b) => ({ mediaType: layerType(b), size: b.size, digest: b.digest })),
   };
   return Buffer.from(JSON.stringify(m, null, 3));
+}
+
+/**
+ * The OCI index a checkpoint image is tagged with: its image manifest (`image`, with the
+ * image's platform) and its state manifest (`state`, platform unknown/unknown, annotated with
+ * CHECKPOINT_FOR naming the image manifest). Written with dockerd's 3-space indent.
+ */
+export function checkpointIndex(
+  image: { digest: string; size: number; mediaType: string },
+  platform: { os: string; architecture: string; variant?: string },
+  state: { digest: string; size: number },
+): Buffer {
+  const index = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: [
+      {
+        mediaType: image.mediaType,
+        digest: image.digest,
+        size: image.size,
+        platform: {
+          os: platform.os,
+          architecture: platform.architecture,
+          ...(platform.variant ? { variant: platform.variant } : {}),
+        },
+      },
+      {
+        mediaType: OCI_MANIFEST_TYPE,
+        artifactType: CHECKPOINT_ARTIFACT_TYPE,
+        digest: state.digest,
+        size: state.size,
+        platform: { os: 'unknown', architecture: 'unknown' },
+        annotations: { [CHECKPOINT_FOR]: image.digest },
+      },
+    ],
+  };
+  return Buffer.from(JSON.stringify(index, null, 3));
 }
 
 /** Pushes images from the stores. */
@@ -155,21 +202,63 @@ export class Pusher {
     const config = await this.content.read(image.id);
     await client.pushBlob(image.id, config);
     const manifest = schema2Manifest(image.id, config.length, blobs);
-    await client.putManifest(tag, MediaType.DockerManifest, manifest);
-    const digest = sha256Digest(manifest);
-    await this.content.put(manifest, { digest }, 'manifest');
+    const manifestDigest = sha256Digest(manifest);
+    await this.content.put(manifest, { digest: manifestDigest }, 'manifest');
+    let top = manifest;
+    const checkpoint = this.images.checkpointOf(image.id);
+    if (checkpoint === undefined) await client.putManifest(tag, MediaType.DockerManifest, manifest);
+    else {
+      const state = await this.pushState(client, checkpoint, emit);
+      await client.putManifest(manifestDigest, MediaType.DockerManifest, manifest);
+      const variant = (image.config as { variant?: unknown }).variant;
+      top = checkpointIndex(
+        { mediaType: MediaType.DockerManifest, digest: manifestDigest, size: manifest.length },
+        {
+          os: image.config.os,
+          architecture: image.config.architecture,
+          ...(typeof variant === 'string' ? { variant } : {}),
+        },
+        { digest: checkpoint, size: state.length },
+      );
+      await client.putManifest(tag, MediaType.OciIndex, top);
+      await this.content.put(top, undefined, 'index');
+    }
+    const digest = sha256Digest(top);
     await this.images.commit({
       id: image.id,
       config: image.config,
       layers: image.layers,
       refs: [{ domain: ref.domain, path: ref.path, digest }],
     });
-    emit({ kind: 'tagged', tag, digest, size: manifest.length });
+    emit({ kind: 'tagged', tag, digest, size: top.length });
+  }
+
+  /**
+   * Upload a checkpoint image's saved state: its config and layers (a blob the repository has
+   * is skipped), then its manifest by digest. Resolves with the manifest's bytes.
+   */
+  private async pushState(client: RegistryClient, checkpoint: string, emit: (e: PushEvent) => void): Promise<Buffer> {
+    const state = await readStateManifest(this.content, checkpoint);
+    const body = await this.content.read(checkpoint);
+    const layers = state.layers.filter((l, i) => state.layers.findIndex((x) => x.digest === l.digest) === i);
+    for (const l of layers) emit({ kind: 'layer', layer: shortId(l.digest), phase: 'preparing' });
+    await client.pushBlob(state.config.digest, await this.content.read(state.config.digest));
+    for (const l of layers) {
+      const short = shortId(l.digest);
+      if (await client.hasBlob(l.digest)) {
+        emit({ kind: 'layer', layer: short, phase: 'exists' });
+        continue;
+      }
+      await this.uploadBlob(client, l, short, emit);
+      emit({ kind: 'layer', layer: short, phase: 'pushed' });
+    }
+    await client.putManifest(checkpoint, OCI_MANIFEST_TYPE, body);
+    return body;
   }
 
   private async uploadBlob(
     client: RegistryClient,
-    blob: LayerBlob,
+    blob: { digest: string; size: number },
     short: string,
     emit: (e: PushEvent) => void,
   ): Promise<void> {

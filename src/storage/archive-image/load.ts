@@ -6,6 +6,11 @@
  * streams through a sha256 that must equal the config's diff ID, through the hardened
  * extractor (src/storage/extract.ts) into a fresh layer-store directory, and through gzip into
  * the content store (the blob a later save or push uses). Tags are set last.
+ *
+ * Checkpoint images' saved states (../checkpoint-image/state-archive.ts) are checked with the
+ * manifest entries, stored before the images (their blobs digest-checked, their total bounded
+ * by the limits' checkpointMaxBytes) and attached once the images are; a load that fails
+ * leaves none of the state blobs it stored.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,6 +26,7 @@ import { chainIds, hasValidDiffIds, shortId, sha256Digest } from '../digest';
 import { familiarString, parseTagged, type ImageReference } from '../reference';
 import { MAGIC_BYTES, decodeStream, detectCompression } from '../decompress';
 import { InvalidArgumentError } from '../../errors';
+import { planStates, storeStates } from '../checkpoint-image/state-archive';
 
 /** What a load reports as it goes (worded for the Docker API by src/translate/json/image-archive.ts). */
 export type LoadEvent =
@@ -118,9 +124,22 @@ export class ArchiveLoader {
       const manifest = archive.json('manifest.json');
       if (!Array.isArray(manifest)) throw new InvalidArgumentError('invalid archive: manifest.json is not a list');
       const plans = manifest.map((entry, i) => planEntry(archive, entry, i));
-      const ids: string[] = [];
-      for (const plan of plans) ids.push(await this.loadOne(plan, emit));
-      return ids;
+      const states = planStates(
+        archive,
+        plans.map((p) => sha256Digest(p.configBytes)),
+        this.limits.checkpointMaxBytes,
+      );
+      const added: string[] = [];
+      try {
+        await storeStates(this.content, states, added);
+        const ids: string[] = [];
+        for (const plan of plans) ids.push(await this.loadOne(plan, emit));
+        for (const s of states) await this.images.attachCheckpoint(s.imageId, s.digest);
+        return ids;
+      } catch (err) {
+        await this.images.collectUnattached(added).catch(() => undefined);
+        throw err;
+      }
     } finally {
       await fs.promises.rm(spool, { recursive: true, force: true });
     }

@@ -21,6 +21,11 @@ export interface ArchiveLimits {
   maxEntries?: number;
   /** Bytes of a JSON member: manifest.json, repositories, an image config (default 16 MiB). */
   maxJsonBytes?: number;
+  /**
+   * Bytes the checkpoint states of the archive may declare, together (default 8 GiB:
+   * ../checkpoint-image/state-archive.ts).
+   */
+  checkpointMaxBytes?: number;
 }
 
 /** The members of an archive, by cleaned path. */

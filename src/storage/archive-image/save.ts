@@ -11,6 +11,9 @@
  * are checked against their diff IDs while they stream: a blob that no longer matches fails
  * the archive rather than producing one dockerd would refuse. Layer directory names are
  * derived from chain IDs, so two images sharing layers share their directories.
+ *
+ * A checkpoint image's attached state goes along, under blobs/sha256/ with the attachments in
+ * podvisor-checkpoints.json (../checkpoint-image/state-archive.ts), which dockerd ignores.
  */
 import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -25,6 +28,7 @@ import { HashingStream, chainIds, digestHex, sha256Digest } from '../digest';
 import { familiarName, parseReference, parseTagged, type ImageReference } from '../reference';
 import { NotFoundError, NotImplementedError } from '../../errors';
 import { NoSuchImageError } from '../errors';
+import { writeStates } from '../checkpoint-image/state-archive';
 
 /** One image to put in an archive and the tags it is saved under. */
 interface SaveItem {
@@ -197,6 +201,10 @@ export async function writeSaveArchive(
         repositories[repo] = { ...(repositories[repo] ?? {}), [ref.tag ?? 'latest']: parent ?? '' };
       }
     }
+    const states = Object.fromEntries(
+      items.flatMap(({ image }) => (image.checkpoint ? [[image.id, image.checkpoint] as const] : [])),
+    );
+    await writeStates(pack, content, states);
     packEntry(pack, { name: 'manifest.json', mode: 0o644, mtime: new Date(0) }, JSON.stringify(manifest));
     if (Object.keys(repositories).length)
       packEntry(pack, { name: 'repositories', mode: 0o644, mtime: new Date(0) }, JSON.stringify(repositories));

@@ -115,6 +115,13 @@ function parseDescriptor(v: unknown, what: string): Descriptor {
     if (typeof p['os.version'] === 'string') d.platform['os.version'] = p['os.version'];
   }
   if (Array.isArray(o.urls)) d.urls = o.urls.filter((u): u is string => typeof u === 'string');
+  if (o.annotations && typeof o.annotations === 'object' && !Array.isArray(o.annotations)) {
+    // Only string values are annotations (OCI); anything else is left out.
+    const a = Object.entries(o.annotations as Record<string, unknown>).filter(
+      (e): e is [string, string] => typeof e[1] === 'string',
+    );
+    if (a.length) d.annotations = Object.fromEntries(a);
+  }
   return d;
 }
 
@@ -263,13 +270,14 @@ function variantMatches(want: Platform, got: Platform): boolean {
 
 /**
  * Choose the manifest for `want` from an index (first match in list order, as dockerd does).
- * NotFoundError with dockerd's message when there is none.
+ * Entries for the platform `unknown/unknown` (BuildKit's attestations, a checkpoint image's
+ * saved state) are never chosen. NotFoundError with dockerd's message when there is none.
  */
 export function selectManifest(index: ManifestIndex, want: Platform): Descriptor {
   const found = index.manifests.find((m) => {
     if (m.mediaType !== MediaType.DockerManifest && m.mediaType !== MediaType.OciManifest) return false;
     const p = m.platform;
-    if (!p) return false;
+    if (!p || p.os === 'unknown' || p.architecture === 'unknown') return false;
     return (
       p.os === want.os &&
       (ARCH_ALIASES[p.architecture] ?? p.architecture) === want.architecture &&

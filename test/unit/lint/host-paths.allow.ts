@@ -216,6 +216,24 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     reason: TAR_IN_TARGET,
   },
   {
+    file: 'src/storage/checkpoint-image/state-archive.ts',
+    fn: 'addBlob',
+    calls: ['fs.createReadStream'],
+    reason: IMAGE_STORE,
+  },
+  {
+    file: 'src/storage/checkpoint-image/state-archive.ts',
+    fn: 'planStates',
+    calls: ['fs.readFileSync', 'fs.statSync'],
+    reason: IMAGE_STORE,
+  },
+  {
+    file: 'src/storage/checkpoint-image/state-archive.ts',
+    fn: 'storeStates',
+    calls: ['fs.createReadStream'],
+    reason: IMAGE_STORE,
+  },
+  {
     file: 'src/storage/commit-tar.ts',
     fn: 'isOpaqueDir',
     calls: ['spawn getfattr'],

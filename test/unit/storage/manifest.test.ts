@@ -8,6 +8,7 @@ import {
   selectManifest,
   type ManifestIndex,
 } from '../../../src/storage/registry/manifest';
+import { CHECKPOINT_FOR } from '../../../src/storage/checkpoint-image/media-types';
 
 const d = (c: string) => 'sha256:' + c.repeat(64);
 const index: ManifestIndex = {
@@ -47,6 +48,39 @@ describe('selectManifest', () => {
   test("no match: dockerd's message", () => {
     expect(() => selectManifest(index, parsePlatform('linux/s390x'))).toThrow(
       'no matching manifest for linux/s390x in the manifest list entries',
+    );
+  });
+
+  test("a checkpoint image's index: the unknown/unknown state entry is never chosen, and keeps its annotation", () => {
+    const body = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [
+          {
+            mediaType: MediaType.OciManifest,
+            digest: d('9'),
+            size: 9,
+            platform: { os: 'unknown', architecture: 'unknown' },
+            annotations: { [CHECKPOINT_FOR]: d('5'), odd: 7 },
+          },
+          {
+            mediaType: MediaType.DockerManifest,
+            digest: d('5'),
+            size: 5,
+            platform: { os: 'linux', architecture: 'amd64' },
+          },
+        ],
+      }),
+    );
+    const parsed = parseManifest(body, undefined);
+    if (parsed.kind !== 'index') throw new Error('not an index');
+    expect(selectManifest(parsed, parsePlatform('linux/amd64')).digest).toBe(d('5'));
+    expect(parsed.manifests[0].annotations).toEqual({ [CHECKPOINT_FOR]: d('5') });
+    expect(() => selectManifest(parsed, { os: 'unknown', architecture: 'unknown' })).toThrow(/no matching manifest/);
+    const stateOnly: ManifestIndex = { ...parsed, manifests: [parsed.manifests[0]] };
+    expect(() => selectManifest(stateOnly, parsePlatform('linux/amd64'))).toThrow(
+      'no matching manifest for linux/amd64 in the manifest list entries',
     );
   });
 
