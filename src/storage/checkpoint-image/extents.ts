@@ -22,8 +22,9 @@ import { UnavailableError } from '../../errors';
 
 /** The stream's first 8 bytes. */
 export const EXTENT_MAGIC = Buffer.from('PVXT0001', 'latin1');
-/** Bytes of the stream's header (magic and logical size) and of each record's header. */
+/** Bytes of the stream's header (magic and logical size). */
 export const EXTENT_HEADER_BYTES = 16;
+/** Bytes of each record's header (offset and length). */
 export const EXTENT_RECORD_HEADER_BYTES = 16;
 /** Most data bytes one record carries. */
 export const EXTENT_MAX_LENGTH = 64 * 1024 * 1024;
@@ -64,8 +65,8 @@ const LIST_SCRIPT = `
     $pos = $h;
   }`;
 
-/** A file's identity and data extents as listed by LIST_SCRIPT. */
-interface ExtentListing {
+/** A file's identity (device, inode), logical size and data extents, as listed by LIST_SCRIPT. */
+export interface ExtentListing {
   dev: number;
   ino: number;
   size: number;
