@@ -59,16 +59,18 @@ touch "$done_stamp.run"
 # and overlay opaque markers, src/storage/fsops.ts), iproute2 and iptables (the networks:
 # bridges, taps, tc, and the firewall rules of src/net/firewall.ts; a fresh Debian 12 has no
 # iptables, and without it the daemon serves no networks), bzip2 and xz-utils (the
-# decompressors of `docker build` contexts and ADD, src/builder/copy.ts). Every program the
+# decompressors of `docker build` contexts and ADD, src/builder/copy.ts), zstd (compresses
+# the daemon's own checkpoint files into checkpoint images, src/storage/checkpoint-image/
+# compress.ts; the tests also make the compressed archives that import and load are tested
+# with). Every program the
 # daemon spawns comes from this list or from a package every Debian has (priority required):
 # test/unit/lint/bootstrap-packages.test.ts reads the sources and checks it.
 # Tests also use python3-docker (docker-py)
 # and docker-compose (Debian's 1.29, the compose project test; Compose v2 is Debian 13's,
-# unpacked below), and zstd to make
-# the compressed archives that import and load are tested with, and the host's own clients of
+# unpacked below), and the host's own clients of
 # the real-software test (postgresql-client's psql, redis-tools' redis-cli). libseccomp-dev: the
 # static libseccomp.a the agent links (guest/agent/seccomp.c compiles containers' filters).
-pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 iptables kmod attr bzip2 xz-utils libseccomp-dev)
+pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 iptables kmod attr bzip2 xz-utils zstd libseccomp-dev)
 # podvisor's own guest kernel is built from Debian's kernel sources (scripts/guest-kernel.sh),
 # which needs linux-source-6.1, patch (our guest/kernel/patches), flex, bison, bc and libelf-dev
 # (objtool). Not 6.12 (in
@@ -76,7 +78,7 @@ pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev m
 # stay coherent with the host) made PostgreSQL in a volume 122 -> 82 TPS (docs/performance.md).
 if [ "$own_kernel" != debian ]; then pkgs+=(linux-source-6.1 patch flex bison bc libelf-dev); fi
 case "$mode" in
-  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap zstd socat curl postgresql-client redis-tools containernetworking-plugins) ;;
+  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap socat curl postgresql-client redis-tools containernetworking-plugins) ;;
   --bench) pkgs+=(docker-registry apache2-utils docker.io debootstrap docker-compose socat linux-perf) ;;
 esac
 # debootstrap: the Debian fixture images (debian:bookworm, debian-nginx), built from Debian's

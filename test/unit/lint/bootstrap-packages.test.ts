@@ -42,6 +42,7 @@ const PACKAGE_OF: Record<string, string> = {
   'mkfs.ext4': 'e2fsprogs',
   bzip2: 'bzip2',
   xz: 'xz-utils',
+  zstd: 'zstd',
   'qemu-system-x86_64': 'qemu-system-x86',
   virtiofsd: 'qemu-system-common',
   'podvisor-lock-holder': '(built by the bootstrap: host/lock-holder)',

@@ -43,6 +43,11 @@ const PENDING_DISK =
 const TAR_IN_TARGET =
   "`p` is the entry's Target.p: its name beneath the held parent directory (at(parent, name), src/storage/archive/tar-in.ts targetOf), used with no-follow calls";
 
+const CHECKPOINT_FILES =
+  "a checkpoint's files being packed (the daemon's own saved state in the container's directory under the data root, no guest reaches it), opened with O_NOFOLLOW";
+const CHECKPOINT_UNPACK =
+  'a checkpoint being unpacked into the new directory its caller just made under the data root (mode 0700, no guest reaches it): each file made with O_CREAT|O_EXCL|O_NOFOLLOW, and only the files this call made removed on failure';
+
 export const ALLOWED: AllowedHostPathCalls[] = [
   // src/pod
   {
@@ -232,6 +237,25 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     fn: 'storeStates',
     calls: ['fs.createReadStream'],
     reason: IMAGE_STORE,
+  },
+  {
+    file: 'src/storage/checkpoint-image/extents.ts',
+    fn: 'extentStreamOf',
+    calls: ['fs.promises.open'],
+    reason: CHECKPOINT_FILES,
+  },
+  {
+    file: 'src/storage/checkpoint-image/pack.ts',
+    fn: 'plainSource',
+    calls: ['fs.promises.open'],
+    reason: CHECKPOINT_FILES,
+  },
+  { file: 'src/storage/checkpoint-image/unpack.ts', fn: 'openBlob', calls: ['fs.promises.open'], reason: IMAGE_STORE },
+  {
+    file: 'src/storage/checkpoint-image/unpack.ts',
+    fn: 'unpackCheckpointFiles',
+    calls: ['fs.promises.open', 'fs.promises.rm'],
+    reason: CHECKPOINT_UNPACK,
   },
   {
     file: 'src/storage/commit-tar.ts',

@@ -25,7 +25,7 @@
  * The punch starts JIT_MARGIN_BYTES above the reported size (the prologue is far smaller).
  */
 import * as fs from 'node:fs';
-import { runPerl } from './perl';
+import { runPerl } from '../../../util/perl';
 import { UnavailableError } from '../../../errors';
 import { qmpCommand } from '../qmp';
 import { fallocateSyscall, PERL_OPEN_CHECKED } from './zero-trim';

@@ -16,7 +16,7 @@
  *   guest its memory back, untouched.
  */
 import * as fs from 'node:fs';
-import { runPerl } from './perl';
+import { runPerl } from '../../../util/perl';
 import { QmpClient } from '../qmp';
 
 /**

@@ -35,7 +35,7 @@
  * all-zero 4 KiB pages with one fallocate(PUNCH_HOLE | KEEP_SIZE).
  */
 import * as fs from 'node:fs';
-import { runPerl } from './perl';
+import { runPerl } from '../../../util/perl';
 import { UnavailableError } from '../../../errors';
 import { qmpCommand } from '../qmp';
 
