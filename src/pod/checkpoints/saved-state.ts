@@ -48,8 +48,8 @@ export interface SavedContainerState {
 const MAX_STRING = 4096;
 const MAX_LIST = 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
-/** A volume's directory on the container's disk, as the daemon names it. */
-const DISK_DIR = /^[0-9a-f]{64}$/;
+/** A volume's directory on the container's disk, as the daemon names it (`volumes/<volume name>`). */
+const DISK_DIR = /^volumes\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/;
 
 /**
  * What checkpoint `dir` of pod `r` records for an image of it; refused (Error, its message
