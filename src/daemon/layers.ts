@@ -232,6 +232,7 @@ async function openCreation(
     pods,
     content: images.content,
     images: images.store,
+    prepareForkTemplate: (dir) => vm.hypervisor.prepareForkTemplate(dir),
     commit: (id) =>
       commitContainer(
         {
@@ -242,6 +243,7 @@ async function openCreation(
         { container: id, repo: '', tag: '', changes: [], pause: true },
       ),
   });
+  images.prepareSavedStates((id) => checkpointImages.prepare(id));
   const sweepStates = () =>
     void checkpointImages.sweep().catch((err: Error) => log.warn(`checkpoint images: ${err.message}`));
   images.store.onImageDeleted(sweepStates);

@@ -72,6 +72,8 @@ export interface CheckpointImageDeps {
   content: ContentStore;
   images: ImageStore;
   commit: CommitContainer;
+  /** Make the fork template of a checkpoint's directory (the hypervisor's); absent: none is made ahead. */
+  prepareForkTemplate?: (dir: string) => Promise<void>;
 }
 
 /** Most bytes a state's files may unpack to (the saved RAM, and each 16 GiB disk). */
@@ -153,6 +155,21 @@ export class CheckpointImages {
       record,
     );
     return packed.digest;
+  }
+
+  /**
+   * Make image `imageId`'s saved state ready for its first run, if it has one: unpacked, and its
+   * fork template made (a run then maps the saved RAM instead of loading the whole state). A
+   * pull, load or make calls it (src/storage/service.ts prepareImageDisk); a failure is logged,
+   * and the first run tries again.
+   */
+  async prepare(imageId: string): Promise<void> {
+    try {
+      const s = await this.savedStateFor(imageId);
+      if (s && this.deps.prepareForkTemplate) await this.deps.prepareForkTemplate(s.dir);
+    } catch (err) {
+      log.warn(`image ${imageId.slice(7, 19)}: its saved state is not ready: ${(err as Error).message}`);
+    }
   }
 
   /**

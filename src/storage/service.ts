@@ -50,6 +50,7 @@ export interface DistributionRecord {
 /** Everything image-related the API serves. */
 export class ImageService {
   private diskPrep: ImageDiskPrep | undefined;
+  private statePrep: ((imageId: string) => Promise<void>) | undefined;
 
   constructor(
     readonly content: ContentStore,
@@ -99,6 +100,16 @@ export class ImageService {
    */
   async prepareImageDisk(imageId: string, progress?: ImageDiskProgress): Promise<void> {
     await this.diskPrep?.prepare(imageId, progress);
+    // A checkpoint image's saved state, made ready for its first run (never rejects).
+    await this.statePrep?.(imageId).catch(() => undefined);
+  }
+
+  /**
+   * Make each checkpoint image's saved state ready for its first run as it comes, after its
+   * disk (docs/checkpoint-images.md): set by the daemon.
+   */
+  prepareSavedStates(prep: (imageId: string) => Promise<void>): void {
+    this.statePrep = prep;
   }
 
   /**
@@ -106,7 +117,7 @@ export class ImageService {
    * (prepareImageDisk), unless `imageDisk` is false.
    */
   pull(ref: ImageReference, opts: ImagePullOptions): Promise<{ id: string; updated: boolean }> {
-    if (!this.diskPrep || opts.imageDisk === false) return this.puller.pull(ref, opts);
+    if ((!this.diskPrep && !this.statePrep) || opts.imageDisk === false) return this.puller.pull(ref, opts);
     const emit = opts.onProgress;
     return this.puller.pull(ref, {
       ...opts,

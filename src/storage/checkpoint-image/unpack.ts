@@ -17,7 +17,8 @@ import type { ContentStore } from '../content';
 import { isDigest } from '../digest';
 import { CHECKPOINT_CONFIG_MAX, CHECKPOINT_MANIFEST_MAX, CHECKPOINT_SPARSE_TYPE } from './media-types';
 import { parseCheckpointConfig, type CheckpointFileEntry } from './config';
-import { parseCheckpointManifest, TITLE_ANNOTATION, type CheckpointDescriptor } from './manifest';
+import { TITLE_ANNOTATION } from './manifest';
+import { parseStateManifest, type StateBlob } from './state-manifest';
 import { ExtentApplier } from './extents-apply';
 import { decodeZstd } from './zstd-decode';
 import { InvalidArgumentError } from '../../errors';
@@ -32,7 +33,7 @@ export interface CheckpointUnpackLimits {
 
 /** A file to write: its config entry and its layer. */
 interface PlannedFile extends CheckpointFileEntry {
-  layer: CheckpointDescriptor;
+  layer: StateBlob;
   /** Its limit from the caller. */
   maxBytes: number;
 }
@@ -97,11 +98,7 @@ async function readSmallBlob(
  * each name a file of `limits` with the same kind, none twice; each size within its limit,
  * their sum within the total.
  */
-function planFiles(
-  layers: CheckpointDescriptor[],
-  files: CheckpointFileEntry[],
-  limits: CheckpointUnpackLimits,
-): PlannedFile[] {
+function planFiles(layers: StateBlob[], files: CheckpointFileEntry[], limits: CheckpointUnpackLimits): PlannedFile[] {
   if (layers.length !== files.length) {
     throw new InvalidArgumentError(`checkpoint has ${layers.length} layers for ${files.length} files`);
   }
@@ -212,7 +209,7 @@ export async function unpackCheckpointFiles(
   if (!isDigest(manifestDigest)) {
     throw new InvalidArgumentError(`invalid checkpoint manifest digest ${JSON.stringify(manifestDigest)}`);
   }
-  const manifest = parseCheckpointManifest(
+  const manifest = parseStateManifest(
     await readSmallBlob(content, manifestDigest, CHECKPOINT_MANIFEST_MAX, 'checkpoint manifest'),
   );
   const config = parseCheckpointConfig(

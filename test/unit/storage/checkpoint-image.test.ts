@@ -313,9 +313,11 @@ test('a config that is not JSON, or of the wrong shape: refused', async () => {
 
 test('a wrong artifactType, or a manifest that is not one: refused', async () => {
   expect(await refused(await storeHostile([], { artifactType: 'application/vnd.example.other' }))).toMatch(
-    /artifactType "application\/vnd.example.other" is not application\/vnd.podvisor.checkpoint.v1/,
+    /artifactType "application\/vnd.example.other", not application\/vnd.podvisor.checkpoint.v1/,
   );
-  expect(await refused(await content.put(Buffer.from('not json')))).toMatch(/checkpoint manifest is not JSON/);
+  expect(await refused(await content.put(Buffer.from('not json')))).toMatch(
+    /invalid checkpoint state manifest: not JSON/,
+  );
   expect(await refused(sha256Digest('absent'))).toMatch(/is not in the content store/);
 });
 
