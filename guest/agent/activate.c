@@ -28,7 +28,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,21 +114,42 @@ void op_release_share(uint32_t id) {
   reply_ack_empty(id);
 }
 
+/* Set container `c`'s hostname (its UTS namespace's) to `host` from a child; 0 or an errno. */
+static int set_hostname_in(const struct container *c, const char *host) {
+  pid_t pid = fork();
+  if (pid < 0) return errno;
+  if (pid == 0) {
+    if (setns(c->uts_fd, CLONE_NEWUTS) < 0) _exit(errno);
+    _exit(sethostname(host, strlen(host)) < 0 ? errno : 0);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return errno;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : EINTR;
+}
+
 /*
  * RENAME_CONTAINER: a VM started from a checkpoint as another container (a fork) knows the
  * container by the id it was saved with; the host's commands name the fork's own id from now
  * on. Its processes and any container joining its PID namespace follow; its cgroup keeps the
- * name it was made with (cgroup v2 directories cannot be renamed).
+ * name it was made with (cgroup v2 directories cannot be renamed). With a hostname (a container
+ * started from a checkpoint image: its own), the container's UTS namespace gets it.
  */
 void op_rename_container(const struct tlv_msg *m, uint32_t id) {
-  char old_id[PV_MAX_ID + 1], new_id[PV_MAX_ID + 1];
+  char old_id[PV_MAX_ID + 1], new_id[PV_MAX_ID + 1], host[65];
   if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", old_id, PV_MAX_ID) < 0) return;
   if (need_str(m, id, PV_TAG_NEW_ID, "new id", new_id, PV_MAX_ID) < 0) return;
+  int has_host = tlv_count(m, PV_TAG_HOSTNAME) > 0;
+  if (has_host && need_str(m, id, PV_TAG_HOSTNAME, "hostname", host, 64) < 0) return;
   if (!valid_id(new_id)) return fail(id, PV_ERR_INVALID, EINVAL, "bad new container id");
   struct container *c = container_find(old_id);
   if (!c) return fail(id, PV_ERR_NOT_FOUND, ENOENT, "no such container");
   if (strcmp(old_id, new_id) == 0) return reply_ack_empty(id);
   if (container_find(new_id)) return fail(id, PV_ERR_CONFLICT, EEXIST, "container id in use");
+  if (has_host && c->uts_fd >= 0) {
+    int err = set_hostname_in(c, host);
+    if (err) return fail(id, PV_ERR_UNAVAILABLE, err, "setting the container's hostname");
+  }
   snprintf(c->id, sizeof c->id, "%s", new_id);
   for (int i = 0; i < PV_MAX_PROCESSES; i++)
     if (g_procs[i].used && strcmp(g_procs[i].container_id, old_id) == 0)

@@ -40,6 +40,8 @@ Options:
       --log-opt map            Default log driver options (max-size, max-file...)
       --insecure-registry list Registries reached over plain http
       --registry-mirror list   Preferred Docker registry mirrors
+      --checkpoint-image-registry list  Start checkpoint images' saved states only from these
+                               registries (default: any; docs/checkpoint-images.md)
       --registries-conf string Per-registry mirrors, containers-registries.conf(5) version 2
                                (default "${DEFAULT_REGISTRIES_CONF}"; a missing file: none)
       --cri-host list          Kubernetes CRI v1 socket(s) to serve (default unix://<exec-root>/cri.sock,

@@ -35,6 +35,11 @@ export interface DaemonOptions {
   insecureRegistries: string[];
   /** Mirrors tried first for docker.io. */
   registryMirrors: string[];
+  /**
+   * The registries whose checkpoint images start from their saved state (empty: any;
+   * docs/checkpoint-images.md). States made on this daemon always do.
+   */
+  checkpointImageRegistries: string[];
   /** containers-registries.conf(5) with per-registry mirrors (a missing file: none). */
   registriesConf: string;
   /** CRI v1 gRPC sockets (unix:///path); default <exec-root>/cri.sock unless noCri. */
@@ -130,6 +135,7 @@ export function defaultOptions(): DaemonOptions {
     accel: 'auto',
     insecureRegistries: [],
     registryMirrors: [],
+    checkpointImageRegistries: [],
     registriesConf: DEFAULT_REGISTRIES_CONF,
     criHosts: [],
     noCri: false,
@@ -223,6 +229,12 @@ export const OPTIONS: OptionDef[] = [
     flags: ['--registry-mirror'],
     kind: '[]string',
     apply: (o, v) => void o.registryMirrors.push(v),
+  },
+  {
+    key: 'checkpoint-image-registries',
+    flags: ['--checkpoint-image-registry'],
+    kind: '[]string',
+    apply: (o, v) => void o.checkpointImageRegistries.push(v),
   },
   {
     key: 'registries-conf',

@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import * as crypto from 'node:crypto';
 import { logger } from '../util/log';
 import { removeTree } from '../util/remove-tree';
-import { InvalidArgumentError } from '../errors';
+import { ForbiddenError, InvalidArgumentError } from '../errors';
 import { digestHex } from '../storage/digest';
 import { parseTagged, type ImageReference } from '../storage/reference';
 import type { ContentStore } from '../storage/content';
@@ -48,6 +48,9 @@ import {
 
 const log = logger('checkpoint-image');
 
+/** The label (value `cold`) that starts a checkpoint image from its filesystem, as any image. */
+export const COLD_LABEL = 'org.podvisor.checkpoint-image.start';
+
 /** The record a state manifest's config carries (media-types.ts: `record`). */
 interface StateRecord {
   format: 1;
@@ -72,6 +75,11 @@ export interface CheckpointImageDeps {
   content: ContentStore;
   images: ImageStore;
   commit: CommitContainer;
+  /**
+   * The registries whose checkpoint images start from their saved state (--checkpoint-image-registry);
+   * absent or empty: any. States made on this daemon always do; loaded ones only without a list.
+   */
+  registries?: readonly string[];
   /** Make the fork template of a checkpoint's directory (the hypervisor's); absent: none is made ahead. */
   prepareForkTemplate?: (dir: string) => Promise<void>;
 }
@@ -168,7 +176,8 @@ export class CheckpointImages {
       const s = await this.savedStateFor(imageId);
       if (s && this.deps.prepareForkTemplate) await this.deps.prepareForkTemplate(s.dir);
     } catch (err) {
-      log.warn(`image ${imageId.slice(7, 19)}: its saved state is not ready: ${(err as Error).message}`);
+      const say = err instanceof ForbiddenError ? log.info.bind(log) : log.warn.bind(log);
+      say(`image ${imageId.slice(7, 19)}: its saved state is not ready: ${(err as Error).message}`);
     }
   }
 
@@ -180,6 +189,7 @@ export class CheckpointImages {
   async savedStateFor(imageId: string): Promise<UnpackedState | undefined> {
     const digest = this.deps.images.checkpointOf(imageId);
     if (!digest) return undefined;
+    this.checkAllowed(imageId);
     const key = digestHex(imageId);
     let p = this.unpacking.get(key);
     if (!p) {
@@ -187,6 +197,21 @@ export class CheckpointImages {
       this.unpacking.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Refuse (ForbiddenError) the saved state of image `imageId` when the daemon limits which
+   * registries' states start (CheckpointImageDeps.registries) and it came from none of them.
+   */
+  private checkAllowed(imageId: string): void {
+    const allowed = this.deps.registries ?? [];
+    const origin = this.deps.images.checkpointOriginOf(imageId) ?? 'local';
+    if (!allowed.length || origin === 'local') return;
+    const from = origin === 'archive' ? undefined : origin.replace(/^registry:/, '');
+    if (from !== undefined && allowed.includes(from)) return;
+    throw new ForbiddenError(
+      `the saved state of image ${imageId.slice(7, 19)} came ${from ? `from registry ${from}` : 'from an archive (docker load)'}, and this daemon starts saved states only from ${allowed.join(', ')} (--checkpoint-image-registry): label ${COLD_LABEL}=cold runs the image's filesystem afresh`,
+    );
   }
 
   /** The directory of image `key`'s unpacked state. */

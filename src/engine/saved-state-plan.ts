@@ -9,10 +9,10 @@
 import { InvalidArgumentError } from '../errors';
 import type { CreateRequest } from '../translate/docker/create-body';
 import type { Translated } from '../translate/translation';
-import type { UnpackedState } from './checkpoint-images';
+import { COLD_LABEL, type UnpackedState } from './checkpoint-images';
 
 /** The label (value `cold`) that starts a checkpoint image from its filesystem, as any image. */
-export const COLD_START_LABEL = 'org.podvisor.checkpoint-image.start';
+export const COLD_START_LABEL: string = COLD_LABEL;
 
 /** Whether a create asks for a cold start of a checkpoint image. */
 export function wantsColdStart(request: CreateRequest): boolean {
@@ -68,8 +68,5 @@ export function planFromSavedState(
   main.imageOnDisk = true;
   delete t.anonymousVolumes;
   t.spec.vm = { ...t.spec.vm, memoryMiB: s.container.vm.memoryMiB, cpus: s.container.vm.cpus };
-  // The saved guest keeps its hostname (docs/limitations.md).
-  t.spec.hostname = s.container.hostname;
-  if (t.frontend) t.frontend.config.Hostname = s.container.hostname;
   t.spec.savedState = { dir: s.dir, image: image.id };
 }

@@ -68,7 +68,18 @@ export interface State {
   retained: Record<string, string[]>;
   /** Image ID -> digest of its attached state manifest (a checkpoint image). */
   checkpoints: Record<string, string>;
+  /**
+   * Image ID -> where its attached state came from (CheckpointOrigin); absent for a state
+   * attached before origins were kept, taken as made here.
+   */
+  checkpointOrigins?: Record<string, CheckpointOrigin>;
 }
+
+/**
+ * Where an image's saved state came from: made on this daemon (`local`), pulled from a registry
+ * (`registry:<domain>`), or loaded from an archive (`archive`).
+ */
+export type CheckpointOrigin = 'local' | 'archive' | `registry:${string}`;
 
 /** An image as the store returns it: the record plus what the API shows. */
 export interface StoredImageView extends ImageRecord {
@@ -116,6 +127,7 @@ export class ImageIndex implements ImageLookup {
         users: s.users ?? {},
         retained: s.retained ?? {},
         checkpoints: s.checkpoints ?? {},
+        checkpointOrigins: s.checkpointOrigins ?? {},
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -144,6 +156,7 @@ export class ImageIndex implements ImageLookup {
       }
       log.warn(`image ${id}: its saved state ${manifest} is incomplete or gone; the image keeps no checkpoint`);
       delete this.state.checkpoints[id];
+      delete this.state.checkpointOrigins?.[id];
       dirty = true;
     }
     if (dirty) await this.save();
@@ -166,7 +179,7 @@ export class ImageIndex implements ImageLookup {
    * before is replaced, and that state's blobs no other image names are deleted.
    * NoSuchImageError for an unknown image, InvalidArgumentError when the state is not complete.
    */
-  async attachCheckpoint(imageId: string, manifestDigest: string): Promise<void> {
+  async attachCheckpoint(imageId: string, manifestDigest: string, origin: CheckpointOrigin = 'local'): Promise<void> {
     if (!this.state.images[imageId]) throw new NoSuchImageError(imageId);
     const blobs = await this.completeState(manifestDigest);
     if (!blobs)
@@ -176,8 +189,15 @@ export class ImageIndex implements ImageLookup {
     const old = this.state.checkpoints[imageId];
     this.checkpointBlobs.set(manifestDigest, blobs);
     this.state.checkpoints[imageId] = manifestDigest;
+    (this.state.checkpointOrigins ??= {})[imageId] = origin;
     await this.save();
     if (old !== undefined && old !== manifestDigest) await this.collectCheckpoint(old);
+  }
+
+  /** Where image `imageId`'s attached state came from (CheckpointOrigin), or undefined without one. */
+  checkpointOriginOf(imageId: string): CheckpointOrigin | undefined {
+    if (!this.state.checkpoints[imageId]) return undefined;
+    return this.state.checkpointOrigins?.[imageId] ?? 'local';
   }
 
   /** The digest of the state manifest attached to an image, or undefined. */

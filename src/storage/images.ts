@@ -170,6 +170,7 @@ export class ImageStore extends ImageIndex {
     // Its saved state goes with it (the blobs once the state is recorded gone).
     const checkpoint = this.checkpointOf(id);
     delete this.state.checkpoints[id];
+    delete this.state.checkpointOrigins?.[id];
     // Stopped containers of a forced removal keep its layers until the last of them goes.
     if (this.usersOf(id).length) this.state.retained[id] = img.layers;
     else delete this.state.users[id];

@@ -222,7 +222,7 @@ export class Puller {
       try {
         if (state) await this.fetchState(client, state, emit, opts.signal, added);
         await this.images.commit({ id, config, layers: diffIds, refs });
-        if (state) await this.images.attachCheckpoint(id, state.digest);
+        if (state) await this.images.attachCheckpoint(id, state.digest, `registry:${ref.domain}`);
       } catch (err) {
         await this.images.collectUnattached(added).catch(() => undefined);
         throw err;

@@ -316,10 +316,11 @@ export interface Agent {
   releaseShare?(): Promise<void>;
   /**
    * A VM started from a checkpoint as another container (a fork): the container saved as
-   * `containerId` is known as `newId` from now on. Optional: agents older than RENAME_CONTAINER
-   * lack it.
+   * `containerId` is known as `newId` from now on; with `hostname`, its UTS namespace gets that
+   * hostname (a container of a checkpoint image: its own). Optional: agents older than
+   * RENAME_CONTAINER lack it.
    */
-  renameContainer?(containerId: string, newId: string): Promise<void>;
+  renameContainer?(containerId: string, newId: string, hostname?: string): Promise<void>;
   /**
    * An idle VM whose upper disk has a fresh disk's file behind it: the guest mounts that
    * disk (`guestName`, e.g. "vda") ahead of the next createContainer over it, which then

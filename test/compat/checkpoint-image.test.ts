@@ -12,6 +12,10 @@
  *   nothing made; the cold-start label runs the image's filesystem afresh;
  * - dockerd runs the same reference as a plain image: the container's filesystem as `docker
  *   commit` makes it, and nothing of the saved state in it;
+ * - a daemon limited to other registries (--checkpoint-image-registry) refuses the state, and
+ *   runs the image cold with the label;
+ * - docker-py saves a running container through the Docker API's extension (`Image` in the
+ *   checkpoint body, --leave-running) and runs it on the same daemon;
  * - `docker save` of it on B, `docker load` on A (its first copy removed) starts from the
  *   state too;
  * - the image is not removed while a container of it runs (unless forced, as dockerd), and the
@@ -107,6 +111,10 @@ test('a counter saved as an image on A goes on, on B, from the next number', asy
   // Its filesystem is the saved one, and it is a container of its own.
   expect(dockerOk(b, ['exec', 'c1', 'cat', '/proof']).trim()).toBe('saved-fs');
   expect(dockerOk(b, ['inspect', '-f', '{{.Config.Image}}', 'c1']).trim()).toBe(REF);
+  // Its hostname is its own (its ID's first 12), in the guest as in inspect, as dockerd's.
+  const own = dockerOk(b, ['inspect', '-f', '{{.Id}}', 'c1']).slice(0, 12);
+  expect(dockerOk(b, ['inspect', '-f', '{{.Config.Hostname}}', 'c1']).trim()).toBe(own);
+  expect(dockerOk(b, ['exec', 'c1', 'hostname']).trim()).toBe(own);
 });
 
 test('three containers run from it at once each go on, with disks of their own', async () => {
@@ -147,6 +155,52 @@ test('what a saved process cannot take is refused naming the option, and nothing
   expect(
     dockerOk(b, ['run', '--rm', '--label', 'org.podvisor.checkpoint-image.start=cold', REF, 'cat', '/proof']).trim(),
   ).toBe('saved-fs');
+});
+
+test('a daemon limited to other registries refuses the state, and runs the image cold', async () => {
+  const c = await startDaemon({ args: ['--experimental', '--checkpoint-image-registry', 'registry.example:5000'] });
+  try {
+    dockerOk(c, ['pull', '-q', REF], 300000);
+    const r = dockerSync(c, ['run', '-d', REF]);
+    expect(r.code).toBe(125);
+    expect(r.err).toContain(`came from registry ${REG}`);
+    expect(r.err).toContain('--checkpoint-image-registry');
+    expect(dockerOk(c, ['ps', '-aq'])).toBe('');
+    expect(
+      dockerOk(c, ['run', '--rm', '--label', 'org.podvisor.checkpoint-image.start=cold', REF, 'cat', '/proof']).trim(),
+    ).toBe('saved-fs');
+  } finally {
+    await stopDaemonLeavingNothing(c);
+  }
+});
+
+test('docker-py saves a container through the Docker API (its Image extension) and runs it on the same daemon', async () => {
+  const ref2 = `${REG}/ckpt-dpy-${RUN}:1`;
+  dockerOk(a, ['run', '-d', '--name', 'cnt2', BASE, 'sh', '-c', COUNTER]);
+  await countsAtLeast(a, 'cnt2', 3);
+  const script = [
+    'import docker, sys',
+    'c = docker.from_env(version="1.45")',
+    'r = c.api._post_json(c.api._url("/containers/{0}/checkpoints", "cnt2"), data={"Image": sys.argv[1], "Exit": False})',
+    'c.api._raise_for_status(r)',
+    'print(r.status_code, r.json()["Id"])',
+    'print(c.images.get(sys.argv[1]).id)',
+    'x = c.containers.run(sys.argv[1], detach=True, name="dpy")',
+    'print(x.id)',
+  ].join('\n');
+  const out = execFileSync('python3', ['-c', script, ref2], { env: a.env, timeout: 300000 }).toString().split('\n');
+  const [status, id] = out[0].split(' ');
+  expect(status).toBe('201');
+  expect(out[1]).toBe(id);
+  // --leave-running: the saved container counts on, and the new one goes on from the save.
+  expect(dockerOk(a, ['inspect', '-f', '{{.State.Status}}', 'cnt2']).trim()).toBe('running');
+  const saved = counts(a, 'cnt2');
+  const started = await countsAtLeast(a, 'dpy', 3);
+  expect(started[0]).toBeLessThanOrEqual(saved[saved.length - 1] + 1);
+  expect(started[0]).toBeGreaterThan(2);
+  expect(consecutive(started)).toBe(true);
+  dockerOk(a, ['rm', '-f', 'dpy', 'cnt2']);
+  dockerOk(a, ['rmi', ref2]);
 });
 
 test('dockerd runs the same reference as a plain image, with nothing of the saved state in it', async () => {

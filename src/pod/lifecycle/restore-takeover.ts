@@ -42,7 +42,8 @@ export async function takeOverRestored(
   const [c] = spec.containers;
   const saved = restoring.saved;
   if (!c || !saved) throw new UnavailableError("the checkpoint's record of its container cannot be read");
-  await takeOverAs(vm, saved.containerId, c.id);
+  // A container of a checkpoint image has a hostname of its own; a fork keeps the saved one.
+  await takeOverAs(vm, saved.containerId, c.id, spec.savedState ? spec.hostname : undefined);
   await Promise.all(
     etcFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
   );
@@ -106,10 +107,11 @@ export async function takeOverRestoredPod(
 
 /**
  * A fork's container taking over saved container `savedId`: the guest knows it by the id it
- * was saved with, and is told its new one (nothing to do for the pod's own restore).
+ * was saved with, and is told its new one (nothing to do for the pod's own restore), and its
+ * `hostname` when it has one of its own.
  */
-async function takeOverAs(vm: Vm, savedId: string, id: string): Promise<void> {
+async function takeOverAs(vm: Vm, savedId: string, id: string, hostname?: string): Promise<void> {
   if (savedId === id) return;
   if (!vm.agent.renameContainer) throw new UnavailableError('this agent cannot take a container over as another');
-  await vm.agent.renameContainer(savedId, id);
+  await vm.agent.renameContainer(savedId, id, hostname);
 }

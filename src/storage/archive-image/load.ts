@@ -134,7 +134,7 @@ export class ArchiveLoader {
         await storeStates(this.content, states, added);
         const ids: string[] = [];
         for (const plan of plans) ids.push(await this.loadOne(plan, emit));
-        for (const s of states) await this.images.attachCheckpoint(s.imageId, s.digest);
+        for (const s of states) await this.images.attachCheckpoint(s.imageId, s.digest, 'archive');
         return ids;
       } catch (err) {
         await this.images.collectUnattached(added).catch(() => undefined);

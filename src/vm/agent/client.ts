@@ -368,12 +368,11 @@ export class AgentClient implements Agent {
   }
 
   /** @inheritdoc */
-  async renameContainer(containerId: string, newId: string): Promise<void> {
+  async renameContainer(containerId: string, newId: string, hostname?: string): Promise<void> {
     if (this.lastOp < Op.RENAME_CONTAINER) throw new NotImplementedError('the guest agent predates RENAME_CONTAINER');
-    await this.mux.request(
-      Op.RENAME_CONTAINER,
-      new TlvWriter().str(Tag.CONTAINER_ID, containerId).str(Tag.NEW_ID, newId),
-    );
+    const w = new TlvWriter().str(Tag.CONTAINER_ID, containerId).str(Tag.NEW_ID, newId);
+    if (hostname !== undefined) w.str(Tag.HOSTNAME, hostname);
+    await this.mux.request(Op.RENAME_CONTAINER, w);
   }
 
   /** @inheritdoc */
