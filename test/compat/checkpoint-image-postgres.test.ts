@@ -41,7 +41,7 @@ function hostPort(name: string): string {
 
 /** psql's rows for `sql` on container `name`'s published port, or its failure. */
 function answer(sql: string, name: string): string {
-  const r = spawnSync('psql', ['-h', '127.0.0.1', '-p', hostPort(name), '-U', 'postgres', '-Atc', sql], {
+  const r = spawnSync('psql', ['-h', '127.0.0.1', '-p', hostPort(name), '-U', 'postgres', '-qAtc', sql], {
     env: { ...process.env, PGPASSWORD: 'secret', PGCONNECT_TIMEOUT: '30' },
     encoding: 'utf8',
     timeout: 90000,
