@@ -7,8 +7,8 @@
  * The database: the fixture image debian-postgres:15 (Debian's PostgreSQL run as the official
  * image runs it), plain `docker run -d`, its data in the image's VOLUME; 1,000 rows written
  * before the save. Per round:
- *   dockerd    docker run -d, cold, to its first query answered (`psql -c 'select 1'` in the
- *              container, polled every 100 ms)
+ *   dockerd    docker run -d -p 5432, cold, to its first query answered (the host's `psql -c
+ *              'select 1'` on the published port, as an application connects, polled every 50 ms)
  *   podvisor   on A: `podvisor checkpoint --image` (commit, save, pack; its run ends), then
  *              `docker push`; on B: `docker pull`, then `docker run -d` to the 1,000 rows
  *              answered (`select count(*)`, polled every 100 ms)
@@ -25,42 +25,63 @@ import * as path from 'node:path';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
-import { dockerOut, median, runMain, sleep, startDockerd, stopBench } from './common';
+import { dockerOut, median, runMain, sleep, stopBench } from './common';
+import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const IMAGE = (): string => `${fixtureRegistry()}/debian-postgres:15`;
 const PODVISOR_BIN = path.join(__dirname, '..', 'bin', 'podvisor');
 const docker = dockerOut;
 
-/** The output of `docker ARGS`, or undefined when it fails (30 s at most); the loop stays free. */
-function dockerTry(env: NodeJS.ProcessEnv, args: string[]): Promise<string | undefined> {
-  return new Promise((resolve) =>
-    execFile('docker', args, { env, timeout: 30000 }, (err, out) => resolve(err ? undefined : String(out).trim())),
-  );
+/** A daemon as the bench drives it: its CLI's environment, and the argv prefix that reaches its published ports. */
+interface Side {
+  env: NodeJS.ProcessEnv;
+  reach: string[];
 }
 
-/** Poll `psql -tAc SQL` in container `name` until it prints `want` (10 minutes at most). */
-async function untilAnswer(env: NodeJS.ProcessEnv, name: string, sql: string, want: string): Promise<void> {
+/** The host port published for container `name`'s 5432 on `side`, once it is known. */
+async function portOf(side: Side, name: string): Promise<string> {
+  for (let i = 0; i < 600; i++) {
+    const out = await new Promise<string>((resolve) =>
+      execFile('docker', ['port', name, '5432/tcp'], { env: side.env, timeout: 30000 }, (err, o) =>
+        resolve(err ? '' : String(o)),
+      ),
+    );
+    const m = /:(\d+)$/m.exec(out.trim());
+    if (m) return m[1];
+    await sleep(20);
+  }
+  throw new Error(`${name} has no published port`);
+}
+
+/**
+ * Poll `psql -qAtc SQL` from the host (as an application connects: over TCP to the published
+ * port) until container `name` answers `want` (10 minutes at most).
+ */
+async function untilAnswer(side: Side, name: string, sql: string, want: string): Promise<void> {
+  const port = await portOf(side, name);
   const deadline = Date.now() + 600000;
+  const [cmd, ...pre] = [...side.reach, 'psql', '-h', '127.0.0.1', '-p', port, '-U', 'postgres', '-qAtc', sql];
   while (Date.now() < deadline) {
-    const out = await dockerTry(env, ['exec', '-u', 'postgres', name, 'psql', '-tAc', sql]);
+    const out = await new Promise<string | undefined>((resolve) =>
+      execFile(
+        cmd,
+        pre,
+        { env: { ...process.env, PGPASSWORD: 'secret', PGCONNECT_TIMEOUT: '10' }, timeout: 30000 },
+        (err, o) => resolve(err ? undefined : String(o).trim()),
+      ),
+    );
     if (out === want) return;
-    await sleep(100);
+    await sleep(50);
   }
   throw new Error(`${name} never answered ${sql} with ${want}`);
 }
 
 /** Milliseconds from now until `start()` has run and each of `names` answers `sql` with `want`. */
-async function timeTo(
-  env: NodeJS.ProcessEnv,
-  names: string[],
-  sql: string,
-  want: string,
-  start: () => void,
-): Promise<number> {
+async function timeTo(side: Side, names: string[], sql: string, want: string, start: () => void): Promise<number> {
   const t0 = Date.now();
   start();
-  await Promise.all(names.map((n) => untilAnswer(env, n, sql, want)));
+  await Promise.all(names.map((n) => untilAnswer(side, n, sql, want)));
   return Date.now() - t0;
 }
 
@@ -126,30 +147,33 @@ async function main(): Promise<void> {
   const registries = await ensureFixtureRegistries();
   const a = await startDaemon({ args: ['--experimental'] });
   const b = await startDaemon({ args: ['--experimental'] });
-  let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
+  let dockerd: NetnsDockerd | undefined;
   const times: Record<string, number[]> = {
-    'dockerd + runc: docker run -d, cold, to its first query': [],
+    'dockerd + runc: docker run -d -p 5432, cold, to its first query (host psql)': [],
     'podvisor A: podvisor checkpoint --image (commit, save, pack)': [],
     'podvisor A: docker push': [],
     'podvisor B: docker pull': [],
-    'podvisor B: docker run -d of the image, to its 1,000 rows answered': [],
+    'podvisor B: docker run -d -p 5432 of the image, to its 1,000 rows (host psql)': [],
     'podvisor B: 3 x docker run -d at once, to the rows answered in each': [],
   };
   const keys = Object.keys(times);
   let sizes = '';
   const SQL_ROWS = 'select count(*) from t';
   try {
-    dockerd = await startDockerd(path.join(base, 'dockerd'));
+    // dockerd with its own bridge and rules in its namespace, so that -p publishes there.
+    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), { networkArgs: ['--iptables=true'] });
+    const dd: Side = { env: dockerd.env, reach: dockerd.inNetns };
+    const pa: Side = { env: a.env, reach: [] };
+    const pb: Side = { env: b.env, reach: [] };
     for (const d of [dockerd.env, a.env]) docker(d, ['pull', '-q', IMAGE()]);
     for (let r = 0; r < RUNS; r++) {
       const ref = `${fixtureRegistry()}/bench-pg-ready-${process.pid}:${r}`;
-      const dd = dockerd.env;
-      const run = (env: NodeJS.ProcessEnv, name: string) =>
-        docker(env, ['run', '-d', '--name', name, '-e', 'POSTGRES_PASSWORD=secret', IMAGE()]);
+      const run = (side: Side, name: string) =>
+        docker(side.env, ['run', '-d', '--name', name, '-p', '5432', '-e', 'POSTGRES_PASSWORD=secret', IMAGE()]);
       times[keys[0]].push(await timeTo(dd, ['pgd'], 'select 1', '1', () => run(dd, 'pgd')));
-      docker(dd, ['rm', '-fv', 'pgd']);
-      run(a.env, 'pg');
-      await untilAnswer(a.env, 'pg', 'select 1', '1');
+      docker(dd.env, ['rm', '-fv', 'pgd']);
+      run(pa, 'pg');
+      await untilAnswer(pa, 'pg', 'select 1', '1');
       docker(a.env, [
         'exec',
         '-u',
@@ -169,12 +193,14 @@ async function main(): Promise<void> {
       docker(b.env, ['pull', '-q', ref]);
       times[keys[3]].push(Date.now() - t0);
       times[keys[4]].push(
-        await timeTo(b.env, ['r0'], SQL_ROWS, '1000', () => docker(b.env, ['run', '-d', '--name', 'r0', ref])),
+        await timeTo(pb, ['r0'], SQL_ROWS, '1000', () =>
+          docker(b.env, ['run', '-d', '-p', '5432', '--name', 'r0', ref]),
+        ),
       );
       const three = ['r1', 'r2', 'r3'];
       times[keys[5]].push(
-        await timeTo(b.env, three, SQL_ROWS, '1000', () => {
-          for (const n of three) execFile('docker', ['run', '-d', '--name', n, ref], { env: b.env });
+        await timeTo(pb, three, SQL_ROWS, '1000', () => {
+          for (const n of three) execFile('docker', ['run', '-d', '-p', '5432', '--name', n, ref], { env: b.env });
         }),
       );
       if (r === RUNS - 1) {

@@ -127,6 +127,9 @@ export class CheckpointImages {
       if (!opts.name) await pods.removeCheckpoint!(rec.id, name).catch(() => undefined);
     }
     log.info(`container ${rec.id.slice(0, 12)}: saved as image ${imageRef} (${id.slice(7, 19)})`);
+    // Its first run here maps the saved RAM too, as after a pull (in the background: a failure
+    // is logged, and that run unpacks it).
+    void this.prepare(id);
     return id;
   }
 
@@ -193,7 +196,7 @@ export class CheckpointImages {
     const key = digestHex(imageId);
     let p = this.unpacking.get(key);
     if (!p) {
-      p = this.unpackOnce(key, digest).finally(() => this.unpacking.delete(key));
+      p = this.unpackOnce(imageId, digest).finally(() => this.unpacking.delete(key));
       this.unpacking.set(key, p);
     }
     return p;
@@ -219,7 +222,8 @@ export class CheckpointImages {
     return path.join(this.deps.root, key);
   }
 
-  private async unpackOnce(key: string, digest: string): Promise<UnpackedState> {
+  private async unpackOnce(imageId: string, digest: string): Promise<UnpackedState> {
+    const key = digestHex(imageId);
     const dir = this.dirOf(key);
     const saved = path.join(dir, 'saved.json');
     if (fs.existsSync(saved)) {
@@ -238,6 +242,8 @@ export class CheckpointImages {
       await writeUnpackedVmRecord(tmp, dir, vm);
       await writeSavedPodRecord(tmp, container);
       await fs.promises.writeFile(path.join(tmp, 'saved.json'), JSON.stringify(container), { mode: 0o600 });
+      // An image removed meanwhile (its sweep found nothing to remove yet) leaves nothing.
+      if (this.deps.images.checkpointOf(imageId) !== digest) throw new Error('its image was removed meanwhile');
       await removeTree(dir);
       await fs.promises.rename(tmp, dir);
       log.info(`image state ${key.slice(0, 12)} unpacked in ${Date.now() - started} ms`);
