@@ -10,6 +10,9 @@
  *   address and disk: a file one writes is in neither other;
  * - what a saved process cannot take (a command, -e, -v) is refused naming the option, with
  *   nothing made; the cold-start label runs the image's filesystem afresh;
+ * - a state tampered with in the registry (a changed record, a truncated layer, a disk said to
+ *   be 1 TiB) is pulled, but refused at the run naming what is wrong, with nothing started and
+ *   nothing unpacked left;
  * - dockerd runs the same reference as a plain image: the container's filesystem as `docker
  *   commit` makes it, and nothing of the saved state in it;
  * - a daemon limited to other registries (--checkpoint-image-registry) refuses the state, and
@@ -21,6 +24,7 @@
  * - the image is not removed while a container of it runs (unless forced, as dockerd), and the
  *   container runs on; once they are gone its removal leaves no unpacked state behind.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -201,6 +205,142 @@ test('docker-py saves a container through the Docker API (its Image extension) a
   expect(consecutive(started)).toBe(true);
   dockerOk(a, ['rm', '-f', 'dpy', 'cnt2']);
   dockerOk(a, ['rmi', ref2]);
+});
+
+/** A registry's HTTP API at the fixture registry, for repository `repo`. */
+function registry(repo: string) {
+  const base = `http://${REG}/v2/${repo}`;
+  const accept = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json';
+  return {
+    async manifest(ref: string): Promise<Buffer> {
+      const r = await fetch(`${base}/manifests/${ref}`, { headers: { Accept: accept } });
+      if (!r.ok) throw new Error(`GET manifest ${ref}: ${r.status}`);
+      return Buffer.from(await r.arrayBuffer());
+    },
+    async blob(digest: string): Promise<Buffer> {
+      const r = await fetch(`${base}/blobs/${digest}`);
+      if (!r.ok) throw new Error(`GET blob ${digest}: ${r.status}`);
+      return Buffer.from(await r.arrayBuffer());
+    },
+    /** Upload `bytes`; its digest. */
+    async putBlob(bytes: Buffer): Promise<string> {
+      const digest = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
+      const start = await fetch(`${base}/blobs/uploads/`, { method: 'POST' });
+      const loc = new URL(start.headers.get('location') ?? '', `http://${REG}`);
+      loc.searchParams.set('digest', digest);
+      const r = await fetch(loc, {
+        method: 'PUT',
+        body: bytes,
+        headers: { 'Content-Type': 'application/octet-stream' },
+      });
+      if (!r.ok) throw new Error(`PUT blob: ${r.status} ${await r.text()}`);
+      return digest;
+    },
+    /** Put manifest `bytes` of type `type` under `ref`; its digest. */
+    async putManifest(ref: string, type: string, bytes: Buffer): Promise<string> {
+      const r = await fetch(`${base}/manifests/${ref}`, {
+        method: 'PUT',
+        body: bytes,
+        headers: { 'Content-Type': type },
+      });
+      if (!r.ok) throw new Error(`PUT manifest ${ref}: ${r.status} ${await r.text()}`);
+      return `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
+    },
+  };
+}
+
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: { os: string };
+}
+
+/**
+ * Push to the registry, under tag `tag` of REF's repository, REF with its state changed by
+ * `change` (given the state manifest and a way to upload a blob; it returns the new manifest).
+ */
+async function pushTampered(
+  tag: string,
+  change: (
+    m: { config: Descriptor; layers: Descriptor[] },
+    reg: ReturnType<typeof registry>,
+  ) => Promise<{ config: Descriptor; layers: Descriptor[] }>,
+): Promise<void> {
+  const repo = REF.slice(REG.length + 1).replace(/:1$/, '');
+  const reg = registry(repo);
+  const index = JSON.parse((await reg.manifest('1')).toString()) as { manifests: Descriptor[] };
+  const state = index.manifests.find((m) => m.platform?.os === 'unknown')!;
+  const m = JSON.parse((await reg.manifest(state.digest)).toString()) as { config: Descriptor; layers: Descriptor[] };
+  const changed = Buffer.from(JSON.stringify({ ...m, ...(await change(m, reg)) }));
+  const type = 'application/vnd.oci.image.manifest.v1+json';
+  const digest = await reg.putManifest(
+    `sha256:${crypto.createHash('sha256').update(changed).digest('hex')}`,
+    type,
+    changed,
+  );
+  const manifests = index.manifests.map((e) => (e === state ? { ...e, digest, size: changed.length } : e));
+  await reg.putManifest(
+    tag,
+    'application/vnd.oci.image.index.v1+json',
+    Buffer.from(JSON.stringify({ ...index, manifests })),
+  );
+}
+
+test('a tampered state from the registry is refused with nothing started and nothing left', async () => {
+  const repo = REF.replace(/:1$/, '');
+  // A changed record: the saved container's id made a path.
+  await pushTampered('record', async (m, reg) => {
+    const config = JSON.parse((await reg.blob(m.config.digest)).toString()) as {
+      record: { container: { id: string } };
+    };
+    config.record.container.id = '../../../etc';
+    const bytes = Buffer.from(JSON.stringify(config));
+    return { config: { ...m.config, digest: await reg.putBlob(bytes), size: bytes.length }, layers: m.layers };
+  });
+  // A truncated layer: the saved RAM's zstd cut in half (a blob true to its own digest).
+  await pushTampered('truncated', async (m, reg) => {
+    const layers = await Promise.all(
+      m.layers.map(async (l) => {
+        if (l.annotations?.['org.opencontainers.image.title'] !== 'vm.state') return l;
+        const half = (await reg.blob(l.digest)).subarray(0, Math.floor(l.size / 2));
+        return { ...l, digest: await reg.putBlob(half), size: half.length };
+      }),
+    );
+    return { config: m.config, layers };
+  });
+  // An oversized layer: the state says its disk is 1 TiB.
+  await pushTampered('oversized', async (m, reg) => {
+    const config = JSON.parse((await reg.blob(m.config.digest)).toString()) as {
+      files: Array<{ name: string; bytes: number }>;
+    };
+    for (const f of config.files) if (f.name === 'upper.ext4') f.bytes = 1024 ** 4;
+    const bytes = Buffer.from(JSON.stringify(config));
+    return { config: { ...m.config, digest: await reg.putBlob(bytes), size: bytes.length }, layers: m.layers };
+  });
+  // A daemon of its own: the three share the saved image's ID, whose state each pull replaces.
+  const d = await startDaemon({ args: ['--experimental'] });
+  try {
+    const states = path.join(d.dataRoot, 'checkpoint-images');
+    const unpacked = () => (fs.existsSync(states) ? fs.readdirSync(states) : []);
+    for (const [tag, why] of [
+      ['record', /its record is not one this daemon reads: no container id/],
+      ['truncated', /vm\.state.*zstd: truncated stream/],
+      ['oversized', /upper\.ext4 of 1099511627776 bytes is over its limit/],
+    ] as const) {
+      dockerOk(d, ['pull', '-q', `${repo}:${tag}`], 300000);
+      const r = dockerSync(d, ['run', '-d', `${repo}:${tag}`]);
+      expect(r.code).toBe(125);
+      expect(r.err).toMatch(/the saved state of image \w+ cannot be used/);
+      expect(r.err).toMatch(why);
+      expect(dockerOk(d, ['ps', '-aq'])).toBe('');
+      expect(unpacked()).toEqual([]);
+      dockerOk(d, ['rmi', `${repo}:${tag}`]);
+    }
+  } finally {
+    await stopDaemonLeavingNothing(d);
+  }
 });
 
 test('dockerd runs the same reference as a plain image, with nothing of the saved state in it', async () => {
