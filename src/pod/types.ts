@@ -192,12 +192,7 @@ export interface SandboxSpec {
    * Not for a pod that runs in another pod's VM (joinPod).
    */
   hostCgroupParent?: string;
-  /**
-   * A container of a checkpoint image (docs/checkpoint-images.md): its first start restores the
-   * saved state unpacked in `dir` (a fork of it: ../checkpoints/checkpoints.ts restoredVm) instead
-   * of booting; every later start boots from its disk, as any container's. `image` is the
-   * checkpoint image's ID.
-   */
+  /** A checkpoint image's container: its first start forks the state unpacked in `dir` (docs/checkpoint-images.md). */
   savedState?: { dir: string; image: string };
 }
 
