@@ -7,7 +7,9 @@
  * the accepted connection becomes a process without a pid under the request's handle
  * (process_adopt_conn), so its bytes travel as that process's STDOUT and STDIN under the
  * stream channel's credits in both directions. The host, not the guest, then connects to the
- * host socket the user named. The guest names nothing: the request's handle and process id
+ * host socket the user named, as the uid, gid and supplementary groups of the process that
+ * connected (SO_PEERCRED and SO_PEERGROUPS of the accepted connection, in the ACK: UID GID
+ * GROUP...), so the host service sees them as it would under runc. The guest names nothing: the request's handle and process id
  * are the host's, and the listener number is only looked up here.
  *
  * While no ACCEPT is pending the listener is not polled, and connections wait in its backlog.
@@ -189,13 +191,30 @@ void sockets_handle_fd(int owner, short revents) {
   if (!l->used || !l->pending || !(revents & POLLIN)) return;
   int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) return; /* EAGAIN, or a connection already reset: wait for the next */
+  /* Who connected (a socket bind's: the host connects to the host socket as them; a one-shot
+   * listener's caller was named in its CONNECT event already). */
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  uint32_t groups[PV_MAX_GROUPS];
+  int ngroups = 0, peer = !l->oneshot && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+  if (peer) {
+    /* More groups than PV_MAX_GROUPS (ERANGE): none carried, as the host takes no partial list. */
+    socklen_t glen = sizeof groups;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) ngroups = (int)(glen / sizeof groups[0]);
+  }
   l->pending = 0;
   struct agent_error e;
   uint32_t req = l->req;
   struct process *p = process_adopt_conn(l->container_id, l->process_id, l->handle, l->window, fd, &e);
   if (l->oneshot) listener_close(l);
   if (!p) return reply_error(req, &e);
-  reply_connection(req);
+  if (!peer) return reply_connection(req);
+  struct channel *ch = ctl();
+  if (chan_begin(ch, PV_FRAME_ACK, 0, req) < 0) return;
+  if (tlv_put_u32(&ch->out, PV_TAG_PID, 0) || put_peer(&ch->out, cred.uid, cred.gid, groups, (uint32_t)ngroups))
+    chan_abort(ch);
+  else
+    chan_end(ch);
 }
 
 void reply_connection(uint32_t req) {
@@ -205,6 +224,13 @@ void reply_connection(uint32_t req) {
     chan_abort(ch);
   else
     chan_end(ch);
+}
+
+int put_peer(struct buf *b, uint32_t uid, uint32_t gid, const uint32_t *groups, uint32_t ngroups) {
+  if (tlv_put_u32(b, PV_TAG_UID, uid) || tlv_put_u32(b, PV_TAG_GID, gid)) return -1;
+  for (uint32_t i = 0; i < ngroups; i++)
+    if (tlv_put_u32(b, PV_TAG_GROUP, groups[i])) return -1;
+  return 0;
 }
 
 void sockets_container_gone(const char *container_id) {
