@@ -10,7 +10,9 @@
  * both ways; the host then connects to the host socket the user named and pipes the two,
  * half-close included. The guest names nothing: the host opens the path pinned at create with
  * no symlink followed (../mounts/bind-sources.ts), for each connection, and connects to that inode
- * through its fd. A service that makes its socket again at the same path is reached again; a
+ * through its fd, as the uid, gid and groups of the process that connected in the guest
+ * (AgentProcess.peer; ./connect-as.ts), so the service's SO_PEERCRED shows what it shows under
+ * runc, and a socket that user may not open is refused (the guest's connection ends at once). A service that makes its socket again at the same path is reached again; a
  * path that a container turned into a symlink (through a bind of a parent directory) is not
  * followed, and the connection ends at once.
  * A host socket that is gone or refuses ends the guest's connection at once; either side's end
@@ -27,8 +29,9 @@ import * as net from 'node:net';
 import type { Agent, AgentProcess } from '../../vm/types';
 import { InvalidArgumentError } from '../../errors';
 import { logger } from '../../util/log';
-import { fdPath } from '../../util/beneath';
+import type { Duplex } from 'node:stream';
 import { openBindSource } from '../mounts/bind-sources';
+import { connectHostSocket } from './connect-as';
 import type { PodBindMount } from '../mounts/mount-types';
 
 const log = logger('pod');
@@ -137,25 +140,24 @@ async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
  */
 async function relay(agent: Agent, conn: AgentProcess, b: SocketBind, ended: () => void): Promise<void> {
   let fh: Awaited<ReturnType<typeof openBindSource>>['fh'] | undefined;
+  let host: Duplex;
   try {
     const found = await openBindSource(b.mount);
     fh = found.fh;
     if (found.kind !== 'socket') throw new Error(`${b.mount.source} is no longer a socket`);
+    // As the process that connected in the guest (./connect-as.ts): what runc's would be.
+    host = await connectHostSocket(fh, conn.peer);
   } catch (e) {
-    await fh?.close().catch(() => undefined);
-    noteRefused(b, e as Error);
-    const host = new net.Socket();
-    pipeGuestConnection(agent, conn, host, ended);
-    host.destroy(e as Error);
+    const err = e as NodeJS.ErrnoException;
+    // A socket the container's user may not open is its answer, not the bind's fault.
+    if (err.code !== 'EACCES') noteRefused(b, err);
+    const dead = new net.Socket();
+    pipeGuestConnection(agent, conn, dead, ended);
+    dead.destroy(err);
     return;
+  } finally {
+    await fh?.close().catch(() => undefined);
   }
-  const held = fh;
-  const host = net.createConnection({ path: fdPath(held), allowHalfOpen: true });
-  const release = (): void => void held.close().catch(() => undefined);
-  if (host.connecting) {
-    host.once('connect', release);
-    host.once('error', release);
-  } else release();
   pipeGuestConnection(agent, conn, host, ended);
 }
 
@@ -174,7 +176,12 @@ function noteRefused(b: SocketBind, e: Error): void {
  * The host socket may still be connecting (made with allowHalfOpen): refused, gone or reset,
  * the guest's connection ends at once, both ways.
  */
-export function pipeGuestConnection(agent: Agent, conn: AgentProcess, host: net.Socket, ended: () => void): void {
+export function pipeGuestConnection(
+  agent: Agent,
+  conn: AgentProcess,
+  host: Duplex & { connecting?: boolean },
+  ended: () => void,
+): void {
   const toGuest = conn.stdin!;
   const fromGuest = conn.stdout;
   const ignore = (): void => undefined;
@@ -197,7 +204,8 @@ export function pipeGuestConnection(agent: Agent, conn: AgentProcess, host: net.
   if (host.connecting) host.once('connect', pipe);
   else pipe();
   host.on('error', endGuest);
-  host.on('close', (hadError) => {
+  // A net.Socket says whether it closed on an error; any stream closed before its end did too.
+  host.on('close', (hadError?: boolean) => {
     if (hadError || !host.readableEnded) endGuest();
   });
   conn.exited.catch(ignore).finally(() => {
