@@ -308,10 +308,11 @@
  *                            FREEZE: the container's processes are frozen (cgroup.freeze) from
  *                            before the walk until the process ends (docker commit's pause)
  *        NOT_FOUND: no such container; INVALID: the container has no upper disk (LAYER).
- *   PV_OP_SOCKET_LISTEN      CONTAINER_ID PATH MODE LISTENER -> ACK
+ *   PV_OP_SOCKET_LISTEN      CONTAINER_ID PATH MODE LISTENER [UID GID] -> ACK
  *        A host unix socket bound as a single file (guest/agent/sockets.c): binds a stream
  *        socket of the agent's at PATH in the container (missing parents made 0755; a
- *        non-directory there replaced), mode MODE (0..0777), owner root, and listens.
+ *        non-directory there replaced), mode MODE (0..0777), owner UID:GID (optional: the
+ *        host socket's; root without them), and listens.
  *        LISTENER is the host's number for it, unique in the container (CONFLICT otherwise).
  *   PV_OP_SOCKET_ACCEPT      CONTAINER_ID LISTENER PROCESS_ID HANDLE WINDOW -> ACK PID (0) UID
  *                                                          GID GROUP...

@@ -66,8 +66,10 @@ export interface SocketListenRequest {
   containerId: string;
   /** Absolute path inside the container. */
   path: string;
-  /** Permission bits (0..0o777); the owner is root. */
+  /** Permission bits (0..0o777). */
   mode: number;
+  /** The socket's owner (the host socket's, so its mode means the same); absent: root. */
+  owner?: { uid: number; gid: number };
   /** The host's number for it, unique in the container. */
   listener: number;
 }

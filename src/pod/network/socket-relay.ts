@@ -3,8 +3,8 @@
  * /run/podvisor/docker.sock:/var/run/docker.sock`, `-v $SSH_AUTH_SOCK:/ssh-agent`).
  *
  * A socket cannot cross the VM's edge through the volume share, so the guest agent binds a
- * listening stream socket of its own at the target path (Agent.listenSocket, mode from the host
- * socket's, owner root), and the host keeps one Agent.acceptSocket pending on it. Each
+ * listening stream socket of its own at the target path (Agent.listenSocket, mode and owner from
+ * the host socket's), and the host keeps one Agent.acceptSocket pending on it. Each
  * connection a process of the container makes arrives as a process without a pid whose stdout
  * is what the peer writes and whose stdin is what it reads, under the agent channel's credits
  * both ways; the host then connects to the host socket the user named and pipes the two,
@@ -45,6 +45,8 @@ export interface SocketBind {
   target: string;
   /** Permission bits of the socket in the container (the host socket's). */
   mode: number;
+  /** Its owner in the container (the host socket's): its mode then means what it means on the host. */
+  owner?: { uid: number; gid: number };
   /** Its number, unique in the container (the mount's index). */
   listener: number;
 }
@@ -73,7 +75,13 @@ const CONNECTION_PREFIX = 'sock-';
 export async function bindHostSocket(agent: Agent, b: SocketBind): Promise<void> {
   if (!agent.listenSocket || !agent.acceptSocket)
     throw new InvalidArgumentError(`this VM's guest agent cannot bind the socket ${b.mount.source}`);
-  await agent.listenSocket({ containerId: b.containerId, path: b.target, mode: b.mode, listener: b.listener });
+  await agent.listenSocket({
+    containerId: b.containerId,
+    path: b.target,
+    mode: b.mode,
+    listener: b.listener,
+    ...(b.owner ? { owner: b.owner } : {}),
+  });
   void acceptLoop(agent, b);
 }
 

@@ -22,6 +22,9 @@ import { protocolError, TlvWriter, type TlvReader } from './tlv';
 
 const TAG_RE = /^[A-Za-z0-9_.-]{1,36}$/;
 
+/** The largest uid or gid: 2^32-1 is no id (the kernel's (uid_t)-1). */
+const MAX_ID = 0xfffffffe;
+
 /** A listener number of SOCKET_LISTEN and SOCKET_ACCEPT: a u32. */
 function checkListener(n: number): void {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError(`invalid listener ${n}`);
@@ -34,11 +37,18 @@ export function encodeSocketListen(req: SocketListenRequest): TlvWriter {
   if (!Number.isInteger(req.mode) || req.mode < 0 || req.mode > 0o777)
     throw new InvalidArgumentError(`invalid socket mode ${req.mode}`);
   checkListener(req.listener);
-  return new TlvWriter()
+  const w = new TlvWriter()
     .str(Tag.CONTAINER_ID, req.containerId)
     .str(Tag.PATH, req.path, Limits.MAX_PATH)
     .u32(Tag.MODE, req.mode)
     .u32(Tag.LISTENER, req.listener);
+  if (req.owner) {
+    const { uid, gid } = req.owner;
+    for (const id of [uid, gid])
+      if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new InvalidArgumentError(`invalid socket owner ${id}`);
+    w.u32(Tag.UID, uid).u32(Tag.GID, gid);
+  }
+  return w;
 }
 
 /** SOCKET_ACCEPT (the process's handle is added by the caller). */
@@ -57,9 +67,6 @@ function checkToken(token: number): void {
   if (!Number.isInteger(token) || token < 1 || token > 0xffffffff)
     throw new InvalidArgumentError(`invalid socket token ${token}`);
 }
-
-/** The largest uid or gid: 2^32-1 is no id (the kernel's (uid_t)-1). */
-const MAX_ID = 0xfffffffe;
 
 /**
  * Who connected, from an answer's UID GID GROUP... (SOCKET_ACCEPT's, a CONNECT event's);
