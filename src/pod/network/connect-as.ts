@@ -108,8 +108,9 @@ function connectThroughHelper(bin: string, fd: number, peer: PeerCredentials): P
       reject(errnoError(errno, 'connect'));
     };
     child.once('error', () => fail(osConstants.errno.ECONNREFUSED));
-    // Until the connection is handed on, an early end of the helper is a refused connect.
-    child.once('exit', () => fail(osConstants.errno.ECONNREFUSED));
+    // Until the connection is handed on, a helper that ended without a status refused it
+    // ('close': after its output was read; its 'exit' may come before the status is).
+    child.once('close', () => fail(osConstants.errno.ECONNREFUSED));
     for (const s of [child.stdin!, child.stdout!, child.stderr!]) s.on('error', () => undefined);
     child.stdout!.pause();
     child.stderr!.setEncoding('latin1');
@@ -139,9 +140,12 @@ class HelperConnection extends Duplex {
       if (!this.push(b)) out.pause();
     });
     out.on('end', () => this.push(null));
-    child.on('exit', (code, signal) => {
+    const ended = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (code !== 0 && !this.destroyed) this.destroy(new Error(`connection reset (${signal ?? code})`));
-    });
+    };
+    if (child.exitCode !== null || child.signalCode !== null)
+      process.nextTick(() => ended(child.exitCode, child.signalCode));
+    else child.once('exit', ended);
   }
 
   override _read(): void {
