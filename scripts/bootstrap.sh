@@ -12,7 +12,7 @@
 # scripts/guest-kernel.sh; Debian's linux-image-cloud-amd64 as the fallback, our agent built
 # from source, the initramfs: guest/build.sh), the QEMU that serves cloned VMs' 9p shares
 # (scripts/qemu-9p.sh), the host's 9p lock holder (host/lock-holder), hijack wait
-# (host/hijack-wait) and clones' RAM shim (host/ram-shim), with --test the Debian 13 programs the tests unpack (scripts/dockerd26.sh,
+# (host/hijack-wait), connect as a container process (host/connect-as) and clones' RAM shim (host/ram-shim), with --test the Debian 13 programs the tests unpack (scripts/dockerd26.sh,
 # scripts/compose-v2.sh), and the TypeScript build
 # (dist/: scripts/build.sh).
 #
@@ -33,7 +33,7 @@ own_kernel=${PODVISOR_GUEST_KERNEL:-own}
 # (an entry added or removed) since it ended (the run itself changes those).
 done_stamp=.bootstrap/done${mode:+-${mode#--}}
 outputs=(dist/src/daemon/main.js guest/out/initramfs.cpio.gz guest/out/vmlinux host/out/podvisor-lock-holder host/out/podvisor-ram-shim.so
-  host/out/podvisor-fs-events host/out/podvisor-hijack-wait host/out/podvisor-jail node_modules/.package-lock.json)
+  host/out/podvisor-fs-events host/out/podvisor-hijack-wait host/out/podvisor-connect-as host/out/podvisor-jail node_modules/.package-lock.json)
 if [ "$own_kernel" != debian ]; then outputs+=(guest/out/podvisor/vmlinux); fi
 fingerprint="$mode $own_kernel ${outputs[*]}"
 up_to_date() {
@@ -182,6 +182,10 @@ make -s -C host/fs-events OUT=../out
 # The wait, after a hijacked stream's 101, until the client has read it (host/hijack-wait:
 # src/api/v1.41/peer-read.ts; Node cannot ask the kernel a socket's unread bytes).
 make -s -C host/hijack-wait OUT=../out
+# The connect to a host socket as a container process's credentials, and the relay of that
+# connection (host/connect-as: src/pod/network/connect-as.ts; Node cannot change credentials
+# per connection).
+make -s -C host/connect-as OUT=../out
 # The jail every VM's QEMU starts in (host/jail: its own mount and IPC namespaces, a root of
 # only the VM's files, its cgroup; src/vm/qemu/confinement/jail.ts).
 make -s -C host/jail OUT=../out

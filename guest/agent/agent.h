@@ -457,6 +457,9 @@ struct stream_request {
 int sockets_listen_once(const struct stream_request *s, uint32_t req, struct agent_error *e);
 /* Answer request `req` with a connection made a pid-less process: ACK with PID 0. */
 void reply_connection(uint32_t req);
+/* Who connected: UID, GID and a GROUP per supplementary group (at most PV_MAX_GROUPS); 0, or -1
+ * when the frame is full. */
+int put_peer(struct buf *b, uint32_t uid, uint32_t gid, const uint32_t *groups, uint32_t ngroups);
 /* One-shot listeners whose connection never came are closed (called from housekeeping). */
 void sockets_expire(void);
 

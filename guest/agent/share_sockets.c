@@ -33,7 +33,8 @@
 #define SOCKETS_DEVICE "/dev/podvisor-sockets"
 /* The kernel's wire format (podvisor_sockets.c). */
 #define SOCK_MAGIC 0x4b535650u
-#define SOCK_REQ_HEADER 16
+#define SOCK_REQ_HEADER 28 /* magic id op pad tag_len path_len uid gid ngroups */
+#define SOCK_MAX_GROUPS 64 /* the kernel's PV_SOCK_MAX_GROUPS */
 #define SOCK_OP_CONNECT 1
 #define SOCK_OP_BOUND 2
 #define SOCK_OP_WATCH 3
@@ -47,6 +48,10 @@ struct sock_event {
   uint32_t token;
   char tag[MAX_EVENT_TAG + 1];
   char path[PV_MAX_PATH + 1];
+  /* The caller's effective uid and gid and first supplementary groups (a CONNECT's: the host
+   * connects as them). */
+  uint32_t uid, gid, ngroups;
+  uint32_t groups[SOCK_MAX_GROUPS];
 };
 
 static int g_dev = -1;
@@ -74,6 +79,10 @@ static int send_event(uint32_t req, const struct sock_event *ev) {
   if (chan_begin(ch, PV_FRAME_ACK, 0, req) < 0) return -1;
   if (tlv_put_u32(&ch->out, PV_TAG_SOCKET_EVENT, ev->kind) || tlv_put_u32(&ch->out, PV_TAG_SOCKET_TOKEN, ev->token) ||
       tlv_put_str(&ch->out, PV_TAG_SOURCE, ev->tag) || tlv_put_str(&ch->out, PV_TAG_PATH, ev->path)) {
+    chan_abort(ch);
+    return -1;
+  }
+  if (ev->kind == PV_SOCKET_EVENT_CONNECT && put_peer(&ch->out, ev->uid, ev->gid, ev->groups, ev->ngroups)) {
     chan_abort(ch);
     return -1;
   }
@@ -105,19 +114,24 @@ void op_socket_event(const struct tlv_msg *m, uint32_t id) {
 
 /* Read one request of the kernel's into the queue (a CONNECT that does not fit is refused). */
 static void read_kernel_request(void) {
-  static uint8_t buf[SOCK_REQ_HEADER + MAX_EVENT_TAG + PV_MAX_PATH + 64];
+  static uint8_t buf[SOCK_REQ_HEADER + MAX_EVENT_TAG + PV_MAX_PATH + 64 + 4 * SOCK_MAX_GROUPS];
   ssize_t r = read(g_dev, buf, sizeof buf);
   if (r < SOCK_REQ_HEADER) return;
-  uint32_t magic, token, path_len;
+  uint32_t magic, token, path_len, uid, gid, ngroups;
   uint16_t tag_len;
   memcpy(&magic, buf, 4);
   memcpy(&token, buf + 4, 4);
   uint8_t op = buf[8];
   memcpy(&tag_len, buf + 10, 2);
   memcpy(&path_len, buf + 12, 4);
-  if (magic != SOCK_MAGIC || (size_t)r != SOCK_REQ_HEADER + (size_t)tag_len + path_len) return;
+  memcpy(&uid, buf + 16, 4);
+  memcpy(&gid, buf + 20, 4);
+  memcpy(&ngroups, buf + 24, 4);
+  if (magic != SOCK_MAGIC || path_len > PV_MAX_PATH || ngroups > SOCK_MAX_GROUPS ||
+      (size_t)r != SOCK_REQ_HEADER + (size_t)tag_len + path_len + 4 * (size_t)ngroups)
+    return;
   int connect = op == SOCK_OP_CONNECT;
-  if (g_count == MAX_EVENTS || tag_len > MAX_EVENT_TAG || path_len > PV_MAX_PATH ||
+  if (g_count == MAX_EVENTS || tag_len > MAX_EVENT_TAG ||
       (!connect && op != SOCK_OP_BOUND && op != SOCK_OP_WATCH)) {
     if (connect) kernel_reply(token, ECONNREFUSED, -1);
     return;
@@ -129,6 +143,10 @@ static void read_kernel_request(void) {
   ev->tag[tag_len] = '\0';
   memcpy(ev->path, buf + SOCK_REQ_HEADER + tag_len, path_len);
   ev->path[path_len] = '\0';
+  ev->uid = uid;
+  ev->gid = gid;
+  ev->ngroups = ngroups;
+  memcpy(ev->groups, buf + SOCK_REQ_HEADER + tag_len + path_len, 4 * (size_t)ngroups);
   g_count++;
   deliver();
 }

@@ -2,12 +2,14 @@
  * sockets.c - a host unix socket bound into a container as a single file (`-v SOCK:/path`).
  *
  * SOCKET_LISTEN binds a stream socket of the agent's at the path in the container's root (its
- * parents made, mode from the request, owner root) and listens on it. The host keeps one
+ * parents made, mode and owner from the request: the host socket's) and listens on it. The host keeps one
  * SOCKET_ACCEPT pending per listener; it is answered when a process of the container connects:
  * the accepted connection becomes a process without a pid under the request's handle
  * (process_adopt_conn), so its bytes travel as that process's STDOUT and STDIN under the
  * stream channel's credits in both directions. The host, not the guest, then connects to the
- * host socket the user named. The guest names nothing: the request's handle and process id
+ * host socket the user named, as the uid, gid and supplementary groups of the process that
+ * connected (SO_PEERCRED and SO_PEERGROUPS of the accepted connection, in the ACK: UID GID
+ * GROUP...), so the host service sees them as it would under runc. The guest names nothing: the request's handle and process id
  * are the host's, and the listener number is only looked up here.
  *
  * While no ACCEPT is pending the listener is not polled, and connections wait in its backlog.
@@ -55,8 +57,10 @@ static struct listener *listener_find(const char *cid, uint32_t number) {
   return NULL;
 }
 
-/* Bind a listening stream socket at `path` in the container's root; the fd, or -1 with *e set. */
-static int bind_in_container(struct container *c, const char *path, mode_t mode, struct agent_error *e) {
+/* Bind a listening stream socket at `path` in the container's root, owned by `uid`:`gid` (-1:
+ * root's); the fd, or -1 with *e set. */
+static int bind_in_container(struct container *c, const char *path, mode_t mode, int64_t uid, int64_t gid,
+                             struct agent_error *e) {
   if (make_parents(c, path) < 0) {
     set_error(e, code_for_errno(errno), errno, "make the directory of %s: %s", path, strerror(errno));
     return -1;
@@ -113,6 +117,17 @@ static int bind_in_container(struct container *c, const char *path, mode_t mode,
     set_error(e, code_for_errno(err), err, "bind a socket at %s: %s", path, strerror(err));
     close(fd);
     fd = -1;
+    goto out;
+  }
+  /* The host socket's owner, so its mode means here what it means on the host. By name in the
+   * held directory, never followed: no process of the container runs yet (its init comes after
+   * its mounts). */
+  if (uid >= 0 && fchownat(dfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0) {
+    err = errno;
+    set_error(e, code_for_errno(err), err, "own the socket at %s: %s", path, strerror(err));
+    unlinkat(dfd, name, 0);
+    close(fd);
+    fd = -1;
   }
 out:
   close(dfd);
@@ -127,6 +142,15 @@ void op_socket_listen(const struct tlv_msg *m, uint32_t id) {
   uint32_t number, mode;
   if (tlv_get_u32(m, PV_TAG_LISTENER, &number) < 0) return fail(id, PV_ERR_INVALID, EINVAL, "missing listener");
   if (tlv_get_u32(m, PV_TAG_MODE, &mode) < 0 || mode > 0777) return fail(id, PV_ERR_INVALID, EINVAL, "bad socket mode");
+  uint32_t uid, gid;
+  int64_t owner_uid = -1, owner_gid = -1;
+  int has_uid = tlv_get_u32(m, PV_TAG_UID, &uid) == 0, has_gid = tlv_get_u32(m, PV_TAG_GID, &gid) == 0;
+  if (has_uid != has_gid || (has_uid && (uid == (uint32_t)-1 || gid == (uint32_t)-1)))
+    return fail(id, PV_ERR_INVALID, EINVAL, "bad socket owner");
+  if (has_uid) {
+    owner_uid = uid;
+    owner_gid = gid;
+  }
   if (!valid_container_path(path)) return fail(id, PV_ERR_INVALID, EINVAL, "path must be absolute without ..");
   if (c->destroying) return fail(id, PV_ERR_CONFLICT, EBUSY, "container is being destroyed");
   if (listener_find(c->id, number)) return fail(id, PV_ERR_CONFLICT, EEXIST, "listener in use");
@@ -135,7 +159,7 @@ void op_socket_listen(const struct tlv_msg *m, uint32_t id) {
     if (!g_listeners[i].used) l = &g_listeners[i];
   if (!l) return fail(id, PV_ERR_TOO_LARGE, EMFILE, "too many bound sockets");
   struct agent_error e;
-  int fd = bind_in_container(c, path, (mode_t)mode, &e);
+  int fd = bind_in_container(c, path, (mode_t)mode, owner_uid, owner_gid, &e);
   if (fd < 0) return reply_error(id, &e);
   memset(l, 0, sizeof *l);
   l->used = 1;
@@ -189,13 +213,30 @@ void sockets_handle_fd(int owner, short revents) {
   if (!l->used || !l->pending || !(revents & POLLIN)) return;
   int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) return; /* EAGAIN, or a connection already reset: wait for the next */
+  /* Who connected (a socket bind's: the host connects to the host socket as them; a one-shot
+   * listener's caller was named in its CONNECT event already). */
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  uint32_t groups[PV_MAX_GROUPS];
+  int ngroups = 0, peer = !l->oneshot && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+  if (peer) {
+    /* More groups than PV_MAX_GROUPS (ERANGE): none carried, as the host takes no partial list. */
+    socklen_t glen = sizeof groups;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) ngroups = (int)(glen / sizeof groups[0]);
+  }
   l->pending = 0;
   struct agent_error e;
   uint32_t req = l->req;
   struct process *p = process_adopt_conn(l->container_id, l->process_id, l->handle, l->window, fd, &e);
   if (l->oneshot) listener_close(l);
   if (!p) return reply_error(req, &e);
-  reply_connection(req);
+  if (!peer) return reply_connection(req);
+  struct channel *ch = ctl();
+  if (chan_begin(ch, PV_FRAME_ACK, 0, req) < 0) return;
+  if (tlv_put_u32(&ch->out, PV_TAG_PID, 0) || put_peer(&ch->out, cred.uid, cred.gid, groups, (uint32_t)ngroups))
+    chan_abort(ch);
+  else
+    chan_end(ch);
 }
 
 void reply_connection(uint32_t req) {
@@ -205,6 +246,13 @@ void reply_connection(uint32_t req) {
     chan_abort(ch);
   else
     chan_end(ch);
+}
+
+int put_peer(struct buf *b, uint32_t uid, uint32_t gid, const uint32_t *groups, uint32_t ngroups) {
+  if (tlv_put_u32(b, PV_TAG_UID, uid) || tlv_put_u32(b, PV_TAG_GID, gid)) return -1;
+  for (uint32_t i = 0; i < ngroups; i++)
+    if (tlv_put_u32(b, PV_TAG_GROUP, groups[i])) return -1;
+  return 0;
 }
 
 void sockets_container_gone(const char *container_id) {

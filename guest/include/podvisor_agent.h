@@ -308,27 +308,33 @@
  *                            FREEZE: the container's processes are frozen (cgroup.freeze) from
  *                            before the walk until the process ends (docker commit's pause)
  *        NOT_FOUND: no such container; INVALID: the container has no upper disk (LAYER).
- *   PV_OP_SOCKET_LISTEN      CONTAINER_ID PATH MODE LISTENER -> ACK
+ *   PV_OP_SOCKET_LISTEN      CONTAINER_ID PATH MODE LISTENER [UID GID] -> ACK
  *        A host unix socket bound as a single file (guest/agent/sockets.c): binds a stream
  *        socket of the agent's at PATH in the container (missing parents made 0755; a
- *        non-directory there replaced), mode MODE (0..0777), owner root, and listens.
+ *        non-directory there replaced), mode MODE (0..0777), owner UID:GID (optional: the
+ *        host socket's; root without them), and listens.
  *        LISTENER is the host's number for it, unique in the container (CONFLICT otherwise).
- *   PV_OP_SOCKET_ACCEPT      CONTAINER_ID LISTENER PROCESS_ID HANDLE WINDOW -> ACK PID (0)
+ *   PV_OP_SOCKET_ACCEPT      CONTAINER_ID LISTENER PROCESS_ID HANDLE WINDOW -> ACK PID (0) UID
+ *                                                          GID GROUP...
  *        Answered when a process of the container connects (one pending per listener,
  *        CONFLICT otherwise; NOT_FOUND when the container is destroyed meanwhile). The
  *        connection is then a process without a pid under HANDLE: the peer's bytes are its
  *        STDOUT (credit WINDOW), the host's STDIN bytes go to the peer, STDERR ends at once;
  *        STDIN EOF shuts the connection's write side; SIGNAL (any) ends both directions at
  *        once; EXIT (code 0) follows once both directions ended. The host connects to the
- *        host socket; the guest names no host path.
+ *        host socket, as UID GID and the GROUPs (at most PV_MAX_GROUPS; none when the
+ *        process had more) of the process that connected (the connection's SO_PEERCRED
+ *        and SO_PEERGROUPS); the guest names no host path.
  *   PV_OP_SOCKET_EVENT       -                             -> ACK SOCKET_EVENT SOCKET_TOKEN
- *                                                          SOURCE PATH
+ *                                                          SOURCE PATH [UID GID GROUP...]
  *        Kept pending by the host; answered with the guest kernel's next event about a unix
  *        stream socket file in a 9p mount (/dev/podvisor-sockets): SOCKET_EVENT CONNECT (a
  *        process connects to a socket file no guest socket is bound to, and waits for
  *        SOCKET_ANSWER), BOUND (a process bound one there) or WATCH (a process added an
  *        inotify watch on a file there: FILE_EVENT then brings the host's events). SOURCE is the mount's tag, PATH
- *        the file's path from the mount's root. NOT_FOUND at once when the kernel has no such
+ *        the file's path from the mount's root; a CONNECT's UID GID GROUP... are the caller's
+ *        effective uid and gid and its first PV_MAX_GROUPS supplementary groups (the host
+ *        connects as them). NOT_FOUND at once when the kernel has no such
  *        device (Debian's); CONFLICT while another is pending.
  *   PV_OP_SOCKET_ANSWER      SOCKET_TOKEN ERRNO | SOCKET_TOKEN CONTAINER_ID PROCESS_ID HANDLE
  *                            WINDOW                        -> ACK PID (0)

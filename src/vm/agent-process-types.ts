@@ -4,6 +4,7 @@
  * gives back, re-attaching (listed processes, where output resumes) and the process table.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { PeerCredentials } from './agent-socket-types';
 
 /** User identity of a process inside a container. */
 export interface ProcessUser {
@@ -99,6 +100,11 @@ export interface AgentProcess {
    * continues (or re-sends from) for a re-attached one. Absent means 0.
    */
   readonly outputStart?: { stdout: number; stderr: number };
+  /**
+   * A connection of Agent.acceptSocket: the process in the guest that connected (the guest's
+   * word). Absent for other processes, and from an agent that predates it.
+   */
+  readonly peer?: PeerCredentials;
 }
 
 /** A process the agent lists at a reattach (what a resume callback is asked about). */

@@ -17,6 +17,18 @@ export interface FileEventRequest {
   cookie: number;
 }
 
+/**
+ * Who connected in the guest, as the guest reports it (its word: a guest root can claim any
+ * ids, no more than a root container can take under runc): the effective uid and gid that
+ * SO_PEERCRED shows, and the supplementary groups (SO_PEERGROUPS), at most 64. The host
+ * connects to a host socket as them (src/pod/network/connect-as.ts).
+ */
+export interface PeerCredentials {
+  uid: number;
+  gid: number;
+  groups: number[];
+}
+
 /** Agent.socketEvent: what the guest kernel reports about a socket file in a 9p share. */
 export interface ShareSocketEvent {
   /** connect, bound: a unix socket file; watch: an inotify watch added on a file there. */
@@ -27,6 +39,8 @@ export interface ShareSocketEvent {
   tag: string;
   /** The file's path from the share's root, as the guest names it (check it). */
   path: string;
+  /** A connect's caller; absent from a guest kernel or agent that predates it. */
+  peer?: PeerCredentials;
 }
 
 /** Agent.answerSocket: which connect, and the process the connection becomes. */
@@ -52,8 +66,10 @@ export interface SocketListenRequest {
   containerId: string;
   /** Absolute path inside the container. */
   path: string;
-  /** Permission bits (0..0o777); the owner is root. */
+  /** Permission bits (0..0o777). */
   mode: number;
+  /** The socket's owner (the host socket's, so its mode means the same); absent: root. */
+  owner?: { uid: number; gid: number };
   /** The host's number for it, unique in the container. */
   listener: number;
 }

@@ -17,6 +17,7 @@ import type {
 
 export type {
   FileEventRequest,
+  PeerCredentials,
   ShareSocketEvent,
   SocketAcceptRequest,
   SocketAnswerRequest,

@@ -55,6 +55,7 @@ export type {
   SocketAcceptRequest,
   SocketListenRequest,
   ShareSocketEvent,
+  PeerCredentials,
   SocketAnswerRequest,
   SocketDialRequest,
   FileEventRequest,

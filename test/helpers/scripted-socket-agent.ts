@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { PassThrough } from 'node:stream';
-import type { AgentProcess, ExitStatus, ShareSocketEvent } from '../../src/vm/types';
+import type { AgentProcess, ExitStatus, PeerCredentials, ShareSocketEvent } from '../../src/vm/types';
 
 /** The volume share's tag in these tests. */
 export const TAG = 'podvisor-vol';
@@ -40,8 +40,9 @@ export class ScriptedAgent {
     return this.queue.length;
   }
 
-  push(kind: ShareSocketEvent['kind'], p: string, tag = TAG): number {
-    const ev = { kind, token: this.nextToken++, tag, path: p };
+  /** Push an event; a connect may name its caller (`peer`, as the guest kernel reports it). */
+  push(kind: ShareSocketEvent['kind'], p: string, tag = TAG, peer?: PeerCredentials): number {
+    const ev: ShareSocketEvent = { kind, token: this.nextToken++, tag, path: p, ...(peer ? { peer } : {}) };
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = undefined;

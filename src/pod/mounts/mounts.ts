@@ -231,6 +231,7 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
         mount: m,
         target: m.target,
         mode: socket.mode & 0o777,
+        owner: { uid: socket.uid, gid: socket.gid },
         listener: index,
       });
     } else if (m.type === 'tmpfs') {

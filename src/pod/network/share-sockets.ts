@@ -9,7 +9,8 @@
  *   connect   a guest process connects to a socket file no guest socket is bound to: a host
  *             service's, or one another VM bound (which the host listens for, below). The
  *             host opens the file beneath the share it holds (no symlink, a socket or
- *             nothing) and connects to that inode; refused, the guest's connect fails with
+ *             nothing) and connects to that inode as the caller's uid, gid and groups (the
+ *             kernel reports them with the connect; ./connect-as.ts); refused, the guest's connect fails with
  *             the same errno; connected, the guest process is connected to the agent and the
  *             two connections are piped (./socket-relay.ts pipeGuestConnection).
  *   bound     a guest process bound a stream socket in the share. The host listens at that
@@ -44,12 +45,14 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { AgentProcess, ShareSocketEvent, Vm } from '../../vm/types';
 import { at, O_PATH, openChild, type BeneathPath } from '../../util/beneath';
 import { openGuestParent } from '../../util/resolve-beneath';
 import { WorkSlots } from '../../util/work-slots';
 import { logger } from '../../util/log';
 import { pipeGuestConnection } from './socket-relay';
+import { connectHostSocket } from './connect-as';
 import { stopShareWatcher, watchShareFile } from './share-events';
 
 const log = logger('pod');
@@ -218,17 +221,14 @@ async function onConnect(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Pro
   if (!p || state.open >= MAX_CONNECTIONS) return refuse(osConstants.errno.ECONNREFUSED);
   // The slot is taken now: the connects still on their way count against the limit too.
   const release = takeSlot(state);
-  let host: net.Socket;
+  let host: Duplex;
   try {
     const f = await openSocketFile(p);
-    // The inode held, through its fd: a file swapped since is not what is reached.
-    host = net.createConnection({ path: at(f.file), allowHalfOpen: true });
+    // The inode held, through its fd: a file swapped since is not what is reached. As the
+    // guest's caller (./connect-as.ts): the service sees its ids, and its mode and owner apply.
+    host = await connectHostSocket(f.file, ev.peer).finally(() => void f.file.close().then(() => f.parent.close()));
     // Until it is piped (which handles its errors): a reset while the agent answers is not the daemon's end.
     host.on('error', () => undefined);
-    await new Promise<void>((resolve, reject) => {
-      host.once('connect', resolve);
-      host.once('error', reject);
-    }).finally(() => void f.file.close().then(() => f.parent.close()));
   } catch (e) {
     release();
     return refuse(errnoOf(e));

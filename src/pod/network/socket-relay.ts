@@ -3,14 +3,16 @@
  * /run/podvisor/docker.sock:/var/run/docker.sock`, `-v $SSH_AUTH_SOCK:/ssh-agent`).
  *
  * A socket cannot cross the VM's edge through the volume share, so the guest agent binds a
- * listening stream socket of its own at the target path (Agent.listenSocket, mode from the host
- * socket's, owner root), and the host keeps one Agent.acceptSocket pending on it. Each
+ * listening stream socket of its own at the target path (Agent.listenSocket, mode and owner from
+ * the host socket's), and the host keeps one Agent.acceptSocket pending on it. Each
  * connection a process of the container makes arrives as a process without a pid whose stdout
  * is what the peer writes and whose stdin is what it reads, under the agent channel's credits
  * both ways; the host then connects to the host socket the user named and pipes the two,
  * half-close included. The guest names nothing: the host opens the path pinned at create with
  * no symlink followed (../mounts/bind-sources.ts), for each connection, and connects to that inode
- * through its fd. A service that makes its socket again at the same path is reached again; a
+ * through its fd, as the uid, gid and groups of the process that connected in the guest
+ * (AgentProcess.peer; ./connect-as.ts), so the service's SO_PEERCRED shows what it shows under
+ * runc, and a socket that user may not open is refused (the guest's connection ends at once). A service that makes its socket again at the same path is reached again; a
  * path that a container turned into a symlink (through a bind of a parent directory) is not
  * followed, and the connection ends at once.
  * A host socket that is gone or refuses ends the guest's connection at once; either side's end
@@ -27,8 +29,9 @@ import * as net from 'node:net';
 import type { Agent, AgentProcess } from '../../vm/types';
 import { InvalidArgumentError } from '../../errors';
 import { logger } from '../../util/log';
-import { fdPath } from '../../util/beneath';
+import type { Duplex } from 'node:stream';
 import { openBindSource } from '../mounts/bind-sources';
+import { connectHostSocket } from './connect-as';
 import type { PodBindMount } from '../mounts/mount-types';
 
 const log = logger('pod');
@@ -42,6 +45,8 @@ export interface SocketBind {
   target: string;
   /** Permission bits of the socket in the container (the host socket's). */
   mode: number;
+  /** Its owner in the container (the host socket's): its mode then means what it means on the host. */
+  owner?: { uid: number; gid: number };
   /** Its number, unique in the container (the mount's index). */
   listener: number;
 }
@@ -70,7 +75,13 @@ const CONNECTION_PREFIX = 'sock-';
 export async function bindHostSocket(agent: Agent, b: SocketBind): Promise<void> {
   if (!agent.listenSocket || !agent.acceptSocket)
     throw new InvalidArgumentError(`this VM's guest agent cannot bind the socket ${b.mount.source}`);
-  await agent.listenSocket({ containerId: b.containerId, path: b.target, mode: b.mode, listener: b.listener });
+  await agent.listenSocket({
+    containerId: b.containerId,
+    path: b.target,
+    mode: b.mode,
+    listener: b.listener,
+    ...(b.owner ? { owner: b.owner } : {}),
+  });
   void acceptLoop(agent, b);
 }
 
@@ -137,25 +148,24 @@ async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
  */
 async function relay(agent: Agent, conn: AgentProcess, b: SocketBind, ended: () => void): Promise<void> {
   let fh: Awaited<ReturnType<typeof openBindSource>>['fh'] | undefined;
+  let host: Duplex;
   try {
     const found = await openBindSource(b.mount);
     fh = found.fh;
     if (found.kind !== 'socket') throw new Error(`${b.mount.source} is no longer a socket`);
+    // As the process that connected in the guest (./connect-as.ts): what runc's would be.
+    host = await connectHostSocket(fh, conn.peer);
   } catch (e) {
-    await fh?.close().catch(() => undefined);
-    noteRefused(b, e as Error);
-    const host = new net.Socket();
-    pipeGuestConnection(agent, conn, host, ended);
-    host.destroy(e as Error);
+    const err = e as NodeJS.ErrnoException;
+    // A socket the container's user may not open is its answer, not the bind's fault.
+    if (err.code !== 'EACCES') noteRefused(b, err);
+    const dead = new net.Socket();
+    pipeGuestConnection(agent, conn, dead, ended);
+    dead.destroy(err);
     return;
+  } finally {
+    await fh?.close().catch(() => undefined);
   }
-  const held = fh;
-  const host = net.createConnection({ path: fdPath(held), allowHalfOpen: true });
-  const release = (): void => void held.close().catch(() => undefined);
-  if (host.connecting) {
-    host.once('connect', release);
-    host.once('error', release);
-  } else release();
   pipeGuestConnection(agent, conn, host, ended);
 }
 
@@ -174,7 +184,12 @@ function noteRefused(b: SocketBind, e: Error): void {
  * The host socket may still be connecting (made with allowHalfOpen): refused, gone or reset,
  * the guest's connection ends at once, both ways.
  */
-export function pipeGuestConnection(agent: Agent, conn: AgentProcess, host: net.Socket, ended: () => void): void {
+export function pipeGuestConnection(
+  agent: Agent,
+  conn: AgentProcess,
+  host: Duplex & { connecting?: boolean },
+  ended: () => void,
+): void {
   const toGuest = conn.stdin!;
   const fromGuest = conn.stdout;
   const ignore = (): void => undefined;
@@ -197,7 +212,8 @@ export function pipeGuestConnection(agent: Agent, conn: AgentProcess, host: net.
   if (host.connecting) host.once('connect', pipe);
   else pipe();
   host.on('error', endGuest);
-  host.on('close', (hadError) => {
+  // A net.Socket says whether it closed on an error; any stream closed before its end did too.
+  host.on('close', (hadError?: boolean) => {
     if (hadError || !host.readableEnded) endGuest();
   });
   conn.exited.catch(ignore).finally(() => {

@@ -51,6 +51,7 @@ import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './d
 import { encodeSeccomp } from './seccomp';
 import { encodeArchive } from './archive';
 import {
+  decodePeer,
   decodeSocketEvent,
   encodeFileEvent,
   encodeSocketAccept,
@@ -77,7 +78,7 @@ import {
   encodeWriteFile,
 } from './container-ops';
 import { Limits, Op, PROTOCOL_VERSION, Tag } from './protocol';
-import { protocolError, TlvWriter } from './tlv';
+import { protocolError, TlvWriter, type TlvReader } from './tlv';
 
 /** Options of AgentClient.connect. */
 export interface AgentConnectOptions {
@@ -240,7 +241,9 @@ export class AgentClient implements Agent {
     if (this.lastOp < Op.SOCKET_ACCEPT) throw new NotImplementedError('the guest agent predates SOCKET_ACCEPT');
     if (this.mux.hasProcessId(req.processId)) throw new ConflictError(`process id ${req.processId} is in use`);
     const w = encodeSocketAccept(req, this.mux.window);
-    return this.requestProcess(Op.SOCKET_ACCEPT, w, { ...req, terminal: false, stdin: true });
+    return this.requestProcess(Op.SOCKET_ACCEPT, w, { ...req, terminal: false, stdin: true }, (r, proc) => {
+      proc.peer = decodePeer(r);
+    });
   }
 
   /** @inheritdoc */
@@ -280,6 +283,7 @@ export class AgentClient implements Agent {
     op: number,
     w: TlvWriter,
     p: { processId: string; containerId: string; terminal: boolean; stdin: boolean },
+    more?: (r: TlvReader, proc: ProcessChannel) => void,
   ): Promise<AgentProcess> {
     const proc = this.mux.newProcess({
       processId: p.processId,
@@ -291,6 +295,7 @@ export class AgentClient implements Agent {
     try {
       const r = await this.mux.request(op, w);
       proc.setPid(this.mux.decode(() => r.needU32(Tag.PID)));
+      if (more) this.mux.decode(() => more(r, proc));
       return proc;
     } catch (e) {
       this.mux.drop(proc);

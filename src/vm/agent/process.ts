@@ -7,7 +7,7 @@
  * `fail`, which destroys the streams and rejects `exited` with that error.
  */
 import { Readable, Writable } from 'node:stream';
-import type { AgentProcess, ExitStatus } from '../types';
+import type { AgentProcess, ExitStatus, PeerCredentials } from '../types';
 import { UnavailableError } from '../../errors';
 import { InputCredit, OutputCredit } from './flow';
 import { FrameType, Limits, Stream } from './protocol';
@@ -221,6 +221,8 @@ export class ProcessChannel implements AgentProcess {
   readonly stdin: Writable | null;
   readonly exited: Promise<ExitStatus>;
   readonly outputStart: { stdout: number; stderr: number };
+  /** A connection's (SOCKET_ACCEPT): who connected, set by the client from the ACK. */
+  peer?: PeerCredentials;
   private readonly out: OutputStream;
   private readonly err: OutputStream | null;
   private readonly input: InputStream | null;

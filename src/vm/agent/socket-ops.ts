@@ -9,6 +9,7 @@
 import { InvalidArgumentError } from '../../errors';
 import type {
   FileEventRequest,
+  PeerCredentials,
   ShareSocketEvent,
   SocketAcceptRequest,
   SocketAnswerRequest,
@@ -20,6 +21,9 @@ import { checkId, checkPath } from './requests';
 import { protocolError, TlvWriter, type TlvReader } from './tlv';
 
 const TAG_RE = /^[A-Za-z0-9_.-]{1,36}$/;
+
+/** The largest uid or gid: 2^32-1 is no id (the kernel's (uid_t)-1). */
+const MAX_ID = 0xfffffffe;
 
 /** A listener number of SOCKET_LISTEN and SOCKET_ACCEPT: a u32. */
 function checkListener(n: number): void {
@@ -33,11 +37,18 @@ export function encodeSocketListen(req: SocketListenRequest): TlvWriter {
   if (!Number.isInteger(req.mode) || req.mode < 0 || req.mode > 0o777)
     throw new InvalidArgumentError(`invalid socket mode ${req.mode}`);
   checkListener(req.listener);
-  return new TlvWriter()
+  const w = new TlvWriter()
     .str(Tag.CONTAINER_ID, req.containerId)
     .str(Tag.PATH, req.path, Limits.MAX_PATH)
     .u32(Tag.MODE, req.mode)
     .u32(Tag.LISTENER, req.listener);
+  if (req.owner) {
+    const { uid, gid } = req.owner;
+    for (const id of [uid, gid])
+      if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new InvalidArgumentError(`invalid socket owner ${id}`);
+    w.u32(Tag.UID, uid).u32(Tag.GID, gid);
+  }
+  return w;
 }
 
 /** SOCKET_ACCEPT (the process's handle is added by the caller). */
@@ -57,6 +68,23 @@ function checkToken(token: number): void {
     throw new InvalidArgumentError(`invalid socket token ${token}`);
 }
 
+/**
+ * Who connected, from an answer's UID GID GROUP... (SOCKET_ACCEPT's, a CONNECT event's);
+ * undefined when it has none (an agent or guest kernel that predates them). Strict: a GID
+ * without a UID or the other way, an id out of range or more than Limits.MAX_GROUPS groups is
+ * a protocol error, never a connection made as something else.
+ */
+export function decodePeer(r: TlvReader): PeerCredentials | undefined {
+  const uid = r.u32(Tag.UID);
+  const gid = r.u32(Tag.GID);
+  const groups = r.u32s(Tag.GROUP);
+  if (uid === undefined && gid === undefined && groups.length === 0) return undefined;
+  if (uid === undefined || gid === undefined) throw protocolError('peer credentials without a uid or a gid');
+  if (groups.length > Limits.MAX_GROUPS) throw protocolError(`peer with more than ${Limits.MAX_GROUPS} groups`);
+  for (const id of [uid, gid, ...groups]) if (id > MAX_ID) throw protocolError(`peer id ${id} out of range`);
+  return { uid, gid, groups };
+}
+
 /** SOCKET_EVENT's answer. */
 export function decodeSocketEvent(r: TlvReader): ShareSocketEvent {
   const kind = r.needU32(Tag.SOCKET_EVENT);
@@ -66,12 +94,16 @@ export function decodeSocketEvent(r: TlvReader): ShareSocketEvent {
     [SocketEvent.WATCH]: 'watch',
   };
   if (!kinds[kind]) throw protocolError(`SOCKET_EVENT of unknown kind ${kind}`);
-  return {
+  const ev: ShareSocketEvent = {
     kind: kinds[kind],
     token: r.needU32(Tag.SOCKET_TOKEN),
     tag: r.needStr(Tag.SOURCE, 64),
     path: r.needStr(Tag.PATH, Limits.MAX_PATH),
   };
+  const peer = decodePeer(r);
+  if (peer && ev.kind !== 'connect') throw protocolError(`a ${ev.kind} event with peer credentials`);
+  if (peer) ev.peer = peer;
+  return ev;
 }
 
 /** SOCKET_ANSWER refusing a connect with `errno`. */

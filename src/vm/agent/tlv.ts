@@ -126,6 +126,11 @@ export class TlvReader {
     return v;
   }
 
+  /** Every value of a repeated u32 field (`u32[]`), in order; [] when absent. */
+  u32s(tag: number): number[] {
+    return (this.fields.get(tag) ?? []).map((v) => v.readUInt32LE(0));
+  }
+
   /** A u64 field as a safe integer, or undefined. */
   u64(tag: number): number | undefined {
     const v = this.fields.get(tag)?.[0];

@@ -121,6 +121,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['fs.promises.mkdir', 'fs.promises.writeFile'],
     reason: `${CONTAINER_DIR}; the copies in the rootfs go through writeEtcFile (src/pod/mounts/etc-files.ts, beneath)`,
   },
+  { file: 'src/pod/network/connect-as.ts', fn: 'connectAsBinary', calls: ['fs.accessSync'], reason: INSTALLED },
   { file: 'src/pod/network/share-events.ts', fn: 'startWatcher', calls: ['fs.existsSync'], reason: INSTALLED },
   {
     file: 'src/pod/network/share-events.ts',

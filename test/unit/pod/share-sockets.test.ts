@@ -26,6 +26,7 @@ import {
 } from '../../../src/pod/network/share-sockets';
 import type { ExitStatus, Vm } from '../../../src/vm/types';
 import { closeResolveHelper } from '../../../src/util/resolve-beneath';
+import { startPeercredServer } from '../../helpers/peercred-server';
 import {
   bareSocketFile,
   bareSocketFiles,
@@ -376,3 +377,53 @@ test('an error on a host listener, or on a host connection on its way, ends that
   open();
   await agent.until(() => agent.answers.length === 1);
 });
+
+test("a guest connect is made as its caller's uid and gid: the service sees them, and a socket they may not open is refused EACCES", async () => {
+  const svc = await startPeercredServer(path.join(share, 'vol', 'peer.sock'), 0o777);
+  const closed = await startPeercredServer(path.join(share, 'vol', 'root-only.sock'), 0o700);
+  try {
+    const user = { uid: 1000, gid: 1000, groups: [1000] };
+    agent.push('connect', '/vol/peer.sock', TAG, user);
+    agent.push('connect', '/vol/peer.sock', TAG, { uid: 0, gid: 0, groups: [] });
+    await agent.until(() => agent.answers.length === 2);
+    const seen = await Promise.all(agent.answers.map((a) => firstLine(a.conn.toGuest)));
+    expect(seen.sort()).toEqual(['uid=0 gid=0', 'uid=1000 gid=1000']);
+    // Relayed both ways through the helper, half-close included.
+    const helped = agent.answers[seen.indexOf('uid=1000 gid=1000')].conn;
+    const echoed = collect(helped.toGuest);
+    helped.fromGuest.end('ping');
+    expect(await echoed).toBe('ping');
+    const refused = agent.push('connect', '/vol/root-only.sock', TAG, user);
+    await agent.until(() => agent.refusals.length === 1);
+    expect(agent.refusals).toEqual([{ token: refused, errno: os.constants.errno.EACCES }]);
+  } finally {
+    await svc.stop();
+    await closed.stop();
+  }
+});
+
+/** The first line a stream gives (without its newline); the rest is left for later readers. */
+function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const on = (b: Buffer): void => {
+      got += b.toString();
+      const nl = got.indexOf('\n');
+      if (nl < 0) return;
+      stream.off('data', on);
+      stream.pause();
+      resolve(got.slice(0, nl));
+    };
+    stream.on('data', on);
+  });
+}
+
+/** Everything a stream gives until its end. */
+function collect(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    stream.on('data', (b: Buffer) => (got += b.toString()));
+    stream.on('end', () => resolve(got));
+    stream.resume();
+  });
+}

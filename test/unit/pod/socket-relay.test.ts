@@ -18,7 +18,8 @@ import {
   MAX_CONNECTIONS_PER_BIND,
   resumeHostSocket,
 } from '../../../src/pod/network/socket-relay';
-import type { Agent, AgentProcess, ExitStatus } from '../../../src/vm/types';
+import type { Agent, AgentProcess, ExitStatus, PeerCredentials } from '../../../src/vm/types';
+import { startPeercredServer } from '../../helpers/peercred-server';
 import type { PodBindMount } from '../../../src/pod/mounts/mount-types';
 
 /** A bind mount of `source`, pinned as a create pins it (the test's directory has no symlink). */
@@ -63,8 +64,8 @@ interface ScriptedAgent {
 
 let agents: ScriptedAgent[] = [];
 
-/** An agent that answers the first `answers` accepts at once (the rest wait for ever). */
-function scriptedAgent(answers: number): ScriptedAgent {
+/** An agent that answers the first `answers` accepts at once (the rest wait for ever), connected as `peer`. */
+function scriptedAgent(answers: number, peer?: PeerCredentials): ScriptedAgent {
   const conns: FakeConn[] = [];
   const signals: string[] = [];
   let accepts = 0;
@@ -85,6 +86,7 @@ function scriptedAgent(answers: number): ScriptedAgent {
         stderr: new PassThrough(),
         stdin: toGuest,
         exited,
+        ...(peer ? { peer } : {}),
       };
       conns.push({ proc, fromGuest, toGuest, exit });
       return proc;
@@ -236,4 +238,45 @@ test('a service that makes its socket again at the same path is reached by the n
   fs.rmSync(sock, { force: true });
   server = await serve('second');
   expect(await connect()).toBe('second');
+});
+
+test("a guest connection reaches the host socket as its process's uid and gid; a socket they may not open ends it at once", async () => {
+  const open = await startPeercredServer(path.join(dir, 'open.sock'), 0o777);
+  const closed = await startPeercredServer(path.join(dir, 'closed.sock'), 0o700);
+  try {
+    const user = scriptedAgent(2, { uid: 1000, gid: 1000, groups: [] });
+    await bindHostSocket(user.agent, {
+      containerId: 'c1',
+      mount: bindOf(open.path),
+      target: '/s',
+      mode: 0o777,
+      listener: 0,
+    });
+    const root = scriptedAgent(1, { uid: 0, gid: 0, groups: [] });
+    await bindHostSocket(root.agent, {
+      containerId: 'c2',
+      mount: bindOf(open.path),
+      target: '/s',
+      mode: 0o777,
+      listener: 0,
+    });
+    await until(() => user.conns.length === 2 && root.conns.length === 1);
+    const first = (c: FakeConn) =>
+      new Promise<string>((resolve) => c.toGuest.once('data', (b: Buffer) => resolve(b.toString())));
+    expect(await first(user.conns[0])).toBe('uid=1000 gid=1000\n');
+    expect(await first(root.conns[0])).toBe('uid=0 gid=0\n');
+    const refused = scriptedAgent(1, { uid: 1000, gid: 1000, groups: [] });
+    await bindHostSocket(refused.agent, {
+      containerId: 'c3',
+      mount: bindOf(closed.path),
+      target: '/s',
+      mode: 0o700,
+      listener: 0,
+    });
+    await until(() => refused.signals.length === 1);
+    expect(refused.conns[0].toGuest.writableEnded).toBe(true);
+  } finally {
+    await open.stop();
+    await closed.stop();
+  }
 });

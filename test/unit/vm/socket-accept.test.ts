@@ -68,6 +68,19 @@ test('SOCKET_LISTEN carries the container, path, mode and listener; bad ones are
   await expect(
     client.listenSocket({ containerId: 'c1', path: '/s', mode: 0o4777, listener: 1 }),
   ).rejects.toBeInstanceOf(InvalidArgumentError);
+  // Without an owner the socket is root's (no UID, GID); with one, both go.
+  expect(got!.has(Tag.UID)).toBe(false);
+  await client.listenSocket({
+    containerId: 'c1',
+    path: '/s',
+    mode: 0o770,
+    listener: 4,
+    owner: { uid: 1000, gid: 2000 },
+  });
+  expect([got!.u32(Tag.UID), got!.u32(Tag.GID)]).toEqual([1000, 2000]);
+  await expect(
+    client.listenSocket({ containerId: 'c1', path: '/s', mode: 0o700, listener: 5, owner: { uid: -1, gid: 0 } }),
+  ).rejects.toBeInstanceOf(InvalidArgumentError);
 });
 
 test('a connection is a process under the host-chosen handle: the peer bytes on stdout, stdin to the peer, EXIT ends it', async () => {
