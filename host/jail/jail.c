@@ -3,7 +3,7 @@
  * its own:
  *
  *   podvisor-jail [--cgroup FILE]... [--ro PATH]... [--rw PATH]... [--dev PATH]...
- *                 [--tmpfs PATH]... [--proc] [--pid-ns] [--tap NAME:FD]... [--caps NAME,NAME...]
+ *                 [--tmpfs PATH]... [--proc] [--pid-ns] [--net-ns] [--tap NAME:FD]... [--caps NAME,NAME...]
  *                 -- PROGRAM ARG...
  *
  *  1. --cgroup FILE: its pid is written into FILE (a cgroup's cgroup.procs, one per hierarchy),
@@ -15,7 +15,11 @@
  *     then forks, and the child, pid 1 of that namespace, goes on below and becomes PROGRAM,
  *     while the parent stays behind as its supervisor (see supervise()): the daemon finds the
  *     child's host pid as the parent's only child. Without --pid-ns the jail itself becomes
- *     PROGRAM (the same pid). Every mount becomes a slave of the host's, so
+ *     PROGRAM (the same pid). With --net-ns, a new network namespace too, made after the taps
+ *     are open: their fds keep working there (a tap stays in the namespace it was made in, the
+ *     host's), and the program reaches no network of the host's: no loopback service, no
+ *     abstract unix socket, no interface but its own loopback, down. Its unix sockets are files,
+ *     which a network namespace does not bound. Every mount becomes a slave of the host's, so
  *     that mounts the host makes later under a shared mount (a VM directory the daemon made a
  *     shared mount of itself) still reach the jail, and nothing made here reaches the host;
  *  3. a new root on a tmpfs holding only the given paths, each bound at the same absolute path
@@ -305,7 +309,7 @@ static void supervise(void) {
 
 int main(int argc, char **argv) {
   const char *caps = NULL;
-  int pid_ns = 0, own_proc = 0;
+  int pid_ns = 0, net_ns = 0, own_proc = 0;
   int i = 1;
   const char *cgroups[8];
   int ncgroups = 0;
@@ -328,6 +332,10 @@ int main(int argc, char **argv) {
     }
     if (strcmp(a, "--pid-ns") == 0) {
       pid_ns = 1;
+      continue;
+    }
+    if (strcmp(a, "--net-ns") == 0) {
+      net_ns = 1;
       continue;
     }
     if (i + 1 >= argc) usage("an option without its value");
@@ -353,7 +361,9 @@ int main(int argc, char **argv) {
   if (i >= argc) usage("no program to run");
   for (int c = 0; c < ncgroups; c++) join_cgroup(cgroups[c]);
   for (int t = 0; t < ntaps; t++) open_tap(taps[t]);
-  if (unshare(CLONE_NEWNS | CLONE_NEWIPC | (pid_ns ? CLONE_NEWPID : 0)) < 0) die("unshare", NULL);
+  /* After the taps: they are made in the host's network namespace, and keep working from the new one. */
+  if (unshare(CLONE_NEWNS | CLONE_NEWIPC | (pid_ns ? CLONE_NEWPID : 0) | (net_ns ? CLONE_NEWNET : 0)) < 0)
+    die("unshare", NULL);
   if (pid_ns) supervise();
   build_root(pid_ns && own_proc);
   if (caps) cut_capabilities(caps);

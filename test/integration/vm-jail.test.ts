@@ -1,8 +1,8 @@
 /**
  * Every VM's QEMU in a jail of its own (src/vm/qemu/confinement/jail.ts, host/jail), in real VMs (TCG
  * here): a booted VM's, a template clone's, a restored checkpoint's and a checkpoint fork's.
- * Read from /proc of each QEMU: its mount, IPC and PID namespaces are not the daemon's (it is pid
- * 1 of its own, its parent the jail's supervisor, which holds no capability), its root
+ * Read from /proc of each QEMU: its mount, IPC, PID and network namespaces are not the daemon's
+ * (it is pid 1 of its own, its parent the jail's supervisor, which holds no capability), its root
  * holds its own VM directory but not the host's /etc, /root or another VM's directory, its
  * bounding set lacks CAP_DAC_READ_SEARCH, and it runs in its own cgroup under podvisor's with
  * its memory and task limits. A mount the host makes in a clone's share after it started
@@ -15,6 +15,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as net from 'node:net';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
@@ -76,6 +79,7 @@ function jailFacts(pid: number) {
   return {
     mnt: ns(pid, 'mnt') === ns('self', 'mnt'),
     ipc: ns(pid, 'ipc') === ns('self', 'ipc'),
+    net: ns(pid, 'net') === ns('self', 'net'),
     pidNs: ns(pid, 'pid') === ns('self', 'pid'),
     pidInNs: statusField(pid, 'NSpid').split(/\s+/).slice(1),
     supervisor: path.basename(fs.readFileSync(`/proc/${sup}/cmdline`, 'utf8').split('\0')[0]),
@@ -88,6 +92,7 @@ function jailFacts(pid: number) {
 const JAILED = {
   mnt: false,
   ipc: false,
+  net: false,
   pidNs: false,
   pidInNs: ['1'],
   supervisor: 'podvisor-jail',
@@ -151,7 +156,7 @@ afterAll(async () => {
   expect(cgroups).toEqual([]);
 });
 
-test('each QEMU (booted, cloned, restored, forked) is in its own mount, IPC and PID namespaces (pid 1 there, under a capability-less jail), with a root of its own files, no CAP_DAC_READ_SEARCH or CAP_NET_ADMIN (its taps made by its jail), and its own cgroup', () => {
+test('each QEMU (booted, cloned, restored, forked) is in its own mount, IPC, PID and network namespaces (pid 1 there, under a capability-less jail), with a root of its own files, no CAP_DAC_READ_SEARCH or CAP_NET_ADMIN (its taps made by its jail), and its own cgroup', () => {
   expect(activeJail()).toBeDefined();
   const hvOf = (name: string) => (name === 'booted' ? hvs[1] : hvs[0]);
   const all = Object.entries(vms).map(([name, vm]) => ({ name, ...qemuOf(hvOf(name), vm) }));
@@ -245,6 +250,74 @@ test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: o
   );
   expect(holders.length).toBeGreaterThan(0);
   for (const h of holders) expect(jailFacts(h.pid)).toEqual(JAILED);
+});
+
+/**
+ * What a process in the network namespace of `pid` (this test's own when undefined) reaches of
+ * the host's network: a TCP listener on the host's loopback at `port`, the host's abstract unix
+ * socket `name`. Each is 'connected' or the connect's error code. The probe is a node process
+ * entered into that network namespace only (nsenter -n): as a taken-over QEMU would try it.
+ */
+async function reachable(pid: number | undefined, port: number, name: string): Promise<Record<string, string>> {
+  const probe = `
+    const net = require('node:net');
+    const tryConnect = (opts) => new Promise((resolve) => {
+      const s = net.connect(opts, () => { s.destroy(); resolve('connected'); });
+      s.on('error', (e) => resolve(e.code));
+      s.setTimeout(3000, () => { s.destroy(); resolve('timeout'); });
+    });
+    (async () => {
+      const loopback = await tryConnect({ host: '127.0.0.1', port: ${port} });
+      const abstract = await tryConnect({ path: '\\0${name}' });
+      process.stdout.write(JSON.stringify({ loopback, abstract }));
+    })();`;
+  const [bin, args] =
+    pid === undefined
+      ? [process.execPath, ['-e', probe]]
+      : ['nsenter', ['-t', String(pid), '-n', '--', process.execPath, '-e', probe]];
+  const { stdout } = await promisify(execFile)(bin, args, { timeout: 20_000 });
+  return JSON.parse(stdout) as Record<string, string>;
+}
+
+/** The network interfaces `pid` sees (its network namespace's: /proc/<pid>/net/dev). */
+function interfaces(pid: number): string[] {
+  const lines = fs.readFileSync(`/proc/${pid}/net/dev`, 'utf8').trim().split('\n').slice(2);
+  return lines.map((l) => l.split(':')[0].trim()).sort();
+}
+
+test("no jailed process (QEMU of a booted, cloned, restored and forked VM, virtiofsd, the lock holders) reaches the host's network: no loopback listener, no abstract unix socket, no interface but its own loopback", async () => {
+  const hvOf = (name: string) => (name === 'booted' ? hvs[1] : hvs[0]);
+  const jailed = Object.entries(vms).map(([name, vm]) => ({ name, pid: qemuOf(hvOf(name), vm).pid }));
+  const rec = readVmRecord(vmPaths(hvs[1].opts.execRoot, vms.booted.id))!;
+  jailed.push({ name: 'virtiofsd', pid: rec.virtiofsdPid! });
+  for (const h of liveProcesses().filter(
+    (p) => path.basename(p.argv[0] ?? '') === 'podvisor-lock-holder' && p.argv.some((a) => a.startsWith(execRoot)),
+  ))
+    jailed.push({ name: `lock holder ${h.pid}`, pid: h.pid });
+  expect(jailed.length).toBeGreaterThan(5);
+  const name = `podvisor-test-${process.pid}`;
+  const tcp = net.createServer((c) => c.destroy());
+  const abstract = net.createServer((c) => c.destroy());
+  await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => abstract.listen(`\0${name}`, r));
+  try {
+    const port = (tcp.address() as net.AddressInfo).port;
+    // From the host's network namespace both are there: the probe can tell.
+    expect(await reachable(undefined, port, name)).toEqual({ loopback: 'connected', abstract: 'connected' });
+    for (const { name: who, pid } of jailed) {
+      expect({ who, net: ns(pid, 'net') === ns('self', 'net') }).toEqual({ who, net: false });
+      expect({ who, interfaces: interfaces(pid) }).toEqual({ who, interfaces: ['lo'] });
+      // Its loopback is down: no route even to itself; no abstract socket of the host's.
+      expect({ who, ...(await reachable(pid, port, name)) }).toEqual({
+        who,
+        loopback: 'ENETUNREACH',
+        abstract: 'ECONNREFUSED',
+      });
+    }
+  } finally {
+    tcp.close();
+    abstract.close();
+  }
 });
 
 test("a mount the host makes in a clone's share after it started reaches its guest over 9p", async () => {
