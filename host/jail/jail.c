@@ -4,7 +4,7 @@
  *
  *   podvisor-jail [--cgroup FILE]... [--ro PATH]... [--rw PATH]... [--dev PATH]...
  *                 [--tmpfs PATH]... [--proc] [--pid-ns] [--net-ns] [--tap NAME:FD]... [--caps NAME,NAME...]
- *                 -- PROGRAM ARG...
+ *                 [--uid UID] -- PROGRAM ARG...
  *
  *  1. --cgroup FILE: its pid is written into FILE (a cgroup's cgroup.procs, one per hierarchy),
  *     so everything the program allocates is charged to the VM's cgroup from its first page;
@@ -35,6 +35,10 @@
  *  4. pivot_root into it, the host's root detached: nothing else of the host is reachable;
  *  5. --caps: the capability bounding set cut to the named ones (the rest dropped), the
  *     inheritable and ambient sets emptied, so the program keeps only those;
+ *     --uid UID: the program runs as user and group UID (real, effective, saved; no
+ *     supplementary group), not root, keeping the --caps capabilities as ambient ones (so they
+ *     survive the exec of a program without file capabilities) and no other; with --pid-ns the
+ *     supervisor takes the same uid too (it then signals the program without CAP_KILL);
  *  6. exec PROGRAM with the rest of the arguments and the same environment.
  * Any failure prints one line on stderr (the VM's log) and exits 125 before the program runs.
  */
@@ -48,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -99,8 +104,9 @@ static int cap_number(const char *name, size_t len) {
   exit(125);
 }
 
-/* Keep only the capabilities named in `list` (comma-separated) in the bounding set; empty the inheritable and ambient sets. */
-static void cut_capabilities(const char *list) {
+/* Keep only the capabilities named in `list` (comma-separated) in the bounding set; empty the
+ * inheritable and ambient sets. Returns the kept ones, as a mask. */
+static unsigned long long cut_capabilities(const char *list) {
   unsigned long long keep = 0;
   for (const char *p = list; *p;) {
     size_t len = strcspn(p, ",");
@@ -119,6 +125,36 @@ static void cut_capabilities(const char *list) {
   /* For root, inheritable capabilities survive an exec whatever the bounding set says. */
   data[0].inheritable = data[1].inheritable = 0;
   if (syscall(SYS_capset, &hdr, data) < 0) die("capset", NULL);
+  return keep;
+}
+
+/* Become user and group `id` (real, effective, saved; no supplementary group), from root. */
+static void set_ids(unsigned id) {
+  if (setgroups(0, NULL) < 0) die("setgroups", NULL);
+  if (setresgid(id, id, id) < 0) die("setresgid", NULL);
+  if (setresuid(id, id, id) < 0) die("setresuid", NULL);
+}
+
+/*
+ * Become user and group `id`, keeping the capabilities `keep` (already the whole bounding set)
+ * across the exec that follows: permitted, effective and inheritable are `keep`, and each is
+ * raised in the ambient set, which a non-root user's exec of a program without file
+ * capabilities keeps (permitted and effective then equal it, and the exec is no secure one:
+ * the loader still honours LD_PRELOAD, as a clone's RAM shim needs).
+ */
+static void become(unsigned id, unsigned long long keep) {
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("keeping capabilities", NULL);
+  set_ids(id);
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  data[0].permitted = data[0].effective = data[0].inheritable = (unsigned)(keep & 0xffffffffULL);
+  data[1].permitted = data[1].effective = data[1].inheritable = (unsigned)(keep >> 32);
+  if (syscall(SYS_capset, &hdr, data) < 0) die("capset", NULL);
+  for (int cap = 0; cap < 64; cap++)
+    if ((keep & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+      die("raising an ambient capability", NULL);
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die("resetting keep-capabilities", NULL);
 }
 
 /* Make tap `spec` (NAME:FD) and leave it open at fd FD, inherited across the exec. */
@@ -242,11 +278,13 @@ static void forward_signal(int sig) {
  * SIGKILL of the supervisor kills the program through its parent-death signal). */
 static const int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH, SIGALRM};
 
-/* Drop every capability of this process: bounding, inheritable, ambient, permitted, effective. */
-static void drop_all_capabilities(void) {
+/* Drop every capability of this process: bounding, inheritable, ambient, permitted, effective;
+ * become user and group `uid` on the way, when it is one (>= 0). */
+static void drop_all_capabilities(long uid) {
   for (int cap = 0; cap < 64; cap++)
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) die("dropping a capability", NULL);
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die("clearing ambient capabilities", NULL);
+  if (uid >= 0) set_ids((unsigned)uid);
   struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
@@ -259,10 +297,11 @@ static void drop_all_capabilities(void) {
  * the program with it) and goes on to build the jail. The parent never returns: with no
  * capabilities and no fd but stdio, it forwards FORWARDED signals to the child, waits for it,
  * and ends as it ended (the same exit code, or killed by the same signal), so that whoever
- * started the jail sees the program's end as the end of its own child. When the program (pid
+ * started the jail sees the program's end as the end of its own child. Under --uid, the
+ * supervisor takes the program's uid. When the program (pid
  * 1) ends, the kernel kills whatever else is left in its namespace.
  */
-static void supervise(void) {
+static void supervise(long uid) {
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &old);
@@ -286,7 +325,8 @@ static void supervise(void) {
   syscall(SYS_close_range, alive[1] + 1, ~0U, 0);
   close(alive[0]);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  drop_all_capabilities();
+  /* With the program's uid, if it has one of its own, so that it can still signal it. */
+  drop_all_capabilities(uid);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = forward_signal;
@@ -310,6 +350,7 @@ static void supervise(void) {
 int main(int argc, char **argv) {
   const char *caps = NULL;
   int pid_ns = 0, net_ns = 0, own_proc = 0;
+  long uid = -1;
   int i = 1;
   const char *cgroups[8];
   int ncgroups = 0;
@@ -342,6 +383,11 @@ int main(int argc, char **argv) {
     const char *v = argv[++i];
     if (strcmp(a, "--caps") == 0) {
       caps = v;
+    } else if (strcmp(a, "--uid") == 0) {
+      char *end;
+      uid = strtol(v, &end, 10);
+      /* Never root, nor the kernel's overflow and invalid ids. */
+      if (*end || uid < 1 || uid >= 0x7fffffffL || uid == 65534) usage("--uid wants a user id other than 0");
     } else if (strcmp(a, "--tap") == 0) {
       if (ntaps == 8) usage("too many --tap");
       taps[ntaps++] = v;
@@ -364,9 +410,13 @@ int main(int argc, char **argv) {
   /* After the taps: they are made in the host's network namespace, and keep working from the new one. */
   if (unshare(CLONE_NEWNS | CLONE_NEWIPC | (pid_ns ? CLONE_NEWPID : 0) | (net_ns ? CLONE_NEWNET : 0)) < 0)
     die("unshare", NULL);
-  if (pid_ns) supervise();
+  if (pid_ns) supervise(uid);
   build_root(pid_ns && own_proc);
-  if (caps) cut_capabilities(caps);
+  unsigned long long keep = caps ? cut_capabilities(caps) : ~0ULL;
+  if (uid >= 0) {
+    if (!caps) usage("--uid wants --caps");
+    become((unsigned)uid, keep);
+  }
   execv(argv[i], &argv[i]);
   die("exec", argv[i]);
 }

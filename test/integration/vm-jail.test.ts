@@ -2,13 +2,16 @@
  * Every VM's QEMU in a jail of its own (src/vm/qemu/confinement/jail.ts, host/jail), in real VMs (TCG
  * here): a booted VM's, a template clone's, a restored checkpoint's and a checkpoint fork's.
  * Read from /proc of each QEMU: its mount, IPC, PID and network namespaces are not the daemon's
- * (it is pid 1 of its own, its parent the jail's supervisor, which holds no capability), its root
- * holds its own VM directory but not the host's /etc, /root or another VM's directory, its
+ * (it is pid 1 of its own, its parent the jail's supervisor, which holds no capability), it
+ * runs as its VM's own user (not root: a uid of the reserved range, its capabilities ambient,
+ * still in the host's user namespace), no process of it reaches the host's loopback or abstract
+ * unix sockets, its root holds its own VM directory but not the host's /etc, /root or another VM's directory, its
  * bounding set lacks CAP_DAC_READ_SEARCH, and it runs in its own cgroup under podvisor's with
  * its memory and task limits. A mount the host makes in a clone's share after it started
  * reaches its guest (mount propagation into the jail), and templates, clones and checkpoints
  * still work. A booted VM's virtiofsd is jailed the same way (its own namespaces, a root of its
- * VM directory, the VM's cgroup, a cut bounding set), and so is a clone's lock holder. Prints
+ * VM directory, the VM's cgroup, a cut bounding set), and so is a clone's lock holder (as its
+ * VM's user). Prints
  * each VM cgroup's memory peak above its guest's RAM (the measured
  * overhead behind VM_MEMORY_OVERHEAD_MIB). Nothing may be left: no process, mount or cgroup.
  */
@@ -21,7 +24,8 @@ import { promisify } from 'node:util';
 import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
-import { activeJail } from '../../src/vm/qemu/confinement/jail';
+import { activeJail, vmUid, VM_UID_BASE, VM_UID_COUNT } from '../../src/vm/qemu/confinement/jail';
+import { QEMU_JAILED_CAPABILITIES } from '../../src/vm/qemu/confinement/confinement';
 import { readVmRecord, vmPaths } from '../../src/vm/qemu/runtime-dir';
 import {
   cgroupLayout,
@@ -54,7 +58,7 @@ const CAP_SYS_ADMIN = 21;
 /** A field of /proc/<pid>/status. */
 function statusField(pid: number, field: string): string {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(status)![1].trim();
+  return new RegExp(`^${field}:[ \\t]*(.*)$`, 'm').exec(status)![1].trim();
 }
 
 /** The capability bounding set of `pid`. */
@@ -68,6 +72,33 @@ function parentOf(pid: number): number {
 }
 
 const ns = (pid: number | 'self', which: string): string => fs.readlinkSync(`/proc/${pid}/ns/${which}`);
+
+/** Capability numbers of the names the jail knows (linux/capability.h). */
+const CAP_NUMBERS: Record<string, number> = { chown: 0, dac_override: 1, fowner: 3, fsetid: 4 };
+
+/** The capability mask of `names`, as /proc/<pid>/status writes it. */
+function capMask(names: string[]): string {
+  return names
+    .reduce((m, n) => m | (1n << BigInt(CAP_NUMBERS[n])), 0n)
+    .toString(16)
+    .padStart(16, '0');
+}
+
+/**
+ * Who `pid` runs as (/proc/<pid>/status): its user and group ids (real, effective, saved,
+ * filesystem), its supplementary groups, its effective and ambient capabilities, and whether
+ * its user namespace is the host's.
+ */
+function identity(pid: number) {
+  return {
+    uid: statusField(pid, 'Uid').split(/\s+/).map(Number),
+    gid: statusField(pid, 'Gid').split(/\s+/).map(Number),
+    groups: statusField(pid, 'Groups'),
+    capEff: statusField(pid, 'CapEff'),
+    capAmb: statusField(pid, 'CapAmb'),
+    hostUserNs: ns(pid, 'user') === ns('self', 'user'),
+  };
+}
 
 /**
  * What /proc says of jailed program `pid`: its namespaces against the test's (the daemon's
@@ -156,7 +187,7 @@ afterAll(async () => {
   expect(cgroups).toEqual([]);
 });
 
-test('each QEMU (booted, cloned, restored, forked) is in its own mount, IPC, PID and network namespaces (pid 1 there, under a capability-less jail), with a root of its own files, no CAP_DAC_READ_SEARCH or CAP_NET_ADMIN (its taps made by its jail), and its own cgroup', () => {
+test("each QEMU (booted, cloned, restored, forked) is in its own mount, IPC, PID and network namespaces (pid 1 there, under a capability-less jail), as its VM's own non-root user, with a root of its own files, no CAP_DAC_READ_SEARCH or CAP_NET_ADMIN (its taps made by its jail), and its own cgroup", () => {
   expect(activeJail()).toBeDefined();
   const hvOf = (name: string) => (name === 'booted' ? hvs[1] : hvs[0]);
   const all = Object.entries(vms).map(([name, vm]) => ({ name, ...qemuOf(hvOf(name), vm) }));
@@ -196,6 +227,24 @@ test('each QEMU (booted, cloned, restored, forked) is in its own mount, IPC, PID
       dacReadSearch: false,
     });
     expect({ name, netAdmin: (bnd & (1n << BigInt(CAP_NET_ADMIN))) !== 0n }).toEqual({ name, netAdmin: false });
+    // Not root: its VM's own user and group from the reserved range, keeping its capabilities
+    // as ambient ones; still in the host's user namespace (its 9p server acts on files of any
+    // owner: docs/security.md).
+    const uid = vmUid(dir);
+    expect(uid).toBeGreaterThanOrEqual(VM_UID_BASE);
+    expect(uid).toBeLessThan(VM_UID_BASE + VM_UID_COUNT);
+    const caps = capMask(QEMU_JAILED_CAPABILITIES);
+    expect({ name, ...identity(pid) }).toEqual({
+      name,
+      uid: [uid, uid, uid, uid],
+      gid: [uid, uid, uid, uid],
+      groups: '',
+      capEff: caps,
+      capAmb: caps,
+      hostUserNs: true,
+    });
+    // Its supervisor too (it signals it), with no capability.
+    expect({ name, supervisorUid: identity(parentOf(pid)).uid }).toEqual({ name, supervisorUid: [uid, uid, uid, uid] });
     // Its taps were made by its jail and are there while it runs.
     const vm = vms[name];
     for (const nic of vm.devices.nics) expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(true);
@@ -209,7 +258,7 @@ test('each QEMU (booted, cloned, restored, forked) is in its own mount, IPC, PID
   }
 });
 
-test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: own namespaces, a root of their VM directory, a cut bounding set; virtiofsd in the VM's cgroup", () => {
+test("a booted VM's virtiofsd and a clone's lock holder (as its VM's user) are jailed as QEMU is: own namespaces, a root of their VM directory, a cut bounding set; virtiofsd in the VM's cgroup", () => {
   const booted = qemuOf(hvs[1], vms.booted);
   const rec = readVmRecord(vmPaths(hvs[1].opts.execRoot, vms.booted.id))!;
   const vfs = rec.virtiofsdPid!;
@@ -249,7 +298,19 @@ test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: o
     (p) => path.basename(p.argv[0] ?? '') === 'podvisor-lock-holder' && p.argv.some((a) => a.startsWith(execRoot)),
   );
   expect(holders.length).toBeGreaterThan(0);
-  for (const h of holders) expect(jailFacts(h.pid)).toEqual(JAILED);
+  for (const h of holders) {
+    expect(jailFacts(h.pid)).toEqual(JAILED);
+    // As its VM's user, as its QEMU: the VM directory is the one after its socket's path.
+    const uid = vmUid(path.dirname(h.argv[1]));
+    expect(identity(h.pid)).toEqual({
+      uid: [uid, uid, uid, uid],
+      gid: [uid, uid, uid, uid],
+      groups: '',
+      capEff: capMask(['dac_override']),
+      capAmb: capMask(['dac_override']),
+      hostUserNs: true,
+    });
+  }
 });
 
 /**
