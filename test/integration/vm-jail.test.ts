@@ -25,7 +25,7 @@ import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
 import { activeJail, vmUid, VM_UID_BASE, VM_UID_COUNT } from '../../src/vm/qemu/confinement/jail';
-import { QEMU_JAILED_CAPABILITIES } from '../../src/vm/qemu/confinement/confinement';
+import { QEMU_JAILED_CAPABILITIES, QEMU_UNSHARING_CAPABILITIES } from '../../src/vm/qemu/confinement/confinement';
 import { readVmRecord, vmPaths } from '../../src/vm/qemu/runtime-dir';
 import {
   cgroupLayout,
@@ -233,7 +233,8 @@ test("each QEMU (booted, cloned, restored, forked) is in its own mount, IPC, PID
     const uid = vmUid(dir);
     expect(uid).toBeGreaterThanOrEqual(VM_UID_BASE);
     expect(uid).toBeLessThan(VM_UID_BASE + VM_UID_COUNT);
-    const caps = capMask(QEMU_JAILED_CAPABILITIES);
+    // A booted VM's QEMU serves no 9p share: dac_override alone.
+    const caps = capMask(name === 'booted' ? QEMU_UNSHARING_CAPABILITIES : QEMU_JAILED_CAPABILITIES);
     expect({ name, ...identity(pid) }).toEqual({
       name,
       uid: [uid, uid, uid, uid],

@@ -19,12 +19,12 @@
  *   process's.
  * No /sys, /etc, no other VM's directory: /proc/<qemu>/root shows these paths only.
  * QEMU and the lock holder run as the VM's own host user (vmUid), not root: they keep their
- * few capabilities (ambient ones: QEMU_JAILED_CAPABILITIES, LOCK_HOLDER_CAPABILITIES), and
- * lose what being uid 0 gives beyond them (root's keyrings, the filesystems' blocks reserved
- * for root, whatever else the kernel grants to uid 0 rather than to a capability). virtiofsd
- * still runs as root: it takes each guest request's uid with setresuid, and the kernel's
- * capability fix-ups around a change to and from uid 0 would strip a non-root virtiofsd's
- * capabilities at the first request of guest root (docs/security.md).
+ * few capabilities as ambient ones (QEMU_JAILED_CAPABILITIES or QEMU_UNSHARING_CAPABILITIES,
+ * LOCK_HOLDER_CAPABILITIES), and lose what being uid 0 gives beyond them (root's keyrings,
+ * the filesystems' blocks reserved for root, whatever else the kernel grants to uid 0 rather
+ * than to a capability). virtiofsd still runs as root: it takes each guest request's uid with
+ * setresuid (CAP_SETUID), guest root's 0 included, so a uid of its own would not bound it
+ * (docs/security.md).
  * PODVISOR_JAIL=0 turns the jail off (QEMU then runs under setpriv as before it: for measuring
  * what the jail costs, bench/jail.ts); it is on by default.
  */
@@ -54,6 +54,11 @@ export interface JailSpec {
   accel: 'kvm' | 'tcg';
   /** The VM's taps, in NIC order: the jail makes them, at fds TAP_FD_BASE, TAP_FD_BASE + 1... */
   taps: string[];
+  /**
+   * Whether this QEMU serves 9p shares (a template's, a clone's): its 9p server acts on files
+   * of any owner (QEMU_JAILED_CAPABILITIES); without, it keeps QEMU_UNSHARING_CAPABILITIES.
+   */
+  ninep: boolean;
 }
 
 /** The jail binary scripts/bootstrap.sh builds (host/jail), or undefined when it is not there. */
