@@ -270,6 +270,22 @@ static void build_root(int own_proc) {
 /* The program's host pid, for the supervisor's signal forwarding. */
 static volatile pid_t g_child;
 
+/* In the program's process under --pid-ns: the read end of a pipe whose write end only the
+ * supervisor holds (end of file once it is gone); -1 otherwise. */
+static int g_alive = -1;
+
+/*
+ * SIGKILL when the supervisor dies (PR_SET_PDEATHSIG), and end now if it died already: its end
+ * of the pipe is then closed (end of file), not empty. Set again after a change of uid, which
+ * clears the parent-death signal (so a supervisor killed with SIGKILL still takes the program).
+ */
+static void die_with_parent(void) {
+  if (g_alive < 0) return;
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("setting the parent-death signal", NULL);
+  char c;
+  if (read(g_alive, &c, 1) == 0) _exit(125);
+}
+
 static void forward_signal(int sig) {
   if (g_child > 0) kill(g_child, sig);
 }
@@ -311,11 +327,9 @@ static void supervise(long uid) {
   if (child < 0) die("fork", NULL);
   if (child == 0) {
     close(alive[1]);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("setting the parent-death signal", NULL);
-    /* The parent died before the line above: its end of the pipe is closed (EOF), not empty. */
-    char c;
-    if (fcntl(alive[0], F_SETFL, O_NONBLOCK) < 0 || read(alive[0], &c, 1) == 0) _exit(125);
-    close(alive[0]);
+    if (fcntl(alive[0], F_SETFL, O_NONBLOCK) < 0) die("fcntl of a pipe", NULL);
+    g_alive = alive[0]; /* close-on-exec: kept for die_with_parent after a change of uid */
+    die_with_parent();
     sigprocmask(SIG_SETMASK, &old, NULL);
     return;
   }
@@ -416,6 +430,7 @@ int main(int argc, char **argv) {
   if (uid >= 0) {
     if (!caps) usage("--uid wants --caps");
     become((unsigned)uid, keep);
+    die_with_parent();
   }
   execv(argv[i], &argv[i]);
   die("exec", argv[i]);

@@ -39,6 +39,7 @@ import { MS_BIND, sharedMounter } from '../../src/util/mounter';
 import type { Vm } from '../../src/vm/types';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { liveProcesses } from '../../src/vm/qemu/processes/vm-processes';
+import { isRunning, waitGone } from '../../src/vm/qemu/processes/processes';
 import { makeBusyboxRootfs, run } from '../helpers/agent-fixtures';
 
 jest.setTimeout(300_000);
@@ -399,6 +400,17 @@ test("a mount the host makes in a clone's share after it started reaches its gue
   // A restored VM and a fork run too (their agents answer).
   await vms.restored.agent.ping();
   await vms.fork.agent.ping();
+});
+
+test("a jailed QEMU, as its VM's user, still dies when its supervisor is killed (SIGKILL): its parent-death signal survives the change of uid", async () => {
+  const vm = await hvs[0].createVm({ size, devices: {} });
+  vms.orphaned = vm;
+  const { dir, pid } = qemuOf(hvs[0], vm);
+  expect(identity(pid).uid[0]).toBe(vmUid(dir));
+  const supervisor = parentOf(pid);
+  expect(isRunning(pid)).toBe(true);
+  process.kill(supervisor, 'SIGKILL');
+  expect(await waitGone(pid, 10_000)).toBe(true);
 });
 
 test("each VM cgroup's memory peak stays under its limit (printed: QEMU's overhead above the guest's RAM)", () => {
