@@ -18,6 +18,7 @@
  *              own cost, which the VMs' start times hide in their noise
  *
  *   npm run bench:jail              BENCH_RUNS=7 for more runs (default 5)
+ *   BENCH_KINDS='boot, jailed;clone, jailed'   only those kinds (';' between them)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,7 +37,7 @@ import { median } from './common';
 
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 5));
 const CONFIG: VmConfig = { size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1 } };
-const KINDS = [
+const ALL_KINDS = [
   'boot, jailed',
   'boot, jailed, no netns',
   'boot, no jail',
@@ -44,7 +45,10 @@ const KINDS = [
   'clone, jailed, no netns',
   'clone, no jail',
 ] as const;
-type Kind = (typeof KINDS)[number];
+type Kind = (typeof ALL_KINDS)[number];
+const KINDS: Kind[] = process.env.BENCH_KINDS
+  ? ALL_KINDS.filter((k) => process.env.BENCH_KINDS!.split(';').includes(k))
+  : [...ALL_KINDS];
 const JAIL_ALONE_RUNS = 100;
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 
@@ -90,6 +94,7 @@ async function main(): Promise<void> {
   const vms: Array<{ kind: Kind; vm: Vm; dir: string }> = [];
   let alone = { netns: [] as number[], without: [] as number[] };
   try {
+    if (KINDS.length === 0) throw new Error(`BENCH_KINDS names none of: ${ALL_KINDS.join('; ')}`);
     alone = jailAlone(roots[0]);
     await (await hvs.clone.createVm(CONFIG)).destroy(); // the template (untimed)
     for (let i = 0; i < RUNS; i++)
