@@ -38,7 +38,8 @@
  *     --uid UID: the program runs as user and group UID (real, effective, saved; no
  *     supplementary group), not root, keeping the --caps capabilities as ambient ones (so they
  *     survive the exec of a program without file capabilities) and no other; with --pid-ns the
- *     supervisor takes the same uid too (it then signals the program without CAP_KILL);
+ *     supervisor takes the same uid too (it then signals the program without CAP_KILL), and the
+ *     program's parent-death signal, which the change of uid clears, is set again;
  *  6. exec PROGRAM with the rest of the arguments and the same environment.
  * Any failure prints one line on stderr (the VM's log) and exits 125 before the program runs.
  */
@@ -419,6 +420,7 @@ int main(int argc, char **argv) {
     }
   }
   if (i >= argc) usage("no program to run");
+  if (uid >= 0 && !caps) usage("--uid wants --caps");
   for (int c = 0; c < ncgroups; c++) join_cgroup(cgroups[c]);
   for (int t = 0; t < ntaps; t++) open_tap(taps[t]);
   /* After the taps: they are made in the host's network namespace, and keep working from the new one. */
@@ -428,7 +430,6 @@ int main(int argc, char **argv) {
   build_root(pid_ns && own_proc);
   unsigned long long keep = caps ? cut_capabilities(caps) : ~0ULL;
   if (uid >= 0) {
-    if (!caps) usage("--uid wants --caps");
     become((unsigned)uid, keep);
     die_with_parent();
   }
