@@ -3,8 +3,8 @@
  * its own:
  *
  *   podvisor-jail [--cgroup FILE]... [--ro PATH]... [--rw PATH]... [--dev PATH]...
- *                 [--tmpfs PATH]... [--proc] [--pid-ns] [--tap NAME:FD]... [--caps NAME,NAME...]
- *                 -- PROGRAM ARG...
+ *                 [--tmpfs PATH]... [--proc] [--pid-ns] [--net-ns] [--tap NAME:FD]... [--caps NAME,NAME...]
+ *                 [--uid UID] -- PROGRAM ARG...
  *
  *  1. --cgroup FILE: its pid is written into FILE (a cgroup's cgroup.procs, one per hierarchy),
  *     so everything the program allocates is charged to the VM's cgroup from its first page;
@@ -15,7 +15,11 @@
  *     then forks, and the child, pid 1 of that namespace, goes on below and becomes PROGRAM,
  *     while the parent stays behind as its supervisor (see supervise()): the daemon finds the
  *     child's host pid as the parent's only child. Without --pid-ns the jail itself becomes
- *     PROGRAM (the same pid). Every mount becomes a slave of the host's, so
+ *     PROGRAM (the same pid). With --net-ns, a new network namespace too, made after the taps
+ *     are open: their fds keep working there (a tap stays in the namespace it was made in, the
+ *     host's), and the program reaches no network of the host's: no loopback service, no
+ *     abstract unix socket, no interface but its own loopback, down. Its unix sockets are files,
+ *     which a network namespace does not bound. Every mount becomes a slave of the host's, so
  *     that mounts the host makes later under a shared mount (a VM directory the daemon made a
  *     shared mount of itself) still reach the jail, and nothing made here reaches the host;
  *  3. a new root on a tmpfs holding only the given paths, each bound at the same absolute path
@@ -31,6 +35,11 @@
  *  4. pivot_root into it, the host's root detached: nothing else of the host is reachable;
  *  5. --caps: the capability bounding set cut to the named ones (the rest dropped), the
  *     inheritable and ambient sets emptied, so the program keeps only those;
+ *     --uid UID: the program runs as user and group UID (real, effective, saved; no
+ *     supplementary group), not root, keeping the --caps capabilities as ambient ones (so they
+ *     survive the exec of a program without file capabilities) and no other; with --pid-ns the
+ *     supervisor takes the same uid too (it then signals the program without CAP_KILL), and the
+ *     program's parent-death signal, which the change of uid clears, is set again;
  *  6. exec PROGRAM with the rest of the arguments and the same environment.
  * Any failure prints one line on stderr (the VM's log) and exits 125 before the program runs.
  */
@@ -44,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -95,8 +105,9 @@ static int cap_number(const char *name, size_t len) {
   exit(125);
 }
 
-/* Keep only the capabilities named in `list` (comma-separated) in the bounding set; empty the inheritable and ambient sets. */
-static void cut_capabilities(const char *list) {
+/* Keep only the capabilities named in `list` (comma-separated) in the bounding set; empty the
+ * inheritable and ambient sets. Returns the kept ones, as a mask. */
+static unsigned long long cut_capabilities(const char *list) {
   unsigned long long keep = 0;
   for (const char *p = list; *p;) {
     size_t len = strcspn(p, ",");
@@ -115,6 +126,36 @@ static void cut_capabilities(const char *list) {
   /* For root, inheritable capabilities survive an exec whatever the bounding set says. */
   data[0].inheritable = data[1].inheritable = 0;
   if (syscall(SYS_capset, &hdr, data) < 0) die("capset", NULL);
+  return keep;
+}
+
+/* Become user and group `id` (real, effective, saved; no supplementary group), from root. */
+static void set_ids(unsigned id) {
+  if (setgroups(0, NULL) < 0) die("setgroups", NULL);
+  if (setresgid(id, id, id) < 0) die("setresgid", NULL);
+  if (setresuid(id, id, id) < 0) die("setresuid", NULL);
+}
+
+/*
+ * Become user and group `id`, keeping the capabilities `keep` (already the whole bounding set)
+ * across the exec that follows: permitted, effective and inheritable are `keep`, and each is
+ * raised in the ambient set, which a non-root user's exec of a program without file
+ * capabilities keeps (permitted and effective then equal it, and the exec is no secure one:
+ * the loader still honours LD_PRELOAD, as a clone's RAM shim needs).
+ */
+static void become(unsigned id, unsigned long long keep) {
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("keeping capabilities", NULL);
+  set_ids(id);
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  data[0].permitted = data[0].effective = data[0].inheritable = (unsigned)(keep & 0xffffffffULL);
+  data[1].permitted = data[1].effective = data[1].inheritable = (unsigned)(keep >> 32);
+  if (syscall(SYS_capset, &hdr, data) < 0) die("capset", NULL);
+  for (int cap = 0; cap < 64; cap++)
+    if ((keep & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+      die("raising an ambient capability", NULL);
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die("resetting keep-capabilities", NULL);
 }
 
 /* Make tap `spec` (NAME:FD) and leave it open at fd FD, inherited across the exec. */
@@ -230,6 +271,22 @@ static void build_root(int own_proc) {
 /* The program's host pid, for the supervisor's signal forwarding. */
 static volatile pid_t g_child;
 
+/* In the program's process under --pid-ns: the read end of a pipe whose write end only the
+ * supervisor holds (end of file once it is gone); -1 otherwise. */
+static int g_alive = -1;
+
+/*
+ * SIGKILL when the supervisor dies (PR_SET_PDEATHSIG), and end now if it died already: its end
+ * of the pipe is then closed (end of file), not empty. Set again after a change of uid, which
+ * clears the parent-death signal (so a supervisor killed with SIGKILL still takes the program).
+ */
+static void die_with_parent(void) {
+  if (g_alive < 0) return;
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("setting the parent-death signal", NULL);
+  char c;
+  if (read(g_alive, &c, 1) == 0) _exit(125);
+}
+
 static void forward_signal(int sig) {
   if (g_child > 0) kill(g_child, sig);
 }
@@ -238,11 +295,13 @@ static void forward_signal(int sig) {
  * SIGKILL of the supervisor kills the program through its parent-death signal). */
 static const int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH, SIGALRM};
 
-/* Drop every capability of this process: bounding, inheritable, ambient, permitted, effective. */
-static void drop_all_capabilities(void) {
+/* Drop every capability of this process: bounding, inheritable, ambient, permitted, effective;
+ * become user and group `uid` on the way, when it is one (>= 0). */
+static void drop_all_capabilities(long uid) {
   for (int cap = 0; cap < 64; cap++)
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) die("dropping a capability", NULL);
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die("clearing ambient capabilities", NULL);
+  if (uid >= 0) set_ids((unsigned)uid);
   struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
@@ -255,10 +314,11 @@ static void drop_all_capabilities(void) {
  * the program with it) and goes on to build the jail. The parent never returns: with no
  * capabilities and no fd but stdio, it forwards FORWARDED signals to the child, waits for it,
  * and ends as it ended (the same exit code, or killed by the same signal), so that whoever
- * started the jail sees the program's end as the end of its own child. When the program (pid
+ * started the jail sees the program's end as the end of its own child. Under --uid, the
+ * supervisor takes the program's uid. When the program (pid
  * 1) ends, the kernel kills whatever else is left in its namespace.
  */
-static void supervise(void) {
+static void supervise(long uid) {
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &old);
@@ -268,11 +328,9 @@ static void supervise(void) {
   if (child < 0) die("fork", NULL);
   if (child == 0) {
     close(alive[1]);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("setting the parent-death signal", NULL);
-    /* The parent died before the line above: its end of the pipe is closed (EOF), not empty. */
-    char c;
-    if (fcntl(alive[0], F_SETFL, O_NONBLOCK) < 0 || read(alive[0], &c, 1) == 0) _exit(125);
-    close(alive[0]);
+    if (fcntl(alive[0], F_SETFL, O_NONBLOCK) < 0) die("fcntl of a pipe", NULL);
+    g_alive = alive[0]; /* close-on-exec: kept for die_with_parent after a change of uid */
+    die_with_parent();
     sigprocmask(SIG_SETMASK, &old, NULL);
     return;
   }
@@ -282,7 +340,8 @@ static void supervise(void) {
   syscall(SYS_close_range, alive[1] + 1, ~0U, 0);
   close(alive[0]);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  drop_all_capabilities();
+  /* With the program's uid, if it has one of its own, so that it can still signal it. */
+  drop_all_capabilities(uid);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = forward_signal;
@@ -305,7 +364,8 @@ static void supervise(void) {
 
 int main(int argc, char **argv) {
   const char *caps = NULL;
-  int pid_ns = 0, own_proc = 0;
+  int pid_ns = 0, net_ns = 0, own_proc = 0;
+  long uid = -1;
   int i = 1;
   const char *cgroups[8];
   int ncgroups = 0;
@@ -330,10 +390,19 @@ int main(int argc, char **argv) {
       pid_ns = 1;
       continue;
     }
+    if (strcmp(a, "--net-ns") == 0) {
+      net_ns = 1;
+      continue;
+    }
     if (i + 1 >= argc) usage("an option without its value");
     const char *v = argv[++i];
     if (strcmp(a, "--caps") == 0) {
       caps = v;
+    } else if (strcmp(a, "--uid") == 0) {
+      char *end;
+      uid = strtol(v, &end, 10);
+      /* Never root, nor the kernel's overflow and invalid ids. */
+      if (*end || uid < 1 || uid >= 0x7fffffffL || uid == 65534) usage("--uid wants a user id other than 0");
     } else if (strcmp(a, "--tap") == 0) {
       if (ntaps == 8) usage("too many --tap");
       taps[ntaps++] = v;
@@ -351,12 +420,19 @@ int main(int argc, char **argv) {
     }
   }
   if (i >= argc) usage("no program to run");
+  if (uid >= 0 && !caps) usage("--uid wants --caps");
   for (int c = 0; c < ncgroups; c++) join_cgroup(cgroups[c]);
   for (int t = 0; t < ntaps; t++) open_tap(taps[t]);
-  if (unshare(CLONE_NEWNS | CLONE_NEWIPC | (pid_ns ? CLONE_NEWPID : 0)) < 0) die("unshare", NULL);
-  if (pid_ns) supervise();
+  /* After the taps: they are made in the host's network namespace, and keep working from the new one. */
+  if (unshare(CLONE_NEWNS | CLONE_NEWIPC | (pid_ns ? CLONE_NEWPID : 0) | (net_ns ? CLONE_NEWNET : 0)) < 0)
+    die("unshare", NULL);
+  if (pid_ns) supervise(uid);
   build_root(pid_ns && own_proc);
-  if (caps) cut_capabilities(caps);
+  unsigned long long keep = caps ? cut_capabilities(caps) : ~0ULL;
+  if (uid >= 0) {
+    become((unsigned)uid, keep);
+    die_with_parent();
+  }
   execv(argv[i], &argv[i]);
   die("exec", argv[i]);
 }

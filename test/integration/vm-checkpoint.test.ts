@@ -132,6 +132,7 @@ async function startFrom(
         size: shape.size,
         accel: shape.accel,
         taps: devices.nics.map((n) => n.tap),
+        ninep: true,
       },
     );
   } finally {

@@ -3,7 +3,8 @@
  * (QemuHypervisor on podvisor's own kernel, TCG here): a clone of a template (its files over
  * QEMU's 9p server) and a booted VM (its files over virtiofsd).
  * - Every QEMU runs under its seccomp sandbox (/proc/<pid>/status `Seccomp: 2`) without the
- *   capabilities to make device nodes, give files capabilities or act as an administrator, and
+ *   capabilities to make device nodes, give files capabilities or act as an administrator (a
+ *   booted VM's with dac_override alone: it serves no 9p share), and
  *   templates are still saved and cloned under it; virtiofsd runs under its own seccomp filter
  *   without CAP_MKNOD and CAP_SETFCAP.
  * - Guest root's mknod of a device node in its rootfs fails, and no device node appears on the
@@ -30,7 +31,7 @@ let clone: Vm;
 let booted: Vm;
 
 /** Capability numbers (linux/capability.h). */
-const CAP = { MKNOD: 27, SYS_ADMIN: 21, SETFCAP: 31, SETUID: 7, CHOWN: 0, FOWNER: 3 };
+const CAP = { MKNOD: 27, SYS_ADMIN: 21, SETFCAP: 31, SETUID: 7, CHOWN: 0, DAC_OVERRIDE: 1, FOWNER: 3 };
 
 /** The exec root of the VMs of one kind: a hypervisor that does not clone removes the templates of its root. */
 function rootOf(templates: boolean): string {
@@ -102,8 +103,10 @@ test('every QEMU runs under its seccomp sandbox without CAP_MKNOD, CAP_SETFCAP o
     const { seccomp, caps } = confinement(record(vm).qemuPid);
     expect({ vm: vm.id, seccomp }).toEqual({ vm: vm.id, seccomp: 2 });
     expect([CAP.MKNOD, CAP.SETFCAP, CAP.SYS_ADMIN, CAP.SETUID].filter((c) => has(caps, c))).toEqual([]);
-    // What its 9p server needs to act for guest root is kept.
-    expect(has(caps, CAP.CHOWN) && has(caps, CAP.FOWNER)).toBe(true);
+    // What a clone's 9p server needs to act for guest root is kept; a booted VM's QEMU, whose
+    // shares are virtiofsd's, keeps dac_override alone (its root-owned VM directory and disks).
+    if (vm === clone) expect(has(caps, CAP.CHOWN) && has(caps, CAP.FOWNER)).toBe(true);
+    else expect(caps).toBe(1n << BigInt(CAP.DAC_OVERRIDE));
   }
   const { seccomp, caps } = confinement(record(booted).virtiofsdPid!);
   expect(seccomp).toBe(2);

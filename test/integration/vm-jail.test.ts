@@ -1,24 +1,31 @@
 /**
  * Every VM's QEMU in a jail of its own (src/vm/qemu/confinement/jail.ts, host/jail), in real VMs (TCG
  * here): a booted VM's, a template clone's, a restored checkpoint's and a checkpoint fork's.
- * Read from /proc of each QEMU: its mount, IPC and PID namespaces are not the daemon's (it is pid
- * 1 of its own, its parent the jail's supervisor, which holds no capability), its root
- * holds its own VM directory but not the host's /etc, /root or another VM's directory, its
+ * Read from /proc of each QEMU: its mount, IPC, PID and network namespaces are not the daemon's
+ * (it is pid 1 of its own, its parent the jail's supervisor, which holds no capability), it
+ * runs as its VM's own user (not root: a uid of the reserved range, its capabilities ambient,
+ * still in the host's user namespace), no process of it reaches the host's loopback or abstract
+ * unix sockets, its root holds its own VM directory but not the host's /etc, /root or another VM's directory, its
  * bounding set lacks CAP_DAC_READ_SEARCH, and it runs in its own cgroup under podvisor's with
  * its memory and task limits. A mount the host makes in a clone's share after it started
  * reaches its guest (mount propagation into the jail), and templates, clones and checkpoints
  * still work. A booted VM's virtiofsd is jailed the same way (its own namespaces, a root of its
- * VM directory, the VM's cgroup, a cut bounding set), and so is a clone's lock holder. Prints
+ * VM directory, the VM's cgroup, a cut bounding set), and so is a clone's lock holder (as its
+ * VM's user). Prints
  * each VM cgroup's memory peak above its guest's RAM (the measured
  * overhead behind VM_MEMORY_OVERHEAD_MIB). Nothing may be left: no process, mount or cgroup.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as net from 'node:net';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
-import { activeJail } from '../../src/vm/qemu/confinement/jail';
+import { activeJail, vmUid, VM_UID_BASE, VM_UID_COUNT } from '../../src/vm/qemu/confinement/jail';
+import { QEMU_JAILED_CAPABILITIES, QEMU_UNSHARING_CAPABILITIES } from '../../src/vm/qemu/confinement/confinement';
 import { readVmRecord, vmPaths } from '../../src/vm/qemu/runtime-dir';
 import {
   cgroupLayout,
@@ -32,6 +39,7 @@ import { MS_BIND, sharedMounter } from '../../src/util/mounter';
 import type { Vm } from '../../src/vm/types';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { liveProcesses } from '../../src/vm/qemu/processes/vm-processes';
+import { isRunning, waitGone } from '../../src/vm/qemu/processes/processes';
 import { makeBusyboxRootfs, run } from '../helpers/agent-fixtures';
 
 jest.setTimeout(300_000);
@@ -51,7 +59,7 @@ const CAP_SYS_ADMIN = 21;
 /** A field of /proc/<pid>/status. */
 function statusField(pid: number, field: string): string {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(status)![1].trim();
+  return new RegExp(`^${field}:[ \\t]*(.*)$`, 'm').exec(status)![1].trim();
 }
 
 /** The capability bounding set of `pid`. */
@@ -66,6 +74,33 @@ function parentOf(pid: number): number {
 
 const ns = (pid: number | 'self', which: string): string => fs.readlinkSync(`/proc/${pid}/ns/${which}`);
 
+/** Capability numbers of the names the jail knows (linux/capability.h). */
+const CAP_NUMBERS: Record<string, number> = { chown: 0, dac_override: 1, fowner: 3, fsetid: 4 };
+
+/** The capability mask of `names`, as /proc/<pid>/status writes it. */
+function capMask(names: string[]): string {
+  return names
+    .reduce((m, n) => m | (1n << BigInt(CAP_NUMBERS[n])), 0n)
+    .toString(16)
+    .padStart(16, '0');
+}
+
+/**
+ * Who `pid` runs as (/proc/<pid>/status): its user and group ids (real, effective, saved,
+ * filesystem), its supplementary groups, its effective and ambient capabilities, and whether
+ * its user namespace is the host's.
+ */
+function identity(pid: number) {
+  return {
+    uid: statusField(pid, 'Uid').split(/\s+/).map(Number),
+    gid: statusField(pid, 'Gid').split(/\s+/).map(Number),
+    groups: statusField(pid, 'Groups'),
+    capEff: statusField(pid, 'CapEff'),
+    capAmb: statusField(pid, 'CapAmb'),
+    hostUserNs: ns(pid, 'user') === ns('self', 'user'),
+  };
+}
+
 /**
  * What /proc says of jailed program `pid`: its namespaces against the test's (the daemon's
  * here: the hypervisor runs in this process), its pid inside its namespace, and its parent's
@@ -76,6 +111,7 @@ function jailFacts(pid: number) {
   return {
     mnt: ns(pid, 'mnt') === ns('self', 'mnt'),
     ipc: ns(pid, 'ipc') === ns('self', 'ipc'),
+    net: ns(pid, 'net') === ns('self', 'net'),
     pidNs: ns(pid, 'pid') === ns('self', 'pid'),
     pidInNs: statusField(pid, 'NSpid').split(/\s+/).slice(1),
     supervisor: path.basename(fs.readFileSync(`/proc/${sup}/cmdline`, 'utf8').split('\0')[0]),
@@ -88,6 +124,7 @@ function jailFacts(pid: number) {
 const JAILED = {
   mnt: false,
   ipc: false,
+  net: false,
   pidNs: false,
   pidInNs: ['1'],
   supervisor: 'podvisor-jail',
@@ -151,7 +188,7 @@ afterAll(async () => {
   expect(cgroups).toEqual([]);
 });
 
-test('each QEMU (booted, cloned, restored, forked) is in its own mount, IPC and PID namespaces (pid 1 there, under a capability-less jail), with a root of its own files, no CAP_DAC_READ_SEARCH or CAP_NET_ADMIN (its taps made by its jail), and its own cgroup', () => {
+test("each QEMU (booted, cloned, restored, forked) is in its own mount, IPC, PID and network namespaces (pid 1 there, under a capability-less jail), as its VM's own non-root user, with a root of its own files, no CAP_DAC_READ_SEARCH or CAP_NET_ADMIN (its taps made by its jail), and its own cgroup", () => {
   expect(activeJail()).toBeDefined();
   const hvOf = (name: string) => (name === 'booted' ? hvs[1] : hvs[0]);
   const all = Object.entries(vms).map(([name, vm]) => ({ name, ...qemuOf(hvOf(name), vm) }));
@@ -191,6 +228,25 @@ test('each QEMU (booted, cloned, restored, forked) is in its own mount, IPC and 
       dacReadSearch: false,
     });
     expect({ name, netAdmin: (bnd & (1n << BigInt(CAP_NET_ADMIN))) !== 0n }).toEqual({ name, netAdmin: false });
+    // Not root: its VM's own user and group from the reserved range, keeping its capabilities
+    // as ambient ones; still in the host's user namespace (its 9p server acts on files of any
+    // owner: docs/security.md).
+    const uid = vmUid(dir);
+    expect(uid).toBeGreaterThanOrEqual(VM_UID_BASE);
+    expect(uid).toBeLessThan(VM_UID_BASE + VM_UID_COUNT);
+    // A booted VM's QEMU serves no 9p share: dac_override alone.
+    const caps = capMask(name === 'booted' ? QEMU_UNSHARING_CAPABILITIES : QEMU_JAILED_CAPABILITIES);
+    expect({ name, ...identity(pid) }).toEqual({
+      name,
+      uid: [uid, uid, uid, uid],
+      gid: [uid, uid, uid, uid],
+      groups: '',
+      capEff: caps,
+      capAmb: caps,
+      hostUserNs: true,
+    });
+    // Its supervisor too (it signals it), with no capability.
+    expect({ name, supervisorUid: identity(parentOf(pid)).uid }).toEqual({ name, supervisorUid: [uid, uid, uid, uid] });
     // Its taps were made by its jail and are there while it runs.
     const vm = vms[name];
     for (const nic of vm.devices.nics) expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(true);
@@ -204,7 +260,7 @@ test('each QEMU (booted, cloned, restored, forked) is in its own mount, IPC and 
   }
 });
 
-test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: own namespaces, a root of their VM directory, a cut bounding set; virtiofsd in the VM's cgroup", () => {
+test("a booted VM's virtiofsd and a clone's lock holder (as its VM's user) are jailed as QEMU is: own namespaces, a root of their VM directory, a cut bounding set; virtiofsd in the VM's cgroup", () => {
   const booted = qemuOf(hvs[1], vms.booted);
   const rec = readVmRecord(vmPaths(hvs[1].opts.execRoot, vms.booted.id))!;
   const vfs = rec.virtiofsdPid!;
@@ -244,7 +300,87 @@ test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: o
     (p) => path.basename(p.argv[0] ?? '') === 'podvisor-lock-holder' && p.argv.some((a) => a.startsWith(execRoot)),
   );
   expect(holders.length).toBeGreaterThan(0);
-  for (const h of holders) expect(jailFacts(h.pid)).toEqual(JAILED);
+  for (const h of holders) {
+    expect(jailFacts(h.pid)).toEqual(JAILED);
+    // As its VM's user, as its QEMU: the VM directory is the one after its socket's path.
+    const uid = vmUid(path.dirname(h.argv[1]));
+    expect(identity(h.pid)).toEqual({
+      uid: [uid, uid, uid, uid],
+      gid: [uid, uid, uid, uid],
+      groups: '',
+      capEff: capMask(['dac_override']),
+      capAmb: capMask(['dac_override']),
+      hostUserNs: true,
+    });
+  }
+});
+
+/**
+ * What a process in the network namespace of `pid` (this test's own when undefined) reaches of
+ * the host's network: a TCP listener on the host's loopback at `port`, the host's abstract unix
+ * socket `name`. Each is 'connected' or the connect's error code. The probe is a node process
+ * entered into that network namespace only (nsenter -n): as a taken-over QEMU would try it.
+ */
+async function reachable(pid: number | undefined, port: number, name: string): Promise<Record<string, string>> {
+  const probe = `
+    const net = require('node:net');
+    const tryConnect = (opts) => new Promise((resolve) => {
+      const s = net.connect(opts, () => { s.destroy(); resolve('connected'); });
+      s.on('error', (e) => resolve(e.code));
+      s.setTimeout(3000, () => { s.destroy(); resolve('timeout'); });
+    });
+    (async () => {
+      const loopback = await tryConnect({ host: '127.0.0.1', port: ${port} });
+      const abstract = await tryConnect({ path: '\\0${name}' });
+      process.stdout.write(JSON.stringify({ loopback, abstract }));
+    })();`;
+  const [bin, args] =
+    pid === undefined
+      ? [process.execPath, ['-e', probe]]
+      : ['nsenter', ['-t', String(pid), '-n', '--', process.execPath, '-e', probe]];
+  const { stdout } = await promisify(execFile)(bin, args, { timeout: 20_000 });
+  return JSON.parse(stdout) as Record<string, string>;
+}
+
+/** The network interfaces `pid` sees (its network namespace's: /proc/<pid>/net/dev). */
+function interfaces(pid: number): string[] {
+  const lines = fs.readFileSync(`/proc/${pid}/net/dev`, 'utf8').trim().split('\n').slice(2);
+  return lines.map((l) => l.split(':')[0].trim()).sort();
+}
+
+test("no jailed process (QEMU of a booted, cloned, restored and forked VM, virtiofsd, the lock holders) reaches the host's network: no loopback listener, no abstract unix socket, no interface but its own loopback", async () => {
+  const hvOf = (name: string) => (name === 'booted' ? hvs[1] : hvs[0]);
+  const jailed = Object.entries(vms).map(([name, vm]) => ({ name, pid: qemuOf(hvOf(name), vm).pid }));
+  const rec = readVmRecord(vmPaths(hvs[1].opts.execRoot, vms.booted.id))!;
+  jailed.push({ name: 'virtiofsd', pid: rec.virtiofsdPid! });
+  for (const h of liveProcesses().filter(
+    (p) => path.basename(p.argv[0] ?? '') === 'podvisor-lock-holder' && p.argv.some((a) => a.startsWith(execRoot)),
+  ))
+    jailed.push({ name: `lock holder ${h.pid}`, pid: h.pid });
+  expect(jailed.length).toBeGreaterThan(5);
+  const name = `podvisor-test-${process.pid}`;
+  const tcp = net.createServer((c) => c.destroy());
+  const abstract = net.createServer((c) => c.destroy());
+  await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => abstract.listen(`\0${name}`, r));
+  try {
+    const port = (tcp.address() as net.AddressInfo).port;
+    // From the host's network namespace both are there: the probe can tell.
+    expect(await reachable(undefined, port, name)).toEqual({ loopback: 'connected', abstract: 'connected' });
+    for (const { name: who, pid } of jailed) {
+      expect({ who, net: ns(pid, 'net') === ns('self', 'net') }).toEqual({ who, net: false });
+      expect({ who, interfaces: interfaces(pid) }).toEqual({ who, interfaces: ['lo'] });
+      // Its loopback is down: no route even to itself; no abstract socket of the host's.
+      expect({ who, ...(await reachable(pid, port, name)) }).toEqual({
+        who,
+        loopback: 'ENETUNREACH',
+        abstract: 'ECONNREFUSED',
+      });
+    }
+  } finally {
+    tcp.close();
+    abstract.close();
+  }
 });
 
 test("a mount the host makes in a clone's share after it started reaches its guest over 9p", async () => {
@@ -264,6 +400,17 @@ test("a mount the host makes in a clone's share after it started reaches its gue
   // A restored VM and a fork run too (their agents answer).
   await vms.restored.agent.ping();
   await vms.fork.agent.ping();
+});
+
+test("a jailed QEMU, as its VM's user, still dies when its supervisor is killed (SIGKILL): its parent-death signal survives the change of uid", async () => {
+  const vm = await hvs[0].createVm({ size, devices: {} });
+  vms.orphaned = vm;
+  const { dir, pid } = qemuOf(hvs[0], vm);
+  expect(identity(pid).uid[0]).toBe(vmUid(dir));
+  const supervisor = parentOf(pid);
+  expect(isRunning(pid)).toBe(true);
+  process.kill(supervisor, 'SIGKILL');
+  expect(await waitGone(pid, 10_000)).toBe(true);
 });
 
 test("each VM cgroup's memory peak stays under its limit (printed: QEMU's overhead above the guest's RAM)", () => {

@@ -70,6 +70,7 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
         size,
         accel: h.opts.accel,
         taps: devices.nics.map((n) => n.tap),
+        ninep: false,
       },
     );
     faultPoint('after-qemu-spawn');

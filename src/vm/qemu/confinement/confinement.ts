@@ -39,8 +39,15 @@ export const QEMU_SANDBOX_ARGS = [
  */
 export const QEMU_CAPABILITIES = ['chown', 'dac_override', 'fowner', 'fsetid', 'net_admin'];
 
-/** What a jailed QEMU keeps: the same less net_admin, its jail having made its taps. */
+/** What a jailed QEMU that serves 9p keeps: the same less net_admin, its jail having made its taps. */
 export const QEMU_JAILED_CAPABILITIES = QEMU_CAPABILITIES.filter((c) => c !== 'net_admin');
+
+/**
+ * What a jailed QEMU that serves no 9p share keeps (a booted VM's: its shares are virtiofsd's):
+ * dac_override alone, for its VM directory and the files bound there (disks), which are
+ * root's while it runs as its VM's user (jail.ts vmUid).
+ */
+export const QEMU_UNSHARING_CAPABILITIES = ['dac_override'];
 
 /** The setpriv arguments that run the rest of the command line with QEMU_CAPABILITIES only. */
 export function capabilityArgs(): string[] {
@@ -84,7 +91,7 @@ export function spawnConfinedQemu(
   const cgroup = makeVmCgroup(jail.dir, jail.size) ?? [];
   return spawnInPidNamespace(
     jailBin,
-    jailArgs(program, jail, cgroup, QEMU_JAILED_CAPABILITIES),
+    jailArgs(program, jail, cgroup, jail.ninep ? QEMU_JAILED_CAPABILITIES : QEMU_UNSHARING_CAPABILITIES),
     program.bin,
     [...program.args, ...args],
     logFile,

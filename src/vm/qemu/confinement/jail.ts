@@ -18,12 +18,20 @@
  * - its own /proc/self (its 9p server changes modes through /proc/self/fd), and no other
  *   process's.
  * No /sys, /etc, no other VM's directory: /proc/<qemu>/root shows these paths only.
+ * QEMU and the lock holder run as the VM's own host user (vmUid), not root: they keep their
+ * few capabilities as ambient ones (QEMU_JAILED_CAPABILITIES or QEMU_UNSHARING_CAPABILITIES,
+ * LOCK_HOLDER_CAPABILITIES), and lose what being uid 0 gives beyond them (root's keyrings,
+ * the filesystems' blocks reserved for root, whatever else the kernel grants to uid 0 rather
+ * than to a capability). virtiofsd still runs as root: it takes each guest request's uid with
+ * setresuid (CAP_SETUID), guest root's 0 included, so a uid of its own would not bound it
+ * (docs/security.md).
  * PODVISOR_JAIL=0 turns the jail off (QEMU then runs under setpriv as before it: for measuring
  * what the jail costs, bench/jail.ts); it is on by default.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type { VmSize } from '../../types';
 import { PACKAGE_ROOT } from '../../../util/package-info';
 import { logger } from '../../../util/log';
@@ -46,6 +54,11 @@ export interface JailSpec {
   accel: 'kvm' | 'tcg';
   /** The VM's taps, in NIC order: the jail makes them, at fds TAP_FD_BASE, TAP_FD_BASE + 1... */
   taps: string[];
+  /**
+   * Whether this QEMU serves 9p shares (a template's, a clone's): its 9p server acts on files
+   * of any owner (QEMU_JAILED_CAPABILITIES); without, it keeps QEMU_UNSHARING_CAPABILITIES.
+   */
+  ninep: boolean;
 }
 
 /** The jail binary scripts/bootstrap.sh builds (host/jail), or undefined when it is not there. */
@@ -57,6 +70,26 @@ export function jailBinary(root: string = PACKAGE_ROOT): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The host user and group ids VM processes run as: VM_UID_COUNT ids from VM_UID_BASE
+ * (0x70000000), a range no distribution or systemd allocates (systemd's container range ends at
+ * 0x6fffffff), which no account of the host may use.
+ */
+export const VM_UID_BASE = 0x70000000;
+/** How many host ids VM_UID_BASE starts (2^24). */
+export const VM_UID_COUNT = 0x1000000;
+
+/**
+ * The host user (and group) id of the jailed processes of VM directory `dir`: one of the
+ * reserved range, from a hash of the directory, so that two VMs seldom share one (two that do
+ * share only what is bound to a uid, their jails keep the rest apart: mount, PID, IPC and
+ * network namespaces of their own).
+ */
+export function vmUid(dir: string): number {
+  const h = createHash('sha256').update(path.resolve(dir)).digest();
+  return VM_UID_BASE + (h.readUInt32BE(0) % VM_UID_COUNT);
 }
 
 let missingLogged = false;
@@ -110,11 +143,18 @@ function linkedLibraries(files: string[]): string[] {
 
 /**
  * The jail's arguments, before `--`, for one of VM directory `dir`'s helpers (its 9p lock
- * holder, its virtiofsd: ../processes/virtiofsd.ts): the directory read-write, the binary `bin` and its libraries read-only, its own
- * /proc/self and no other process (it reopens its fds through /proc/self/fd), the VM's
- * cgroup joined (when it has one), `caps` kept.
+ * holder, its virtiofsd: ../processes/virtiofsd.ts): the directory read-write, the binary `bin`
+ * and its libraries read-only, its own /proc/self and no other process (it reopens its fds
+ * through /proc/self/fd), the VM's cgroup joined (when it has one), `caps` kept; run as the
+ * VM's user (vmUid) when `asVmUser`, else as root.
  */
-export function helperJailArgs(bin: string, dir: string, cgroupProcs: string[], caps: string[]): string[] {
+export function helperJailArgs(
+  bin: string,
+  dir: string,
+  cgroupProcs: string[],
+  caps: string[],
+  asVmUser: boolean,
+): string[] {
   const key = `${bin}@${fs.statSync(bin).mtimeMs}`;
   let files = programCache.get(key);
   if (!files) {
@@ -131,6 +171,7 @@ export function helperJailArgs(bin: string, dir: string, cgroupProcs: string[], 
     '--proc',
     '--caps',
     caps.join(','),
+    ...(asVmUser ? ['--uid', String(vmUid(dir))] : []),
   ];
 }
 
@@ -144,7 +185,7 @@ function listDir(dir: string): string[] {
 
 /**
  * The jail's arguments for `program` in the jail of `spec`, before `--`: its paths, its
- * cgroup's cgroup.procs files (`cgroupProcs`), the capabilities it keeps.
+ * cgroup's cgroup.procs files (`cgroupProcs`), the capabilities it keeps, its VM's user.
  */
 export function jailArgs(program: QemuProgram, spec: JailSpec, cgroupProcs: string[], caps: string[]): string[] {
   const devices = [...BASE_DEVICES, ...(spec.accel === 'kvm' ? ['/dev/kvm'] : [])].filter((d) => fs.existsSync(d));
@@ -160,6 +201,8 @@ export function jailArgs(program: QemuProgram, spec: JailSpec, cgroupProcs: stri
     '--proc',
     '--caps',
     caps.join(','),
+    '--uid',
+    String(vmUid(spec.dir)),
   ];
 }
 

@@ -1,11 +1,16 @@
 /**
- * A VM process (QEMU, virtiofsd, the lock holder) started in its jail with a PID namespace of
- * its own (host/jail `--pid-ns`): the jail forks, its child is pid 1 of the new namespace and
- * execs the program, and the jail itself stays behind as the program's supervisor, with no
- * capabilities and no fd but its stdio. The supervisor is the daemon's child: it forwards
- * SIGTERM and the like to the program and ends as the program ends (the same exit code or
- * signal), so the child's exit event still says how the program ended; a SIGKILL of the
- * supervisor kills the program too (its parent-death signal).
+ * A VM process (QEMU, virtiofsd, the lock holder) started in its jail with PID and network
+ * namespaces of its own (host/jail `--pid-ns --net-ns`). In its network namespace it reaches
+ * nothing of the host's network: no service on the host's loopback, no abstract unix socket
+ * (the containerd-shim CVE-2020-15257 class), no metadata endpoint; what it talks to is its
+ * taps, made by the jail in the host's namespace before it left it and held as fds, and unix
+ * sockets that are files in its VM directory (QMP, the agent's ports, virtiofsd's, the lock
+ * holder's, a saved state's), which a network namespace does not bound. The jail forks, its
+ * child is pid 1 of the new namespace and execs the program, and the jail itself stays behind
+ * as the program's supervisor, with no capabilities and no fd but its stdio. The supervisor is
+ * the daemon's child: it forwards SIGTERM and the like to the program and ends as the program
+ * ends (the same exit code or signal), so the child's exit event still says how the program
+ * ended; a SIGKILL of the supervisor kills the program too (its parent-death signal).
  *
  * The daemon tracks the program by its host pid (kill, /proc/<pid>/..., vm.json): found here
  * once, as the supervisor's only child (/proc/<pid>/task/<pid>/children), and registered for
@@ -24,13 +29,22 @@ export const JAIL_NAME = 'podvisor-jail';
 /** The program's host pid of each supervisor the daemon started. */
 const programPids = new WeakMap<ChildProcess, number>();
 
+/**
+ * The jail's namespace options beyond its mount and IPC namespaces. PODVISOR_JAIL_NETNS=0
+ * leaves the network namespace out, for measuring what it costs only (bench/jail.ts), as
+ * PODVISOR_JAIL=0 does the whole jail.
+ */
+function namespaceArgs(): string[] {
+  return process.env.PODVISOR_JAIL_NETNS === '0' ? ['--pid-ns'] : ['--pid-ns', '--net-ns'];
+}
+
 /** How long the jail may take to fork its program (a few ms; more under load). */
 const FORK_TIMEOUT_MS = 10_000;
 
 /**
  * Start `bin args` in the jail `jailBin` with `jailArgs` (its paths, cgroup, capabilities) and
- * a PID namespace of its own, detached as spawnDetached starts it (same log, extra fds, env).
- * Resolves with the supervisor once the program's process exists (programPid gives its host
+ * PID and network namespaces of its own, detached as spawnDetached starts it (same log, extra
+ * fds, env). Resolves with the supervisor once the program's process exists (programPid gives its host
  * pid); rejects when the jail ends before it forked (the reason is in `logFile`).
  */
 export async function spawnInPidNamespace(
@@ -42,7 +56,13 @@ export async function spawnInPidNamespace(
   extraFds: number[] = [],
   env?: Record<string, string>,
 ): Promise<ChildProcess> {
-  const child = await spawnDetached(jailBin, [...jailArgs, '--pid-ns', '--', bin, ...args], logFile, extraFds, env);
+  const child = await spawnDetached(
+    jailBin,
+    [...jailArgs, ...namespaceArgs(), '--', bin, ...args],
+    logFile,
+    extraFds,
+    env,
+  );
   const supervisor = child.pid!;
   const deadline = Date.now() + FORK_TIMEOUT_MS;
   for (;;) {

@@ -46,13 +46,13 @@ export async function startLockHolder(paths: VmPaths, bin: string | undefined = 
   const args = [paths.locksSock, `${SHARE_TAG}=${paths.shareDir}`, `${VOLUME_TAG}=${paths.volumesDir}`];
   const jail = activeJail();
   // Jailed as its QEMU is: its VM's directory only (the shares it locks files of, and the
-  // mounts made there later), opening files of any owner (dac_override). Not in the VM's
-  // cgroup: it outlives QEMU by a moment (until it sees the socket close), which would keep
-  // the cgroup from going with the VM's directory.
+  // mounts made there later), as its VM's user, opening files of any owner (dac_override).
+  // Not in the VM's cgroup: it outlives QEMU by a moment (until it sees the socket close),
+  // which would keep the cgroup from going with the VM's directory.
   const child = jail
     ? await spawnInPidNamespace(
         jail,
-        helperJailArgs(bin, paths.dir, [], LOCK_HOLDER_CAPABILITIES),
+        helperJailArgs(bin, paths.dir, [], LOCK_HOLDER_CAPABILITIES, true),
         bin,
         args,
         paths.locksLog,

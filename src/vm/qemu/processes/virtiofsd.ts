@@ -65,7 +65,14 @@ export async function spawnVirtiofsd(
   const cgroup = makeVmCgroup(dir, size) ?? [];
   return spawnInPidNamespace(
     jail,
-    [...helperJailArgs(bin, dir, cgroup, VIRTIOFSD_CAPABILITIES), '--ro', FILE_MAX, '--tmpfs', VIRTIOFSD_LOCK_DIR],
+    [
+      // As root (../confinement/jail.ts says why).
+      ...helperJailArgs(bin, dir, cgroup, VIRTIOFSD_CAPABILITIES, false),
+      '--ro',
+      FILE_MAX,
+      '--tmpfs',
+      VIRTIOFSD_LOCK_DIR,
+    ],
     bin,
     args,
     logFile,

@@ -81,6 +81,7 @@ export async function spawnCloneQemu(
       size,
       accel: h.opts.accel,
       taps: devices.nics.map((n) => n.tap),
+      ninep: true,
     },
   );
   fs.closeSync(made.stateFd);

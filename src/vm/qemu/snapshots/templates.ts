@@ -245,6 +245,7 @@ export class VmTemplates {
           size: shape.size,
           accel: shape.accel,
           taps: devices.nics.map((n) => n.tap),
+          ninep: true,
         },
       );
       faultPoint('template-after-qemu-spawn');
