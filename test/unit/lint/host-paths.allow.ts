@@ -887,8 +887,8 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['fs.renameSync', 'fs.writeFileSync'],
     reason: RUNTIME_DIR,
   },
-  { file: 'src/vm/qemu/start-steps.ts', fn: 'waitForConsole', calls: ['fs.readFileSync'], reason: RUNTIME_DIR },
-  { file: 'src/vm/qemu/snapshots/joined-drop.ts', fn: 'consoleBytes', calls: ['fs.statSync'], reason: RUNTIME_DIR },
+  { file: 'src/vm/qemu/agent-status.ts', fn: 'agentStatusBytes', calls: ['fs.statSync'], reason: RUNTIME_DIR },
+  { file: 'src/vm/qemu/agent-status.ts', fn: 'waitForHostLeft', calls: ['fs.readFileSync'], reason: RUNTIME_DIR },
   { file: 'src/vm/qemu/start-steps.ts', fn: 'waitForSocket', calls: ['fs.existsSync'], reason: RUNTIME_DIR },
   {
     file: 'src/vm/qemu/snapshots/templates.ts',
