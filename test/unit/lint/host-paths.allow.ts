@@ -124,10 +124,10 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   { file: 'src/pod/network/share-events.ts', fn: 'startWatcher', calls: ['fs.existsSync'], reason: INSTALLED },
   {
     file: 'src/pod/network/share-events.ts',
-    fn: 'watchShareFile',
-    calls: ['fs.promises.open'],
+    fn: 'startWatcher',
+    calls: ['fs.openSync'],
     reason:
-      "the volume share's own directory (the host made it and only the host names it); paths below it go through openBeneath",
+      "the volume share's own directory (the host made it and only the host names it), handed to the watcher, which resolves paths below it with openat2 (RESOLVE_BENEATH, no symlinks)",
   },
 
   // src/storage
