@@ -127,6 +127,8 @@ struct channel {
 void chan_init(struct channel *ch, const char *name, size_t max_payload, size_t out_max);
 /* Host test mode: listen on a unix socket path (replacing a stale socket file). */
 int chan_listen_unix(struct channel *ch, const char *path);
+/* VM mode: the status port (PV_PORT_STATUS_NAME), where a host's leaving is reported. */
+void chan_set_status_port(int fd);
 /* VM mode: use an opened virtio-serial port. */
 void chan_use_vport(struct channel *ch, int fd);
 /* poll(2) events wanted for fd / listen fd. */

@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -111,6 +112,11 @@ int chan_listen_unix(struct channel *ch, const char *path) {
   return 0;
 }
 
+/* The status port, or -1 (host test mode, or a VM without one). */
+static int status_fd = -1;
+
+void chan_set_status_port(int fd) { status_fd = fd; }
+
 void chan_use_vport(struct channel *ch, int fd) {
   ch->fd = fd;
   ch->is_vport = 1;
@@ -127,6 +133,14 @@ static void disconnect(struct channel *ch, const char *why) {
     uint8_t junk[4096];
     for (int i = 0; i < 256; i++)
       if (read(ch->fd, junk, sizeof junk) <= 0) break;
+    /* The host's sign that this agent saw it leave (it waits for it before saving a template,
+     * and before it connects to a restored checkpoint): on a port only the agent holds, never
+     * a console line, which any process that can open the VM's console could write. */
+    if (status_fd >= 0) {
+      char line[32];
+      int n = snprintf(line, sizeof line, "%s\n", ch->name);
+      if (write(status_fd, line, (size_t)n) != n) logf_("status port: %s", strerror(errno));
+    }
   } else if (ch->fd >= 0) {
     close(ch->fd);
     ch->fd = -1;

@@ -153,6 +153,7 @@ int main(int argc, char **argv) {
       if (cfd >= 0) close(cfd);
       if (ifd >= 0) close(ifd);
     }
+    chan_set_status_port(pid1_open_port_named(PV_PORT_STATUS_NAME));
     chan_use_vport(&g_ctl, cfd);
     chan_use_vport(&g_io, ifd);
     locks_relay_start();

@@ -731,6 +731,10 @@
 #define PV_PORT_CTL_NAME "org.podvisor.ctl"
 #define PV_PORT_IO_NAME "org.podvisor.io"
 #define PV_PORT_LOCKS_NAME "org.podvisor.locks" /* 9p locks taken on the host (guest/agent/locks.c) */
+/* The agent's status to the host, which reads its host end as a file: one line, a channel's
+ * name ("control", "stream"), each time the agent has seen its host leave that channel and
+ * dropped what it held (guest/agent/channel.c; src/vm/qemu/agent-status.ts). */
+#define PV_PORT_STATUS_NAME "org.podvisor.status"
 #define PV_SHARE_TAG "podvisor"
 #define PV_SHARE_MOUNT "/run/podvisor/share"
 #define PV_LAYERS_TAG "podvisor-layers" /* read-only 9p export of the share (block mode) */

@@ -2,7 +2,7 @@
  * podvisor-fs-events - the host's watch of the files a VM's guest watches in its shares
  * (src/pod/share-events.ts starts one per such VM).
  *
- *   podvisor-fs-events QEMU_PID
+ *   podvisor-fs-events QEMU_PID        (fd 3: the VM's share, a directory the daemon opened)
  *
  * The guest kernel sees only its own writes to a 9p share: an edit made on the host, or by
  * another VM, reaches its files but none of its inotify watches. When a guest process adds a
@@ -14,19 +14,23 @@
  * MOVED_TO with a cookie of ours.
  *
  * stdin, from the daemon: one request per mark to add,
- *   u32 id, u16 path length, path (the daemon's /proc/PID/fd/N of the file it opened beneath
- *   the share: a magic link, so nothing the guest can swap is followed)
+ *   u32 id, u16 path length, path (relative to the share: `.` for the share itself), which this
+ *   program resolves beneath fd 3 itself, in one openat2 call with RESOLVE_BENEATH,
+ *   RESOLVE_NO_SYMLINKS and RESOLVE_NO_MAGICLINKS: a symlink, a `..` or an absolute path the
+ *   guest planted is refused (ELOOP, EXDEV), and nothing outside the share is reached
  * stdout, to the daemon: records of
  *   u8 kind (1 = event, 2 = the answer to a request), u32 id, u32 mask (an event's inotify
  *   bits; an answer's errno, 0 when the mark is on), u32 cookie, u16 name length, name
  * (little-endian). An event about the watched file itself has no name. The program ends at
  * stdin's end.
  *
- * Once fanotify is set up, it confines itself (confine() below): it runs on as nobody with
- * two capabilities, to read any share's files and the daemon's /proc/PID/fd links to them (no
- * jail of namespaces holds it: docs/security.md), so it cannot change a file that is not
- * nobody's, and a seccomp filter keeps it from mounts, exec, tracing, other processes' memory,
- * file handles, new processes, sockets and the kernel's own state.
+ * Once fanotify is set up, it confines itself (confine() below): it runs on as nobody with one
+ * capability, CAP_DAC_READ_SEARCH, to read any share's files (no jail of namespaces holds it:
+ * docs/security.md), so it cannot change a file that is not nobody's; without CAP_SYS_PTRACE
+ * the kernel refuses it every other process's /proc/PID/fd, mem and environ (ptrace's access
+ * checks: they are root's, and it is not dumpable itself); and a seccomp filter keeps it from
+ * mounts, exec, tracing, other processes' memory, file handles, new processes, sockets and the
+ * kernel's own state.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,6 +46,7 @@
 #include <linux/seccomp.h>
 #include <grp.h>
 #include <stddef.h>
+#include <linux/openat2.h>
 #include <sys/fanotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -66,6 +71,8 @@ struct mark {
 static struct mark g_marks[MAX_MARKS];
 static int g_nmarks;
 static pid_t g_ignored;
+/* The share the marks are beneath (fd 3 at the start). */
+enum { SHARE_FD = 3 };
 static uint32_t g_cookie;
 
 static void put(const void *p, size_t n) {
@@ -123,14 +130,30 @@ static int add_request(int fan) {
     record(2, id, ENOSPC, 0, NULL);
     return 0;
   }
-  if (stat(path, &st) < 0 || statfs(path, &sf) < 0 || name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, AT_SYMLINK_FOLLOW) < 0) {
+  /* Beneath the share, no symlink (nor magic link) followed: one openat2 call. */
+  struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, SHARE_FD, path, &how, sizeof how);
+  if (fd < 0) {
     record(2, id, (uint32_t)errno, 0, NULL);
     return 0;
   }
-  int dir = S_ISDIR(st.st_mode);
-  uint64_t mask = EVENTS | (dir ? FAN_EVENT_ON_CHILD | FAN_ONDIR : 0);
-  if (fanotify_mark(fan, FAN_MARK_ADD, mask, AT_FDCWD, path) < 0) {
-    record(2, id, (uint32_t)errno, 0, NULL);
+  /* fanotify_mark takes no O_PATH descriptor, but the path of our own one: its magic link
+   * names the file just opened, whatever the guest renames meanwhile. */
+  char self[64];
+  snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+  int dir = 0;
+  int failed = fstat(fd, &st) < 0 || fstatfs(fd, &sf) < 0 ||
+               name_to_handle_at(fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) < 0;
+  if (!failed) {
+    dir = S_ISDIR(st.st_mode);
+    uint64_t mask = EVENTS | (dir ? FAN_EVENT_ON_CHILD | FAN_ONDIR : 0);
+    failed = fanotify_mark(fan, FAN_MARK_ADD, mask, AT_FDCWD, self) < 0;
+  }
+  int err = errno;
+  close(fd);
+  if (failed) {
+    record(2, id, (uint32_t)err, 0, NULL);
     return 0;
   }
   struct mark *m = &g_marks[g_nmarks++];
@@ -280,10 +303,8 @@ static int seccomp_self(void) {
   return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
-/* The capabilities kept: reading any file of a share (its owner may be any uid of a guest's)
- * and the daemon's /proc/PID/fd links to them (ptrace's read check, for a process that no
- * longer has the daemon's capabilities). */
-static const int KEPT[] = {CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE};
+/* The capability kept: reading any file of a share (its owner may be any uid of a guest's). */
+static const int KEPT[] = {CAP_DAC_READ_SEARCH};
 
 /* The unprivileged user it runs as once set up (nobody). */
 enum { UNPRIVILEGED = 65534 };
@@ -309,12 +330,19 @@ static int confine(void) {
   }
   if (syscall(SYS_capset, &h, d) < 0) return -1;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -1;
+  /* Not dumpable: another process of nobody's cannot read or trace it either. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) return -1;
   return seccomp_self();
 }
 
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: podvisor-fs-events QEMU_PID\n");
+    fprintf(stderr, "usage: podvisor-fs-events QEMU_PID (fd 3: the share)\n");
+    return 2;
+  }
+  struct stat share;
+  if (fstat(SHARE_FD, &share) < 0 || !S_ISDIR(share.st_mode)) {
+    fprintf(stderr, "podvisor-fs-events: fd 3 is not the share's directory\n");
     return 2;
   }
   g_ignored = (pid_t)atoi(argv[1]);

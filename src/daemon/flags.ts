@@ -65,6 +65,10 @@ Options:
                                grow to (default 2048, at most half the host's RAM)
       --vm-cpus int            Default guest vCPUs (default 1)
       --accel string           auto, kvm or tcg (default "auto")
+      --unconfined-vms         Start VMs even without their jail or cgroup when this host
+                               lacks them (no jail binary, not root, no cgroup2 memory and
+                               pids): their QEMU then sees the host's files and has no
+                               limits of its own (default false: such a start fails)
       --kernel string          Guest kernel (default: built by bootstrap)
       --initrd string          Guest initramfs (default: built by bootstrap)
       --cni-conf-dir string    CNI configuration of CRI pod sandboxes (default "/etc/cni/net.d")

@@ -72,6 +72,12 @@ export interface DaemonOptions {
    * /version, /info) and `docker build --squash` is served; without it a squash is refused.
    */
   experimental: boolean;
+  /**
+   * Start VMs even when this host lacks a piece of their confinement (--unconfined-vms): no
+   * jail binary, a daemon not run as root, no usable cgroup hierarchy. Off by default: such a
+   * VM's start fails, naming the piece (src/vm/qemu/confinement/policy.ts).
+   */
+  unconfinedVms: boolean;
   /** CNI network configuration directory of CRI sandboxes (--cni-conf-dir; the kubelet's default). */
   cniConfDir: string;
   /** Directories searched for CNI plugins, in order (--cni-bin-dir, colon-separated as the kubelet's). */
@@ -151,6 +157,7 @@ export function defaultOptions(): DaemonOptions {
     logDriver: 'json-file',
     logOpts: {},
     experimental: false,
+    unconfinedVms: false,
     cniConfDir: DEFAULT_CNI_CONF_DIR,
     cniBinDirs: [...DEFAULT_CNI_BIN_DIRS],
     rootfsDisk: true,
@@ -326,6 +333,12 @@ export const OPTIONS: OptionDef[] = [
     flags: ['--experimental'],
     kind: 'bool',
     apply: (o, v, f) => void (o.experimental = parseBool(f, v)),
+  },
+  {
+    key: 'unconfined-vms',
+    flags: ['--unconfined-vms'],
+    kind: 'bool',
+    apply: (o, v, f) => void (o.unconfinedVms = parseBool(f, v)),
   },
   {
     key: 'cri-sandbox-image',

@@ -24,6 +24,7 @@ import { unpackedQemu } from '../vm/qemu/binaries';
 import { seccompFilterFor } from '../pod/security/seccomp';
 import { POD_VM_NICS } from '../pod/network/network';
 import { scratchDisks } from '../storage/upper-disk-file';
+import { allowUnconfinedVms } from '../vm/qemu/confinement/policy';
 
 const log = logger('daemon');
 /** The filesystem size of a pool rehearsal's upper disk (block mode; it holds a few small files). */
@@ -63,6 +64,8 @@ export async function openVmRuntime(opts: DaemonOptions): Promise<VmRuntime> {
       `accel: ${accel.accel.toUpperCase()}: ${accel.reason}${accel.cached ? ' (remembered in accel.json)' : ''}`,
     );
   }
+  // A VM this host cannot confine fails its start, unless --unconfined-vms says otherwise.
+  allowUnconfinedVms(opts.unconfinedVms);
   const hypervisor = new QemuHypervisor({
     execRoot: opts.execRoot,
     kernel,

@@ -1,7 +1,8 @@
 /**
  * A container's device cgroup through the stock docker CLI on real VMs: a default container may
  * make device nodes (mknod in its own /dev) but opens only runc's harmless few, so the VM's
- * serial console (ttyS0, where the host reads the agent's lines) and its disks stay closed; a
+ * serial console (ttyS0) and its disks stay closed (and its console, c 5:1:
+ * test/compat/console-channel.test.ts); a
  * privileged one opens them; `--device` gives the guest kernel's own /dev/fuse and
  * /dev/net/tun, `--device-cgroup-rule` widens the allow-list, and the host's hardware is
  * refused by name.

@@ -358,8 +358,8 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       'deviceCgroup',
       "a default container's device program: mknod of the serial console and a disk works, their open is EPERM, /dev/null still works; a privileged one opens them",
       async () => {
-        // The VM's serial console (ttyS0, where the host reads the agent's lines) and its
-        // first disk (vda's numbers when it has one), made in the container's own /dev.
+        // The VM's serial console (ttyS0) and its first disk (vda's numbers when it has one),
+        // made in the container's own /dev.
         const script = [
           'd=$(cat /sys/class/block/vda/dev 2>/dev/null || echo 254:0)',
           'mknod /dev/s c 4 64 && mknod /dev/d b ${d%:*} ${d#*:} && echo made',

@@ -5,8 +5,10 @@
  *
  * The guest kernel sees only its own writes to a 9p share. When a guest process adds an inotify
  * watch on a share's file, our kernel reports it (a WATCH event through Agent.socketEvent,
- * guest/kernel/patches/0006-9p-host-sockets.patch); the host then watches the same file, opened
- * beneath the share it holds (src/util/resolve-beneath.ts), with one watcher process per VM
+ * guest/kernel/patches/0006-9p-host-sockets.patch); the host then watches the same file, with
+ * one watcher process per VM, given the share's directory at its start (fd 3), which resolves
+ * each path beneath it itself (openat2, no symlink followed: it needs no access to the
+ * daemon's descriptors, and so no CAP_SYS_PTRACE)
  * (host/fs-events: fanotify, which names the process behind each event, so the VM's own QEMU's,
  * which the guest has already seen, are left out). Each event it reports goes to the guest
  * (Agent.fileEvent), whose kernel delivers it to the watches as if it had happened there.
@@ -26,8 +28,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ShareSocketEvent, Vm } from '../../vm/types';
-import { fdPath } from '../../util/beneath';
-import { openGuestPath } from '../../util/resolve-beneath';
 import { PACKAGE_ROOT } from '../../util/package-info';
 import { logger } from '../../util/log';
 
@@ -35,6 +35,9 @@ const log = logger('pod');
 
 /** The watcher program (scripts/bootstrap.sh builds it). */
 export const FS_EVENTS_BIN = path.join(PACKAGE_ROOT, 'host', 'out', 'podvisor-fs-events');
+
+/** The longest path the watcher is asked to resolve, plus one (Linux's PATH_MAX). */
+const PATH_MAX = 4096;
 
 /** Files one VM's guest may have watched on the host, at most. */
 export const MAX_WATCHES = 4096;
@@ -95,22 +98,19 @@ export async function watchShareFile(vm: Vm, ev: ShareSocketEvent): Promise<void
   if (!w) return;
   const key = `${ev.tag}:${ev.path}`;
   if (w.ids.has(key) || w.ids.size >= MAX_WATCHES) return;
+  // No file has a longer path (PATH_MAX): not asked of the watcher.
+  if (Buffer.byteLength(ev.path) >= PATH_MAX) return;
   const id = w.nextId++;
   w.ids.set(key, id);
-  let fh: fs.promises.FileHandle | undefined;
   try {
-    const rel = ev.path.slice(1);
-    fh = rel ? await openGuestPath({ root: share.hostDir, rel }, 'any') : await fs.promises.open(share.hostDir);
     // Known before the answer: the watcher's first events may come in the same read as it.
     w.files.set(id, { tag: ev.tag, path: ev.path });
-    const errno = await request(w, id, fdPath(fh));
+    const errno = await request(w, id, ev.path.slice(1) || '.');
     if (errno !== 0) throw new Error(`errno ${errno}`);
   } catch (e) {
     w.files.delete(id);
     w.ids.delete(key);
     log.debug(`VM ${vm.id}: no host watch on ${ev.path}: ${(e as Error).message}`);
-  } finally {
-    await fh?.close();
   }
 }
 
@@ -141,13 +141,18 @@ function startWatcher(vm: Vm): Watcher | undefined {
     return undefined;
   }
   let child: ChildProcess;
+  let share: number | undefined;
   try {
-    child = spawn(FS_EVENTS_BIN, [String(vm.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // The share's directory, the watcher's fd 3: the paths it is asked to watch are beneath it.
+    share = fs.openSync(vm.devices.volumes!.hostDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    child = spawn(FS_EVENTS_BIN, [String(vm.pid)], { stdio: ['pipe', 'pipe', 'inherit', share] });
   } catch (e) {
     // Some failures to start are thrown rather than emitted (E2BIG, ENOMEM...).
     log.warn(`${FS_EVENTS_BIN}: ${(e as Error).message}: file events of the host do not reach VM ${vm.id}`);
     failed(vm, 0);
     return undefined;
+  } finally {
+    if (share !== undefined) fs.closeSync(share);
   }
   const w: Watcher = {
     child,
@@ -197,7 +202,7 @@ function startWatcher(vm: Vm): Watcher | undefined {
   return w;
 }
 
-/** Ask the watcher to watch the file at `file` (a /proc/PID/fd/N link); its errno, 0 when watched. */
+/** Ask the watcher to watch the file at `file` (relative to the share); its errno, 0 when watched. */
 function request(w: Watcher, id: number, file: string): Promise<number> {
   if (w.gone) return Promise.resolve(-1);
   return new Promise((resolve) => {

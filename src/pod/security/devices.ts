@@ -9,7 +9,14 @@
 import type { GuestDeviceNode, GuestDeviceRule } from '../../vm/types';
 import type { ContainerSecurity } from '../types';
 
-/** runc's default allow-list (libcontainer/specconv's AllowedDevices), without /dev/net/tun. */
+/**
+ * runc's default allow-list (libcontainer/specconv's AllowedDevices), without /dev/net/tun and
+ * without c 5:1. Under runc, /dev/console is the container's own terminal (its pty, c 136:N,
+ * bound there with -t; absent without) and 5:1 names the host's console, which a container's
+ * mount namespace never shows; in a VM, 5:1 is the VM's console, where the agent and the guest
+ * kernel write: a default container that made the node could write lines there. A container's
+ * /dev has no /dev/console (docs/limitations.md), and a node made by hand does not open.
+ */
 export const DEFAULT_DEVICE_RULES: readonly GuestDeviceRule[] = [
   { type: 'c', access: 'm' },
   { type: 'b', access: 'm' },
@@ -19,7 +26,6 @@ export const DEFAULT_DEVICE_RULES: readonly GuestDeviceRule[] = [
   { type: 'c', major: 1, minor: 8, access: 'rwm' }, // random
   { type: 'c', major: 1, minor: 9, access: 'rwm' }, // urandom
   { type: 'c', major: 5, minor: 0, access: 'rwm' }, // tty
-  { type: 'c', major: 5, minor: 1, access: 'rwm' }, // console
   { type: 'c', major: 5, minor: 2, access: 'rwm' }, // ptmx
   { type: 'c', major: 136, access: 'rwm' }, // pts/*
 ];

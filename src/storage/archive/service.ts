@@ -293,7 +293,10 @@ export class ContainerArchive {
       const stat = await this.statIn(o, p, ref);
       const r = await o.root.resolve(o.rel, { followLast: followsLast(o.rel) });
       const base = p.endsWith('/.') ? '.' : stat.name;
-      const tar = packTree(r.dir, r.name, base === '/' ? '.' : base);
+      // An entry's path in the container is `p` less its last name, then the entry's tar name
+      // (a byte or two longer for a `p` that ends in `/` or `/.`: bounded a little sooner).
+      const prefixBytes = Math.max(0, Buffer.byteLength(p) - Buffer.byteLength(base));
+      const tar = packTree(r.dir, r.name, base === '/' ? '.' : base, { prefixBytes });
       tar.once('close', () => void r.release().finally(() => o.close()));
       return { stat, tar };
     } catch (e) {
@@ -373,7 +376,7 @@ export class ContainerArchive {
     const g = this.guestFor(id);
     if (g) return g.export(id);
     const o = await this.open(id);
-    const tar = packTree(o.root.handle, undefined, '');
+    const tar = packTree(o.root.handle, undefined, '', { prefixBytes: 1 });
     tar.once('close', () => void o.close());
     return tar;
   }

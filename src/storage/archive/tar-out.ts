@@ -10,6 +10,12 @@
  * trailing slash), or, with base '', only its contents (export). Hard links inside the tree
  * become link entries; sockets are skipped; extended attributes are not copied. A file that
  * shrinks while it is read is padded with zeros to the size its header announced.
+ *
+ * The walk holds one descriptor per directory level it is in, so a tree's depth would be the
+ * daemon's descriptors (a tree 30,000 deep took 20,000, every one the daemon may hold). An
+ * entry whose path in the container would be longer than PATH_MAX (4095 bytes) is left out, as
+ * dockerd leaves it out (its lstat fails with ENAMETOOLONG, and it goes on without it): the
+ * walk holds at most ~2,048 descriptors (one-byte names), and the archive is dockerd's.
  */
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
@@ -19,6 +25,19 @@ import { openRegularAt } from './open-regular';
 import { packEntry, writeEntry, type TarHeader } from '../tar-pack';
 
 const CHUNK = 256 * 1024;
+
+/** The longest path dockerd archives: PATH_MAX less its NUL (lstat(2) fails beyond it). */
+export const MAX_PATH_BYTES = 4095;
+
+/** How packTree names and bounds its entries. */
+export interface PackOptions {
+  /**
+   * The bytes that precede an entry's tar name in its path in the container (`/` and the
+   * parents of the tree's top; 1 for an export's entries): an entry whose path would be longer
+   * than MAX_PATH_BYTES is left out with what is below it. Default 0.
+   */
+  prefixBytes?: number;
+}
 
 /** Major and minor numbers of a Linux dev_t. */
 function devParts(rdev: number): { major: number; minor: number } {
@@ -32,8 +51,14 @@ function devParts(rdev: number): { major: number; minor: number } {
  * Pack entry `name` of directory `dir` (or `dir` itself when name is undefined) as `base`.
  * Returns the tar stream; errors while reading destroy it.
  */
-export function packTree(dir: fs.promises.FileHandle, name: string | undefined, base: string): Readable {
+export function packTree(
+  dir: fs.promises.FileHandle,
+  name: string | undefined,
+  base: string,
+  opts: PackOptions = {},
+): Readable {
   const pack = tar.pack();
+  const prefixBytes = opts.prefixBytes ?? 0;
   const links = new Map<string, string>();
   const entry = (header: TarHeader, body?: Buffer): Promise<void> =>
     packEntry(pack, header, body ?? Buffer.alloc(0)).done;
@@ -95,13 +120,15 @@ export function packTree(dir: fs.promises.FileHandle, name: string | undefined, 
         if (tarName !== '') await entry({ ...hdr, name: `${tarName}/`, type: 'directory' });
         const names = await listDir(self);
         for (const child of names) {
+          const childName = tarName === '' ? child : `${tarName}/${child}`;
+          if (prefixBytes + Buffer.byteLength(childName) > MAX_PATH_BYTES) continue; // as dockerd: too long to lstat
           let cst: fs.Stats;
           try {
             cst = await fs.promises.lstat(at(self, child));
           } catch {
             continue; // removed meanwhile
           }
-          await walk(self, child, cst, tarName === '' ? child : `${tarName}/${child}`);
+          await walk(self, child, cst, childName);
         }
       } finally {
         if (self !== parent) await self.close();

@@ -172,6 +172,7 @@ export const Names = {
   PORT_CTL_NAME: 'org.podvisor.ctl',
   PORT_IO_NAME: 'org.podvisor.io',
   PORT_LOCKS_NAME: 'org.podvisor.locks',
+  PORT_STATUS_NAME: 'org.podvisor.status',
   SHARE_TAG: 'podvisor',
   SHARE_MOUNT: '/run/podvisor/share',
   LAYERS_TAG: 'podvisor-layers',

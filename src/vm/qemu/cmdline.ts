@@ -15,6 +15,7 @@ import { ninePShareArgs, virtiofsdArgsFor, type FileTransport } from '../devices
 import type { VmPaths } from './runtime-dir';
 import { Names } from '../agent/protocol';
 import { QEMU_SANDBOX_ARGS } from './confinement/confinement';
+import { agentStatusFile } from './agent-status';
 
 /**
  * The virtio-fs tag the agent mounts at /run/podvisor/share. It, and the names of the
@@ -161,11 +162,12 @@ export const TCG_TB_SIZE_MIB = 32;
  * - virtio-mmio in modern mode (virtiofsd refuses legacy devices);
  * - no default devices, no config files, no display, -no-reboot so a guest reboot or panic ends
  *   the process;
- * - the serial console is appended to console.log (the daemon trims it: QemuVm), QMP listens
- *   on qmp.sock;
+ * - the serial console is appended to console.log (the daemon trims it: QemuVm; people read it,
+ *   the host acts on none of its lines), QMP listens on qmp.sock;
  * - three virtio-serial ports whose host ends are unix sockets QEMU listens on without waiting
  *   (server=on,wait=off), so the daemon can connect, go away and reconnect: the agent's two,
- *   and the one of 9p locks taken on the host (a clone's lock holder connects to it);
+ *   and the one of 9p locks taken on the host (a clone's lock holder connects to it); and the
+ *   agent's status port, whose host end is a file (agent-status.ts);
  * - one vhost-user-fs device served by this VM's own virtiofsd;
  * - a virtio-balloon device (booted VMs, and 9p VMs whose QEMU has the RAM shim: below): after a boot the host
  *   inflates it a little and deflates it again (post-boot-reclaim.ts), which hands back the
@@ -269,6 +271,10 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     `socket,id=locks,path=${p.locksSock},server=on,wait=off`,
     '-device',
     `virtserialport,chardev=locks,name=${Names.PORT_LOCKS_NAME}`,
+    '-chardev',
+    `file,id=status,path=${agentStatusFile(p)}`,
+    '-device',
+    `virtserialport,chardev=status,name=${Names.PORT_STATUS_NAME}`,
     ...balloon,
     // Taken before the devices: the rootfs share, virtio-serial and the balloon.
     ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs', 2 + balloon.length / 2, o.tapFds) : []),

@@ -20,12 +20,13 @@ import { hostTscKhz } from './host-tsc';
 import { isValidVmId, vmPaths, vmsRoot, type VmPaths } from './runtime-dir';
 import { scanVmProcesses } from './processes/vm-processes';
 import { templatesRoot, VmTemplates } from './snapshots/templates';
-import { sweepVmCgroups } from './confinement/vm-cgroup';
+import { sweepVmCgroups, vmCgroupLayout } from './confinement/vm-cgroup';
 import type { QemuHypervisorOptions, StartHost } from './start-host';
 import { bootVm } from './boot';
 import { cloneVm } from './snapshots/clone';
 import { adoptVm } from './adopt';
 import { forkTemplatesSettled, prepareForkTemplate, restoreVm, saveVm, type RestoreDisk } from './snapshots/checkpoint';
+import { activeJail } from './confinement/jail';
 
 const log = logger('vm');
 
@@ -84,6 +85,9 @@ export class QemuHypervisor implements Hypervisor, StartHost {
 
   /** Tools and images, checked on every boot so installing them needs no daemon restart. */
   private preflight(): { tools: QemuTools; guest: GuestImages } {
+    // A VM this host cannot confine fails here, before anything of it is made, in words that
+    // name what is missing (confinement/policy.ts), unless --unconfined-vms.
+    if (activeJail()) vmCgroupLayout();
     const tools = locateQemuTools(this.opts.tools);
     const guest = this.guestImages();
     checkGuestImages(guest.kernel, guest.initrd);

@@ -60,7 +60,11 @@ export async function raceBoot<T>(
   }
 }
 
-/** The logs' last lines, for an error message a user can act on. */
+/**
+ * The logs' last lines, for an error message a user can act on. The console's lines only make
+ * the message richer: the guest's containers can write lines there (a privileged one can open
+ * the VM's console), so no line on it drives anything the host does (agent-ports.ts).
+ */
 export function bootFailureDetail(paths: VmPaths): string {
   let out = '';
   const qemuLines = tailLines(paths.qemuLog, 5);
@@ -78,36 +82,5 @@ export async function cleanupDir(paths: VmPaths): Promise<void> {
     await removeRuntimeDir(paths.dir);
   } catch (err) {
     log.error(`cannot remove ${paths.dir}: ${(err as Error).message}`);
-  }
-}
-
-/** What the agent logs once its host has left both channels (a VM about to be saved, or just restored from a save made while connected). */
-export const HOST_LEFT_LINES: readonly RegExp[] = [/host left the control channel/, /host left the stream channel/];
-
-/**
- * Wait until every pattern matches a line of console log `file` (of what follows its first
- * `fromByte` bytes); UnavailableError naming `who` and the lines missing after `timeoutMs`.
- */
-export async function waitForConsole(
-  file: string,
-  patterns: readonly RegExp[],
-  timeoutMs: number,
-  who: string,
-  fromByte = 0,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let text = '';
-    try {
-      text = fs.readFileSync(file).subarray(fromByte).toString('utf8');
-    } catch {
-      // not written yet
-    }
-    if (patterns.every((p) => p.test(text))) return;
-    if (Date.now() > deadline)
-      throw new UnavailableError(
-        `${who} did not log ${patterns.filter((p) => !p.test(text)).join(', ')} within ${timeoutMs} ms`,
-      );
-    await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -19,6 +19,8 @@ describe('podvisord flags', () => {
     expect(o.rootfsDisk).toBe(true);
     // Images are read from their disks (image=disk) unless --storage-opt image=layers: unset here.
     expect(o.imageOnDisk).toBeUndefined();
+    // A VM this host cannot confine does not start unless --unconfined-vms says it may.
+    expect(o.unconfinedVms).toBe(false);
   });
 
   test.each([
@@ -37,6 +39,7 @@ describe('podvisord flags', () => {
     [['--cni-bin-dir=/opt/cni/bin:/usr/local/lib/cni'], 'cniBinDirs', ['/opt/cni/bin', '/usr/local/lib/cni']],
     [['--rootfs-disk=false'], 'rootfsDisk', false],
     [['--rootfs-disk'], 'rootfsDisk', true],
+    [['--unconfined-vms'], 'unconfinedVms', true],
     [['--storage-opt', 'image=disk'], 'imageOnDisk', true],
     [['--storage-opt=image=disk', '--storage-opt', 'IMAGE=layers'], 'imageOnDisk', false],
   ])('%j sets %s', (argv, key, value) => {

@@ -125,10 +125,10 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   { file: 'src/pod/network/share-events.ts', fn: 'startWatcher', calls: ['fs.existsSync'], reason: INSTALLED },
   {
     file: 'src/pod/network/share-events.ts',
-    fn: 'watchShareFile',
-    calls: ['fs.promises.open'],
+    fn: 'startWatcher',
+    calls: ['fs.openSync'],
     reason:
-      "the volume share's own directory (the host made it and only the host names it); paths below it go through openBeneath",
+      "the volume share's own directory (the host made it and only the host names it), handed to the watcher, which resolves paths below it with openat2 (RESOLVE_BENEATH, no symlinks)",
   },
 
   // src/storage
@@ -888,8 +888,8 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['fs.renameSync', 'fs.writeFileSync'],
     reason: RUNTIME_DIR,
   },
-  { file: 'src/vm/qemu/start-steps.ts', fn: 'waitForConsole', calls: ['fs.readFileSync'], reason: RUNTIME_DIR },
-  { file: 'src/vm/qemu/snapshots/joined-drop.ts', fn: 'consoleBytes', calls: ['fs.statSync'], reason: RUNTIME_DIR },
+  { file: 'src/vm/qemu/agent-status.ts', fn: 'agentStatusBytes', calls: ['fs.statSync'], reason: RUNTIME_DIR },
+  { file: 'src/vm/qemu/agent-status.ts', fn: 'waitForHostLeft', calls: ['fs.readFileSync'], reason: RUNTIME_DIR },
   { file: 'src/vm/qemu/start-steps.ts', fn: 'waitForSocket', calls: ['fs.existsSync'], reason: RUNTIME_DIR },
   {
     file: 'src/vm/qemu/snapshots/templates.ts',

@@ -54,6 +54,7 @@ describe('qemuArgs', () => {
       'socket,id=ctl,path=/run/podvisor/vms/abcdef012345/ctl.sock,server=on,wait=off',
       'socket,id=io,path=/run/podvisor/vms/abcdef012345/io.sock,server=on,wait=off',
       'socket,id=locks,path=/run/podvisor/vms/abcdef012345/locks.sock,server=on,wait=off',
+      'file,id=status,path=/run/podvisor/vms/abcdef012345/agent-status',
     ]);
     expect(values(args, '-device')).toEqual([
       'vhost-user-fs-device,chardev=vfs,tag=podvisor',
@@ -61,6 +62,7 @@ describe('qemuArgs', () => {
       'virtserialport,chardev=ctl,name=org.podvisor.ctl',
       'virtserialport,chardev=io,name=org.podvisor.io',
       'virtserialport,chardev=locks,name=org.podvisor.locks',
+      'virtserialport,chardev=status,name=org.podvisor.status',
       'virtio-balloon-device,free-page-reporting=on',
     ]);
     expect(values(args, '-serial')).toEqual(['chardev:console']);

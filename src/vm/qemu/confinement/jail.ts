@@ -26,7 +26,9 @@
  * setresuid (CAP_SETUID), guest root's 0 included, so a uid of its own would not bound it
  * (docs/security.md).
  * PODVISOR_JAIL=0 turns the jail off (QEMU then runs under setpriv as before it: for measuring
- * what the jail costs, bench/jail.ts); it is on by default.
+ * what the jail costs, bench/jail.ts); it is on by default, and a VM whose jail this host
+ * cannot give (no jail binary, a daemon not run as root) does not start unless podvisord was
+ * started with --unconfined-vms (./policy.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -34,11 +36,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { VmSize } from '../../types';
 import { PACKAGE_ROOT } from '../../../util/package-info';
-import { logger } from '../../../util/log';
+import { confinementMissing } from './policy';
 import type { QemuProgram } from '../binaries';
 import { TAP_FD_BASE } from '../../devices/nic';
-
-const log = logger('vm');
 
 /** What the jail of one VM's QEMU holds beyond the QEMU itself. */
 export interface JailSpec {
@@ -61,9 +61,12 @@ export interface JailSpec {
   ninep: boolean;
 }
 
-/** The jail binary scripts/bootstrap.sh builds (host/jail), or undefined when it is not there. */
+/**
+ * The jail binary scripts/bootstrap.sh builds (host/jail; PODVISOR_JAIL_BINARY in the
+ * daemon's environment names another, e.g. a packaged one), or undefined when it is not there.
+ */
 export function jailBinary(root: string = PACKAGE_ROOT): string | undefined {
-  const bin = path.join(root, 'host', 'out', 'podvisor-jail');
+  const bin = process.env.PODVISOR_JAIL_BINARY || path.join(root, 'host', 'out', 'podvisor-jail');
   try {
     fs.accessSync(bin, fs.constants.X_OK);
     return bin;
@@ -92,16 +95,26 @@ export function vmUid(dir: string): number {
   return VM_UID_BASE + (h.readUInt32BE(0) % VM_UID_COUNT);
 }
 
-let missingLogged = false;
-
-/** The jail binary when VMs are jailed (root, not turned off by PODVISOR_JAIL=0, built); else undefined. */
+/**
+ * The jail binary when VMs are jailed; undefined when they are not: PODVISOR_JAIL=0 (a choice
+ * made for measuring, bench/jail.ts), or, with --unconfined-vms, a jail this host cannot give
+ * (./policy.ts). Without that flag a missing jail binary or a daemon not run as root fails the
+ * VM's start here, in words that name it and the fix.
+ */
 export function activeJail(): string | undefined {
-  if (process.env.PODVISOR_JAIL === '0' || process.getuid?.() !== 0) return undefined;
-  const bin = jailBinary();
-  if (!bin && !missingLogged) {
-    missingLogged = true;
-    log.warn('host/out/podvisor-jail is missing (run scripts/bootstrap.sh): VMs run without their jail');
+  if (process.env.PODVISOR_JAIL === '0') return undefined;
+  const givenUp = 'their jail (their own mount namespace and root, cgroup and capability bound)';
+  if (process.getuid?.() !== 0) {
+    confinementMissing('podvisord is not running as root', "a VM's jail needs root: run podvisord as root", givenUp);
+    return undefined;
   }
+  const bin = jailBinary();
+  if (!bin)
+    confinementMissing(
+      `the jail binary ${process.env.PODVISOR_JAIL_BINARY || 'host/out/podvisor-jail'} is missing`,
+      'build it with scripts/bootstrap.sh',
+      givenUp,
+    );
   return bin;
 }
 

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import type { VmSize } from '../../types';
 import { logger } from '../../../util/log';
 import { forgetPlacement, placedDirs, placementRecords } from './vm-cgroup-record';
+import { confinementMissing } from './policy';
 
 const log = logger('vm');
 
@@ -111,22 +112,42 @@ function ensureParent(layout: CgroupLayout): void {
   }
 }
 
+const CGROUP_GIVEN_UP = 'a cgroup of their own (their memory and pids limits)';
+
+/**
+ * The host's cgroup layout for VMs; a host with none fails the VM's start (checked before
+ * anything of it is made: QemuHypervisor's preflight), or with --unconfined-vms gives
+ * undefined (logged once): ./policy.ts.
+ */
+export function vmCgroupLayout(): CgroupLayout | undefined {
+  const layout = cgroupLayout();
+  if (layout) return layout;
+  confinementMissing(
+    'this host has no cgroup hierarchy with the memory and pids controllers',
+    'mount cgroup2 at /sys/fs/cgroup with both enabled',
+    CGROUP_GIVEN_UP,
+  );
+  return undefined;
+}
+
 /**
  * Make the cgroup of the VM in `dir`, of `size`, with its limits; the cgroup.procs files its
- * QEMU writes itself into (one per hierarchy). Undefined when this host has no usable cgroups
- * (nothing is limited then; logged once).
+ * QEMU writes itself into (one per hierarchy). A host with no usable cgroups (no hierarchy with
+ * the memory and pids controllers, or one this daemon cannot write: run in a container) fails
+ * the VM's start, or with --unconfined-vms gives undefined (nothing is limited then; logged
+ * once): ./policy.ts.
  */
 export function makeVmCgroup(dir: string, size: VmSize): string[] | undefined {
-  const layout = cgroupLayout();
-  if (!layout) {
-    warnOnce('no cgroup hierarchy with the memory and pids controllers: VMs run without a cgroup of their own');
-    return undefined;
-  }
+  const layout = vmCgroupLayout();
+  if (!layout) return undefined;
   try {
     return makeIn(layout, dir, size);
   } catch (err) {
-    // A host whose cgroups this daemon cannot write (run in a container): VMs still start.
-    warnOnce(`cannot make VM cgroups: ${(err as Error).message}: VMs run without a cgroup of their own`);
+    confinementMissing(
+      `cannot make the VM's cgroup: ${(err as Error).message}`,
+      'give podvisord a writable cgroup hierarchy (run it on the host, as root)',
+      CGROUP_GIVEN_UP,
+    );
     return undefined;
   }
 }
@@ -323,11 +344,4 @@ function removeIfEmpty(d: string): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOENT';
   }
-}
-
-let warned = false;
-function warnOnce(message: string): void {
-  if (warned) return;
-  warned = true;
-  log.warn(message);
 }

@@ -1,25 +1,16 @@
 /**
- * A clone's agent once its state is loaded (./clone.ts): the wait until a checkpoint's
- * restored agent has seen its old host leave, the connection (with the holder of the guest's
- * 9p locks) and the ACTIVATE that makes the guest this VM's own.
+ * A clone's agent once its state is loaded (./clone.ts; a checkpoint's restored agent has seen
+ * its old host leave by then: ./clone-load.ts): the connection (with the holder of the
+ * guest's 9p locks) and the ACTIVATE that makes the guest this VM's own.
  */
 import { randomBytes } from 'node:crypto';
 import type { Agent } from '../../types';
 import type { ProcessEnd } from '../qemu-vm-init';
 import { faultPoint } from '../fault';
 import { startLockHolder } from '../processes/lock-holder';
-import { HOST_LEFT_LINES, raceBoot, waitForConsole } from '../start-steps';
+import { raceBoot } from '../start-steps';
 import type { StartHost } from '../start-host';
 import type { CloneLayout, CloneProgress } from './clone-layout';
-
-/**
- * Wait (up to the boot timeout; not seeing it is no failure) until the agent of a state saved
- * with its host connected has seen that host leave: it drops what is in its ports then, so a
- * new host's handshake sent before would be dropped with it. `what` names the agent.
- */
-export async function waitForHostLeft(h: StartHost, layout: CloneLayout, what: string): Promise<void> {
-  await waitForConsole(layout.paths.consoleLog, HOST_LEFT_LINES, h.bootTimeoutMs, what).catch(() => undefined);
-}
 
 /**
  * Start the holder of the guest's 9p locks and connect to the restored agent, side by side

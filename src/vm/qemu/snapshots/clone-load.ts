@@ -1,12 +1,14 @@
 /**
  * Loading the saved state into a clone's QEMU (./clone.ts, ./fork-template.ts): a
  * checkpoint's disks put behind their devices first (their device modules' checkpoint steps),
- * then the state loaded over the migration stream.
+ * then the state loaded over the migration stream, and a checkpoint's agent seen to notice its
+ * old host gone.
  */
 import type { ChildProcess } from 'node:child_process';
 import type { ProcessEnd } from '../qemu-vm-init';
 import { raceBoot, waitForSocket } from '../start-steps';
 import { connectWhenListening } from '../qmp';
+import { waitForHostLeft } from '../agent-status';
 import type { StartHost } from '../start-host';
 import { attachUpperDiskBeforeLoad } from '../../devices/upper-disk/upper-disk-checkpoint';
 import { attachImageDiskBeforeLoad } from '../../devices/image-disk/image-disk-checkpoint';
@@ -48,8 +50,19 @@ export async function loadSavedState(
       h.bootTimeoutMs,
       from.checkpoint ? "the checkpoint's state was loaded" : "the template's state was loaded",
     );
+    made.restored = true;
+    // A checkpoint was saved with its host connected: the restored agent first sees that host
+    // leave, and drops what is in its ports then; a new host's handshake sent before that
+    // would be dropped with it, and never answered. Its status port tells (agent-status.ts;
+    // this VM's status file is new). Not seeing it (up to the boot timeout) is no failure: the
+    // host's handshake is sent again while unanswered.
+    if (from.checkpoint && from.allRam)
+      await raceBoot(
+        waitForHostLeft(layout.paths, h.bootTimeoutMs, 'the restored agent'),
+        processEnd,
+        h.bootTimeoutMs + 1000,
+      ).catch(() => undefined);
   } finally {
     qmp.close();
   }
-  made.restored = true;
 }

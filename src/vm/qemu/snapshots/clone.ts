@@ -31,7 +31,7 @@ import {
 } from './clone-layout';
 import { spawnCloneQemu, writeCloneRecord } from './clone-qemu';
 import { loadSavedState } from './clone-load';
-import { activateCloneAgent, connectCloneAgent, waitForHostLeft } from './clone-agent';
+import { activateCloneAgent, connectCloneAgent } from './clone-agent';
 import { undoFailedClone } from './clone-undo';
 import { adoptSavedNics, settleCloneNics } from './clone-nics';
 
@@ -126,10 +126,6 @@ async function startFromState(
     writeCloneRecord(h, guest, layout, qemu);
     faultPoint('clone-after-vm-json');
     await loadSavedState(h, layout, qemu, processEnd, from, made);
-    // A checkpoint was saved with its host connected: the restored agent first sees that host
-    // leave, and drops what is in its ports then; a new host's handshake sent before that
-    // would be dropped with it, and never answered.
-    if (from.checkpoint && from.allRam) await waitForHostLeft(h, layout, 'the restored agent');
     const restoredMs = Date.now() - started;
     const agent = await connectCloneAgent(h, layout, processEnd, made);
     const connectedMs = Date.now() - started;

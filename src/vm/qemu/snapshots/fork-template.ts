@@ -24,7 +24,6 @@ import {
 } from './clone-layout';
 import { spawnCloneQemu } from './clone-qemu';
 import { loadSavedState } from './clone-load';
-import { waitForHostLeft } from './clone-agent';
 import { dropJoinedContainers } from './joined-drop';
 
 const log = logger('vm');
@@ -119,12 +118,11 @@ export async function makeForkTemplate(
     h.startingQemu(qemu);
     if (signal?.aborted) cancel();
     const processEnd = childEnd(qemu);
+    // It runs until its agent has seen its old host leave (its ports emptied: loadSavedState
+    // waits for it), and is saved then, as a template is: each fork's agent then waits for
+    // its host with nothing stale.
     await loadSavedState(h, layout, qemu, processEnd, from, made);
-    step('state loaded');
-    // It runs until its agent has seen its old host leave (its ports emptied), and is saved
-    // then, as a template is: each fork's agent then waits for its host with nothing stale.
-    await waitForHostLeft(h, layout, "the fork template's agent");
-    step('old host gone');
+    step('state loaded, old host gone');
     if (disks.joined?.length && !keep) {
       await dropJoinedContainers(h, layout, processEnd, disks.joined);
       step('joined containers dropped');

@@ -5,11 +5,11 @@
  * saved container's alone, as runc's restore of a checkpoint brings back the container's own
  * processes only; a joined container that is started again joins the restored VM anew.
  */
-import * as fs from 'node:fs';
 import { detachJoinedFiles } from '../../devices/joined-disks-qmp';
 import type { ProcessEnd } from '../qemu-vm-init';
 import { withQmp } from '../qmp';
-import { HOST_LEFT_LINES, raceBoot, waitForConsole } from '../start-steps';
+import { raceBoot } from '../start-steps';
+import { agentStatusBytes, waitForHostLeft } from '../agent-status';
 import type { StartHost } from '../start-host';
 import type { CloneLayout, SavedJoinedDisks } from './clone-layout';
 
@@ -25,13 +25,13 @@ export async function dropJoinedContainers(
   joined: ReadonlyArray<SavedJoinedDisks>,
 ): Promise<void> {
   const { paths } = layout;
-  const logged = consoleBytes(paths.consoleLog);
   const agent = await raceBoot(
     h.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: h.bootTimeoutMs }),
     processEnd,
     h.bootTimeoutMs + 1000,
     "the fork template's agent answered",
   );
+  const status = agentStatusBytes(paths);
   try {
     // Bounded as the agent's handshake is: the guest is the saved one, and may never answer.
     await raceBoot(
@@ -53,14 +53,5 @@ export async function dropJoinedContainers(
     },
     "unplugging the joined containers' disks",
   );
-  await waitForConsole(paths.consoleLog, HOST_LEFT_LINES, h.bootTimeoutMs, "the fork template's agent", logged);
-}
-
-/** The size of console log `file` now (0 when it is not there yet). */
-function consoleBytes(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return 0;
-  }
+  await waitForHostLeft(paths, h.bootTimeoutMs, "the fork template's agent", status);
 }

@@ -45,7 +45,7 @@ import { savedVmsHaveBalloon } from '../memory/ram-shim';
 import { spawnConfinedQemu } from '../confinement/confinement';
 import { removeVmCgroup } from '../confinement/vm-cgroup';
 import { activeJail } from '../confinement/jail';
-import { HOST_LEFT_LINES, waitForConsole } from '../start-steps';
+import { agentStatusBytes, waitForHostLeft } from '../agent-status';
 
 const log = logger('vm');
 
@@ -264,11 +264,13 @@ export class VmTemplates {
       await Promise.race([agent.ping(), exited]);
       const answered = Date.now();
       faultPoint('template-after-agent-connect');
+      // Saved only once the agent has seen the host leave both channels: a clone then starts
+      // with both disconnected, and its host's connection is the agent's next event. The
+      // agent's status port tells (agent-status.ts).
+      const status = agentStatusBytes(paths);
       agent.close();
       agent = undefined;
-      // Saved only once the agent has seen the host leave both channels: a clone then starts
-      // with both disconnected, and its host's connection is the agent's next event.
-      await Promise.race([waitForConsole(paths.consoleLog, HOST_LEFT_LINES, 5000, "the template's agent"), exited]);
+      await Promise.race([waitForHostLeft(paths, 5000, "the template's agent", status), exited]);
       const settle = devices.nics.length > 0 ? answered + LINK_SETTLE_MS - Date.now() : 0;
       if (settle > 0) await Promise.race([new Promise((r) => setTimeout(r, settle)), exited]);
       await Promise.race([saveState(paths, stateFile), exited]);
