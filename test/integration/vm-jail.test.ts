@@ -19,7 +19,8 @@ import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
 import { activeJail } from '../../src/vm/qemu/confinement/jail';
-import { readVmRecord, vmPaths } from '../../src/vm/qemu/runtime-dir';
+import { vmPaths } from '../../src/vm/qemu/runtime-dir';
+import { readVmRecord } from '../../src/vm/qemu/vm-record';
 import {
   cgroupLayout,
   cgroupName,

@@ -14,7 +14,6 @@ import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './memory/pos
 import { trimIdleVm } from './memory/idle-trim';
 import { placeVmCgroup } from './confinement/vm-cgroup-parent';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, waitGone } from './processes/processes';
@@ -250,7 +249,7 @@ export class QemuVm implements Vm {
       const blockers = await this.saveBlockers();
       if (blockers.length > 0) throw new UnavailableError(`its VM cannot be saved: ${blockers.join('; ')}`);
       faultKill('checkpoint-vm-dies', this.pid);
-      await saveState(this.paths, stateFile, { allRam: true, socket: path.join(this.paths.dir, 'state.sock') });
+      await saveState(this.paths, stateFile, { allRam: true, socket: this.paths.stateSock });
       await whileStopped?.();
     } catch (err) {
       await fs.promises.rm(stateFile, { force: true });

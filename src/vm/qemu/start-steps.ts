@@ -10,9 +10,13 @@ import { logger } from '../../util/log';
 import type { VmPaths } from './runtime-dir';
 import { isRunning } from './processes/processes';
 import { removeRuntimeDir, tailLines } from './host-files';
+import { readVmFile } from './vm-files';
 import type { ProcessEnd } from './qemu-vm-init';
 
 const log = logger('vm');
+
+/** The most of a console log waitForConsole reads (the daemon trims it past 1 MiB: qemu-vm.ts). */
+const CONSOLE_READ_MAX = 8 * 1024 * 1024;
 
 /** Resolves with the child's exit (never rejects). */
 export function childEnd(child: ChildProcess): Promise<ProcessEnd> {
@@ -97,12 +101,8 @@ export async function waitForConsole(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    let text = '';
-    try {
-      text = fs.readFileSync(file).subarray(fromByte).toString('utf8');
-    } catch {
-      // not written yet
-    }
+    // Not written yet, or not a file to read (./vm-files.ts): nothing logged.
+    const text = (readVmFile(file, CONSOLE_READ_MAX) ?? Buffer.alloc(0)).subarray(fromByte).toString('utf8');
     if (patterns.every((p) => p.test(text))) return;
     if (Date.now() > deadline)
       throw new UnavailableError(

@@ -81,7 +81,7 @@ export function spawnConfinedQemu(
       extraFds,
       program.env,
     );
-  const cgroup = makeVmCgroup(jail.dir, jail.size) ?? [];
+  const cgroup = makeVmCgroup(jail.paths.dir, jail.size) ?? [];
   return spawnInPidNamespace(
     jailBin,
     jailArgs(program, jail, cgroup, QEMU_JAILED_CAPABILITIES),

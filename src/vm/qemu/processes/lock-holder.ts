@@ -16,7 +16,7 @@
 import * as path from 'node:path';
 import { logger } from '../../../util/log';
 import { VOLUME_TAG } from '../../devices/volume-share';
-import type { VmPaths } from '../runtime-dir';
+import { jailedDirs, type VmPaths } from '../runtime-dir';
 import { SHARE_TAG } from '../cmdline';
 import { lockHolderBinary } from '../binaries';
 import { spawnDetached } from './processes';
@@ -45,14 +45,14 @@ export async function startLockHolder(paths: VmPaths, bin: string | undefined = 
   }
   const args = [paths.locksSock, `${SHARE_TAG}=${paths.shareDir}`, `${VOLUME_TAG}=${paths.volumesDir}`];
   const jail = activeJail();
-  // Jailed as its QEMU is: its VM's directory only (the shares it locks files of, and the
+  // Jailed as its QEMU is: its VM's run/ and shares only (the files it locks, and the
   // mounts made there later), opening files of any owner (dac_override). Not in the VM's
   // cgroup: it outlives QEMU by a moment (until it sees the socket close), which would keep
   // the cgroup from going with the VM's directory.
   const child = jail
     ? await spawnInPidNamespace(
         jail,
-        helperJailArgs(bin, paths.dir, [], LOCK_HOLDER_CAPABILITIES),
+        helperJailArgs(bin, jailedDirs(paths).rw, [], LOCK_HOLDER_CAPABILITIES),
         bin,
         args,
         paths.locksLog,

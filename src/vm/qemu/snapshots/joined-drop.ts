@@ -5,10 +5,10 @@
  * saved container's alone, as runc's restore of a checkpoint brings back the container's own
  * processes only; a joined container that is started again joins the restored VM anew.
  */
-import * as fs from 'node:fs';
 import { detachJoinedFiles } from '../../devices/joined-disks-qmp';
 import type { ProcessEnd } from '../qemu-vm-init';
 import { withQmp } from '../qmp';
+import { vmFileSize } from '../vm-files';
 import { HOST_LEFT_LINES, raceBoot, waitForConsole } from '../start-steps';
 import type { StartHost } from '../start-host';
 import type { CloneLayout, SavedJoinedDisks } from './clone-layout';
@@ -56,11 +56,7 @@ export async function dropJoinedContainers(
   await waitForConsole(paths.consoleLog, HOST_LEFT_LINES, h.bootTimeoutMs, "the fork template's agent", logged);
 }
 
-/** The size of console log `file` now (0 when it is not there yet). */
+/** The size of console log `file` now (0 when it is not there yet, or not a file to read: ../vm-files.ts). */
 function consoleBytes(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return 0;
-  }
+  return vmFileSize(file);
 }
