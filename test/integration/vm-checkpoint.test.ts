@@ -203,7 +203,7 @@ test('a VM saved with all its RAM restores into a QEMU of its own RAM, its guest
   fs.mkdirSync(checkpoint, { mode: 0o700 });
   const saveStart = Date.now();
   // The stream's socket in the VM's directory, which its jailed QEMU reaches (as QemuVm.saveTo).
-  await saveState(a, path.join(checkpoint, 'vm.state'), { allRam: true, socket: a.stateSock });
+  await saveState(a, path.join(checkpoint, 'vm.state'), { allRam: true });
   const saveMs = Date.now() - saveStart;
   await killAndWait(first.pid!);
   // The template (its RAM file) goes: the checkpoint must not need it.
@@ -255,7 +255,7 @@ test("a VM with a file behind its upper disk restores with the disk's copy put b
   const checkpoint = path.join(execRoot, 'checkpoint-disk');
   fs.mkdirSync(checkpoint, { mode: 0o700 });
   // The stream's socket in the VM's directory, which its jailed QEMU reaches (as QemuVm.saveTo).
-  await saveState(c, path.join(checkpoint, 'vm.state'), { allRam: true, socket: c.stateSock });
+  await saveState(c, path.join(checkpoint, 'vm.state'), { allRam: true });
   // The disk is copied while the VM is stopped (sparse: the 16 GiB file holds a few MiB).
   const copy = path.join(checkpoint, 'upper.ext4');
   execFileSync('cp', ['--sparse=always', '--reflink=auto', disk, copy]);

@@ -249,7 +249,7 @@ export class QemuVm implements Vm {
       const blockers = await this.saveBlockers();
       if (blockers.length > 0) throw new UnavailableError(`its VM cannot be saved: ${blockers.join('; ')}`);
       faultKill('checkpoint-vm-dies', this.pid);
-      await saveState(this.paths, stateFile, { allRam: true, socket: this.paths.stateSock });
+      await saveState(this.paths, stateFile, { allRam: true });
       await whileStopped?.();
     } catch (err) {
       await fs.promises.rm(stateFile, { force: true });

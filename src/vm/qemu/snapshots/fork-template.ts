@@ -128,7 +128,7 @@ export async function makeForkTemplate(
       await dropJoinedContainers(h, layout, processEnd, disks.joined);
       step('joined containers dropped');
     }
-    await saveState(layout.paths, tmp.stateFile, { socket: layout.paths.stateSock });
+    await saveState(layout.paths, tmp.stateFile);
     step('saved');
     if (tmp.diskFile && out.diskFile) await renameDisk(tmp.diskFile, out.diskFile);
     for (const [i, f] of (out.joinedDisks ?? []).entries()) await renameDisk(tmp.joinedDisks[i], f);
