@@ -132,53 +132,53 @@ const answers = (name: string) => dockerOk(d, ['exec', name, 'echo', 'answering'
 
 test('logs swapped for a symlink and a FIFO while the VM runs, through a trim period and a join: the host file is untouched', async () => {
   before = canaryFacts();
-  dockerOk(d, ['run', '-d', '--name', 'a', '-v', 'pv-vmdir-vol:/data', IMAGE, 'sleep', '1000']);
-  const dir = vmDirOf('a');
+  dockerOk(d, ['run', '-d', '--name', 'vmdir-a', '-v', 'pv-vmdir-vol:/data', IMAGE, 'sleep', '1000']);
+  const dir = vmDirOf('vmdir-a');
   swapLogs(dir);
   expect(triesBeyondRun(dir)).toEqual(REFUSED);
   await new Promise((r) => setTimeout(r, TRIM_WAIT_MS));
   expect(canaryFacts()).toEqual(before);
-  expect(answers('a')).toBe('answering');
+  expect(answers('vmdir-a')).toBe('answering');
 
   // A join: its disk is bound in disks/ for QEMU's open, never where the jail could point it.
-  dockerOk(d, ['run', '-d', '--name', 'b', '--network', 'container:a', IMAGE, 'sleep', '1000']);
-  expect(vmDirOf('b')).toBe(dir);
-  expect(answers('b')).toBe('answering');
+  dockerOk(d, ['run', '-d', '--name', 'vmdir-b', '--network', 'container:vmdir-a', IMAGE, 'sleep', '1000']);
+  expect(vmDirOf('vmdir-b')).toBe(dir);
+  expect(answers('vmdir-b')).toBe('answering');
   expect(canaryFacts()).toEqual(before);
   expect(fs.lstatSync(path.join(dir, 'run', 'console.log')).isSymbolicLink()).toBe(true);
 });
 
 test('a checkpoint of a VM whose logs were swapped: made, and the host file untouched', () => {
-  dockerOk(d, ['run', '-d', '--name', 'c', IMAGE, 'sleep', '1000']);
-  swapLogs(vmDirOf('c'));
-  dockerOk(d, ['checkpoint', 'create', 'c', 'cp1'], 300_000);
-  expect(dockerOk(d, ['checkpoint', 'ls', 'c'])).toContain('cp1');
+  dockerOk(d, ['run', '-d', '--name', 'vmdir-c', IMAGE, 'sleep', '1000']);
+  swapLogs(vmDirOf('vmdir-c'));
+  dockerOk(d, ['checkpoint', 'create', 'vmdir-c', 'cp1'], 300_000);
+  expect(dockerOk(d, ['checkpoint', 'ls', 'vmdir-c'])).toContain('cp1');
   expect(canaryFacts()).toEqual(before);
-  dockerOk(d, ['rm', '-f', 'c']);
+  dockerOk(d, ['rm', '-f', 'vmdir-c']);
 });
 
 test('a daemon SIGKILLed and restarted adopts the VM whose logs were swapped, and the host file stays untouched', async () => {
-  const dir = vmDirOf('a');
+  const dir = vmDirOf('vmdir-a');
   await d.kill9();
   await d.restart();
   // Adoption runs in the background after a start.
   let out = '';
   for (let i = 0; i < 600 && out !== 'answering'; i++) {
-    out = dockerSync(d, ['exec', 'a', 'echo', 'answering']).out.trim();
+    out = dockerSync(d, ['exec', 'vmdir-a', 'echo', 'answering']).out.trim();
     if (out !== 'answering') await new Promise((r) => setTimeout(r, 200));
   }
   expect(out).toBe('answering');
-  expect(vmDirOf('a')).toBe(dir);
+  expect(vmDirOf('vmdir-a')).toBe(dir);
   expect(d.logs()).not.toMatch(/is not adoptable/);
   await new Promise((r) => setTimeout(r, TRIM_WAIT_MS));
   expect(canaryFacts()).toEqual(before);
-  expect(answers('b')).toBe('answering');
+  expect(answers('vmdir-b')).toBe('answering');
 });
 
 test('a QMP socket swapped for a symlink to a host socket is never connected to; the VM is still removed', () => {
-  const dir = vmDirOf('a');
+  const dir = vmDirOf('vmdir-a');
   replace(inJail(dir, 'run', 'qmp.sock'), (p) => fs.symlinkSync(canary.sock, p));
-  dockerOk(d, ['rm', '-f', 'a', 'b']);
+  dockerOk(d, ['rm', '-f', 'vmdir-a', 'vmdir-b']);
   expect(fs.existsSync(dir)).toBe(false);
   expect(canaryFacts()).toEqual(before);
   expect(dockerOk(d, ['ps', '-aq']).trim()).toBe('');
