@@ -9,13 +9,13 @@ import { promisify } from 'node:util';
 import { UnavailableError } from '../../errors';
 import { mountsBelow, sharedMounter } from '../../util/mounter';
 import { removeVmCgroup } from './confinement/vm-cgroup';
-import { openVmFile } from './vm-files';
+import { openVmFile } from '../../util/jailed-files';
 
 const execFileP = promisify(execFile);
 
 /**
  * The last `n` non-empty lines of a text file in a jail's reach (reads at most the last 64
- * KiB; a symlink, FIFO or other non-regular file gives none: ./vm-files.ts).
+ * KiB; a symlink, FIFO or other non-regular file gives none: ../../util/jailed-files.ts).
  */
 export function tailLines(file: string, n: number): string[] {
   let fd: number | undefined;
@@ -46,7 +46,7 @@ export function tailLines(file: string, n: number): string[] {
  * bounded: once it is larger than `maxBytes`, cut it down to its last `keepBytes`. Whatever
  * is appended between the read and the truncation is lost, which is fine for a console log.
  * The file is a jailed process's to replace: only a regular file of one link, reached without
- * a symlink, is cut (./vm-files.ts). Returns true when it cut.
+ * a symlink, is cut (../../util/jailed-files.ts). Returns true when it cut.
  */
 export function trimLogFile(file: string, maxBytes: number, keepBytes: number): boolean {
   let fd: number | undefined;

@@ -5,7 +5,7 @@
  */
 import * as net from 'node:net';
 import { UnavailableError } from '../../errors';
-import { connectVmSocket } from './vm-files';
+import { connectVmSocket } from '../../util/jailed-files';
 
 interface QmpReply {
   return?: unknown;
@@ -38,7 +38,7 @@ export class QmpClient {
   static async connect(path: string, timeoutMs = 2000): Promise<QmpClient> {
     let sock: net.Socket;
     try {
-      // QEMU made it, in a directory it writes: never through a symlink (vm-files.ts).
+      // QEMU made it, in a directory it writes: never through a symlink (src/util/jailed-files.ts).
       sock = connectVmSocket(path);
     } catch (err) {
       throw new UnavailableError(`cannot talk to QEMU's monitor ${path}: ${(err as Error).message}`);

@@ -13,7 +13,7 @@
  *   disks/          where a file QEMU opens by QMP is bound for the moment of the open
  *                   (read-only in QEMU's jail: ./confinement/jail-mounts.ts)
  *   run/            what QEMU and its helpers write (read-write in their jails), so what the
- *                   daemon reads there only through ./vm-files.ts:
+ *                   daemon reads there only through ../../util/jailed-files.ts:
  *     ctl.sock        agent control channel (QEMU listens; virtio-serial port org.podvisor.ctl)
  *     io.sock         agent stream channel (org.podvisor.io)
  *     qmp.sock        QEMU's QMP monitor (pause, resume, quit)

@@ -10,7 +10,7 @@ import { logger } from '../../util/log';
 import type { VmPaths } from './runtime-dir';
 import { isRunning } from './processes/processes';
 import { removeRuntimeDir, tailLines } from './host-files';
-import { readVmFile } from './vm-files';
+import { readVmFile } from '../../util/jailed-files';
 import type { ProcessEnd } from './qemu-vm-init';
 
 const log = logger('vm');
@@ -101,7 +101,7 @@ export async function waitForConsole(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    // Not written yet, or not a file to read (./vm-files.ts): nothing logged.
+    // Not written yet, or not a file to read (../../util/jailed-files.ts): nothing logged.
     const text = (readVmFile(file, CONSOLE_READ_MAX) ?? Buffer.alloc(0)).subarray(fromByte).toString('utf8');
     if (patterns.every((p) => p.test(text))) return;
     if (Date.now() > deadline)

@@ -9,7 +9,7 @@ import type { VmDevices, VmSize } from '../types';
 import { tapName } from '../devices/nic';
 import { planVolumeShare } from '../devices/volume-share';
 import type { VmPaths } from './runtime-dir';
-import { readVmFile } from './vm-files';
+import { readVmFile } from '../../util/jailed-files';
 
 /** What vm.json holds. */
 export interface VmRecord {
@@ -47,7 +47,7 @@ const RECORD_MAX_BYTES = 64 * 1024;
  * Read and check vm.json; undefined when missing, malformed, or naming anything the daemon
  * would not have written for this directory. In a flat directory (an earlier build's VM) its
  * QEMU could have written the record, so it is read as any file in a jail's reach is
- * (./vm-files.ts: no symlink, no FIFO) and each field that names something on the host is
+ * (../../util/jailed-files.ts: no symlink, no FIFO) and each field that names something on the host is
  * checked against what the daemon derives itself: the id is the directory's, the taps are
  * the id's (tapName), the volume share is the directory's `volumes/` under its own tag; the
  * pids are checked against /proc by the caller (./adopt.ts).

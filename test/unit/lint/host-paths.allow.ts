@@ -28,7 +28,7 @@ const SQUASH = "stored image layers and a scratch directory of the daemon's (bui
 const VM_DIR_DAEMON =
   "the daemon's part of a VM's runtime directory (the directory, vm.json, volumes.key, disks/, the names of run/ and the shares): no jailed process has it bound, only run/, the shares and disks/, each a mount root in its jail that it can neither rename nor replace (src/vm/qemu/runtime-dir.ts)";
 const VM_RUN_FILE =
-  "a file of a VM's run/, which its jailed QEMU and helpers write: opened O_NOFOLLOW | O_NONBLOCK and fstat-checked (a regular file of one link, or a socket) before any use, the components above it the daemon's (src/vm/qemu/vm-files.ts)";
+  "a file of a VM's run/, which its jailed QEMU and helpers write: opened O_NOFOLLOW | O_NONBLOCK and fstat-checked (a regular file of one link, or a socket) before any use, the components above it the daemon's (src/util/jailed-files.ts)";
 const PROC = "/proc, /dev or /sys of the host or of the daemon's own children";
 const INSTALLED =
   "the daemon's installed files and the host's configuration (guest kernel and initrd, QEMU, busybox, registries.conf, resolv.conf)";
@@ -115,8 +115,8 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   {
     file: 'src/pod/mounts/mounts.ts',
     fn: 'shareKey',
-    calls: ['fs.linkSync', 'fs.readFileSync', 'fs.rmSync', 'fs.writeFileSync'],
-    reason: "`<share>.key` beside the volume share, in the VM's runtime directory outside its shares",
+    calls: ['fs.linkSync', 'fs.rmSync', 'fs.writeFileSync'],
+    reason: `\`<share>.key\` beside the volume share (${VM_DIR_DAEMON}); in an earlier build's flat directory, written under a random name and linked (link never follows), then read as ${VM_RUN_FILE}`,
   },
   { file: 'src/pod/records/record.ts', fn: 'decodeRecord', calls: ['fs.promises.rm'], reason: CONTAINER_DIR },
   { file: 'src/pod/lifecycle/runtime.ts', fn: 'joinPodNetwork', calls: ['fs.promises.readFile'], reason: INSTALLED },
@@ -913,8 +913,6 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     reason: `whether a VM's directory has run/, by lstat, which never follows (${VM_DIR_DAEMON})`,
   },
   { file: 'src/vm/qemu/runtime-dir.ts', fn: 'jailedDirs', calls: ['fs.existsSync'], reason: VM_DIR_DAEMON },
-  { file: 'src/vm/qemu/vm-files.ts', fn: 'openVmFile', calls: ['fs.openSync'], reason: VM_RUN_FILE },
-  { file: 'src/vm/qemu/vm-files.ts', fn: 'connectVmSocket', calls: ['fs.openSync'], reason: VM_RUN_FILE },
   {
     file: 'src/vm/qemu/start-steps.ts',
     fn: 'waitForSocket',

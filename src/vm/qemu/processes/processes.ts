@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openVmFile } from '../vm-files';
+import { openVmFile } from '../../../util/jailed-files';
 
 /**
  * Start `bin args` detached (own session and process group, so a daemon killed with SIGKILL or

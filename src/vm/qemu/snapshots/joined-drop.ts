@@ -8,7 +8,7 @@
 import { detachJoinedFiles } from '../../devices/joined-disks-qmp';
 import type { ProcessEnd } from '../qemu-vm-init';
 import { withQmp } from '../qmp';
-import { vmFileSize } from '../vm-files';
+import { vmFileSize } from '../../../util/jailed-files';
 import { HOST_LEFT_LINES, raceBoot, waitForConsole } from '../start-steps';
 import type { StartHost } from '../start-host';
 import type { CloneLayout, SavedJoinedDisks } from './clone-layout';
@@ -56,7 +56,7 @@ export async function dropJoinedContainers(
   await waitForConsole(paths.consoleLog, HOST_LEFT_LINES, h.bootTimeoutMs, "the fork template's agent", logged);
 }
 
-/** The size of console log `file` now (0 when it is not there yet, or not a file to read: ../vm-files.ts). */
+/** The size of console log `file` now (0 when it is not there yet, or not a file to read: .../../util/jailed-files.ts). */
 function consoleBytes(file: string): number {
   return vmFileSize(file);
 }

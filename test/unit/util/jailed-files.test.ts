@@ -1,7 +1,7 @@
 /**
  * The daemon's reads, cuts and connects in a VM's `run/`, where a QEMU taken over by its guest
  * may put a symlink to a host file, a FIFO or a hard link in place of a log or a socket
- * (src/vm/qemu/vm-files.ts, host-files.ts): the host file behind is never read or cut, a FIFO
+ * (src/util/jailed-files.ts, host-files.ts): the host file behind is never read or cut, a FIFO
  * never blocks, and a socket is reached only as itself.
  */
 import * as fs from 'node:fs';
@@ -10,14 +10,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { tailLines, trimLogFile } from '../../../src/vm/qemu/host-files';
-import { connectVmSocket, openVmFile, readVmFile, VmFileError } from '../../../src/vm/qemu/vm-files';
+import { connectVmSocket, openVmFile, readVmFile, VmFileError } from '../../../src/util/jailed-files';
 
 let dir: string;
 let hostFile: string;
 const HOST_TEXT = 'host secret line\n'.repeat(4096); // ~68 KiB
 
 beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-vm-files-'));
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-jailed-files-'));
   hostFile = path.join(dir, 'host-file');
   fs.writeFileSync(hostFile, HOST_TEXT);
 });

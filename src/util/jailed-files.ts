@@ -1,7 +1,8 @@
 /**
- * The daemon's opens of files a jailed process can write: what is in a VM's `run/` (its logs,
- * written by QEMU and its helpers: ./runtime-dir.ts), and everything in the directory of a VM
- * an earlier build started (layout 'flat', where its QEMU writes beside vm.json).
+ * The daemon's opens of files a jailed process can write: what is in a VM's `run/` (its logs
+ * and sockets, written by QEMU and its helpers: src/vm/qemu/runtime-dir.ts), and everything in
+ * the directory of a VM an earlier build started (layout 'flat', where its QEMU writes beside
+ * vm.json and volumes.key).
  *
  * A QEMU taken over by its guest may replace any name there with a symlink to a host file, a
  * FIFO, a device node, or a hard link... (a socket, too: connectVmSocket). So such a file is opened by its name with O_NOFOLLOW
@@ -14,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { logger } from '../../util/log';
+import { logger } from './log';
 
 const log = logger('vm');
 
