@@ -42,7 +42,7 @@ export interface JailSpec {
   paths: VmPaths;
   /** Files QEMU only reads: the guest kernel and initramfs, a template's RAM file. */
   readOnly: string[];
-  /** Files outside `dir` that it writes (a fork template's RAM file; it must exist). */
+  /** Files outside the VM's directory that it writes (a template's or fork template's RAM file; it must exist). */
   readWrite?: string[];
   /** The VM's size (its cgroup's memory limit). */
   size: VmSize;
