@@ -244,7 +244,7 @@ test('each QEMU (booted, cloned, restored, forked) is in its own mount, IPC and 
   }
 });
 
-test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: own namespaces, a root of their VM directory, a cut bounding set; virtiofsd in the VM's cgroup", () => {
+test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: own namespaces, a root of their VM's run/ and shares, a cut bounding set; virtiofsd in the VM's cgroup", () => {
   const booted = qemuOf(hvs[1], vms.booted);
   const rec = readVmRecord(vmPaths(hvs[1].opts.execRoot, vms.booted.id))!;
   const vfs = rec.virtiofsdPid!;
