@@ -40,6 +40,8 @@ const FLAGS: Record<VmFileMode, number> = {
   'append-create': O_WRONLY | O_APPEND | O_CREAT,
 };
 
+/** Paths whose refusal was logged (each once; forgotten past this many, so it stays bounded). */
+const MAX_REPORTED = 1024;
 const reported = new Set<string>();
 
 /**
@@ -72,6 +74,7 @@ export function openVmFile(file: string, mode: VmFileMode): number {
 function refused(file: string, why: string): VmFileError {
   const err = new VmFileError(file, why);
   if (!reported.has(file)) {
+    if (reported.size >= MAX_REPORTED) reported.clear();
     reported.add(file);
     log.warn(`${err.message} (a file a jailed process can write)`);
   }
