@@ -7,7 +7,7 @@
  * symlink to a host socket; and the names it cannot reach are tried too (`vm.json`, `disks/`,
  * `volumes/` and `share/`, which its jail does not hold writable). Then the VM goes through a
  * trim period, a join (a disk hot-plug), a checkpoint, a daemon SIGKILL and restart (an
- * adoption), a removal, and a pod's `stop --keep-vm` (its shares emptied): the host file,
+ * adoption), a pause (through QMP), a removal, and a pod's `stop --keep-vm` (its shares emptied): the host file,
  * directory and socket outside the VM's directory are never read, written, cut, mounted over
  * or connected to, and the daemon keeps answering.
  */
@@ -178,9 +178,15 @@ test('a daemon SIGKILLed and restarted adopts the VM whose logs were swapped, an
   expect(answers('vmdir-b')).toBe('answering');
 });
 
-test('a QMP socket swapped for a symlink to a host socket is never connected to; the VM is still removed', async () => {
+test('a QMP socket swapped for a symlink to a host socket is never connected to: a pause fails, the VM is still removed', async () => {
   const dir = vmDirOf('vmdir-a');
   replace(inJail(dir, 'run', 'qmp.sock'), (p) => fs.symlinkSync(canary.sock, p));
+  // A pause freezes the VM through its monitor: refused, the guest runs on.
+  const pause = dockerSync(d, ['pause', 'vmdir-a']);
+  expect(pause.code).not.toBe(0);
+  expect(pause.err).toContain('qmp.sock');
+  expect(canaryFacts()).toEqual(before);
+  expect(answers('vmdir-a')).toBe('answering');
   dockerOk(d, ['rm', '-f', 'vmdir-a', 'vmdir-b']);
   // The VM's teardown ends after the removal has answered, in the background.
   for (let i = 0; i < 300 && fs.existsSync(dir); i++) await new Promise((r) => setTimeout(r, 100));
