@@ -132,7 +132,7 @@ async function main(): Promise<void> {
         await vm.destroy();
         // A boot that prints the kernel's messages with timestamps.
         const loud = (await hv(images, ['loglevel=7', 'printk.time=1']).createVm(CONFIG)) as QemuVm;
-        const log = fs.readFileSync(path.join(execRoot, 'vms', loud.id, 'console.log'), 'utf8');
+        const log = fs.readFileSync(path.join(execRoot, 'vms', loud.id, 'run', 'console.log'), 'utf8');
         await loud.destroy();
         const init = stamp(log, 'Run /init as init process');
         const unpack0 = stamp(log, 'Trying to unpack rootfs');
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
     if (TOP > 0) {
       for (const [name, images] of kernels) {
         const vm = (await hv(images, ['loglevel=8', 'printk.time=1', 'initcall_debug']).createVm(CONFIG)) as QemuVm;
-        const log = fs.readFileSync(path.join(execRoot, 'vms', vm.id, 'console.log'), 'utf8');
+        const log = fs.readFileSync(path.join(execRoot, 'vms', vm.id, 'run', 'console.log'), 'utf8');
         await vm.destroy();
         const calls = [...log.matchAll(/initcall (\S+) returned \S+ after (\d+) usecs/g)].map(
           (m) => [m[1], Number(m[2])] as const,

@@ -30,7 +30,7 @@ import { AgentClient } from '../src/vm/agent/client';
 import { defaultGuestImages } from '../src/vm/guest-images';
 import { vmPaths } from '../src/vm/qemu/runtime-dir';
 import { cgroupLayout, cgroupName } from '../src/vm/qemu/confinement/vm-cgroup';
-import { helperJailArgs, jailBinary } from '../src/vm/qemu/confinement/jail';
+import { helperJailArgs, jailBinary, vmUid } from '../src/vm/qemu/confinement/jail';
 import type { Vm, VmConfig } from '../src/vm/types';
 import { setLogLevel } from '../src/util/log';
 import { median } from './common';
@@ -69,7 +69,7 @@ function jailAlone(dir: string): { netns: number[]; without: number[] } {
   const jail = jailBinary();
   if (!jail) throw new Error('host/out/podvisor-jail is missing (scripts/bootstrap.sh)');
   const bin = '/bin/true';
-  const args = helperJailArgs(bin, dir, [], ['dac_override'], true);
+  const args = helperJailArgs(bin, [dir], [], ['dac_override'], vmUid(dir));
   const out = { netns: [] as number[], without: [] as number[] };
   for (let i = 0; i < JAIL_ALONE_RUNS; i++)
     for (const netns of [true, false]) {

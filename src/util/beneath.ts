@@ -26,6 +26,13 @@ export const O_PATH = 0o10000000;
 
 const { O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_CREAT, O_EXCL, O_WRONLY } = fs.constants;
 
+/**
+ * How a root is opened: by its name, but never through a symlink as its last component (a
+ * share root of a VM an earlier build started is in a directory its QEMU writes:
+ * src/vm/qemu/runtime-dir.ts).
+ */
+export const ROOT_FLAGS = fs.constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+
 /** A path `rel` below `root`: root is the host's own, every component of rel the guest's. */
 export interface BeneathPath {
   /** A directory the host made and only the host names (a VM's share directory). */
@@ -172,7 +179,7 @@ export async function openBeneath(p: BeneathPath, opts: OpenBeneathOptions = {})
   const parts = relComponents(p.rel);
   const kind = opts.kind ?? 'dir';
   const dirMode = opts.dirMode ?? 0o700;
-  let cur = await fs.promises.open(p.root, fs.constants.O_RDONLY | O_DIRECTORY);
+  let cur = await fs.promises.open(p.root, ROOT_FLAGS);
   try {
     for (let i = 0; i < parts.length; i++) {
       const last = i === parts.length - 1;
@@ -222,7 +229,7 @@ export async function openParentBeneath(p: BeneathPath): Promise<{ parent: fs.pr
   const parentRel = parts.slice(0, -1).join('/');
   const parent = parentRel
     ? await openBeneath({ root: p.root, rel: parentRel })
-    : await fs.promises.open(p.root, fs.constants.O_RDONLY | O_DIRECTORY);
+    : await fs.promises.open(p.root, ROOT_FLAGS);
   return { parent, name: parts[parts.length - 1] };
 }
 

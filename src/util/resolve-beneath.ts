@@ -41,6 +41,7 @@ import {
   openBeneath,
   openChild,
   relComponents,
+  ROOT_FLAGS,
   SharePathError,
   joinBeneath,
   type BeneathKind,
@@ -57,7 +58,7 @@ const RESOLVE_NO_MAGICLINKS = 0x02;
 const RESOLVE_NO_SYMLINKS = 0x04;
 const RESOLVE_BENEATH = 0x08;
 const O_CLOEXEC = 0o2000000;
-const { O_DIRECTORY, O_RDONLY } = fs.constants;
+const { O_DIRECTORY } = fs.constants;
 /** openat2's number: the same on every architecture (the unified table, Linux 5.6). */
 const SYS_OPENAT2 = 437;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -70,7 +71,7 @@ const SCRIPT = [
   '  my @f = split / /, $l, -1;',
   '  if ($f[0] eq "c") { POSIX::close(0 + $f[1]); print "0\\n"; next; }',
   '  if ($f[0] ne "o") { print "22 bad request\\n"; next; }',
-  `  my $d = POSIX::open(pack("H*", $f[1]), ${O_RDONLY | O_DIRECTORY | O_CLOEXEC});`,
+  `  my $d = POSIX::open(pack("H*", $f[1]), ${ROOT_FLAGS | O_CLOEXEC});`,
   '  if (!defined $d) { print 0 + $!, " $!\\n"; next; }',
   '  my $how = pack("QQQ", 0 + $f[3], 0, 0 + $f[4]);',
   `  my $fd = syscall(${SYS_OPENAT2}, 0 + $d, pack("H*", $f[2]), $how, 24);`,
@@ -152,7 +153,7 @@ export async function openGuestParent(p: BeneathPath): Promise<{ parent: fs.prom
   relComponents(name);
   const parent =
     slash < 0
-      ? await fs.promises.open(p.root, O_RDONLY | O_DIRECTORY)
+      ? await fs.promises.open(p.root, ROOT_FLAGS)
       : await openGuestPath({ root: p.root, rel: p.rel.slice(0, slash) }, 'dir');
   return { parent, name };
 }

@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NotFoundError, UnavailableError } from '../errors';
 import { mountsBelow, sharedMounter } from '../util/mounter';
-import { at, openChild, unmountBeneath } from '../util/beneath';
+import { at, openChild, ROOT_FLAGS, unmountBeneath } from '../util/beneath';
 import { removeTreeOnOneDevice } from './qemu/host-files';
 import type { Vm } from './types';
 import { logger } from '../util/log';
@@ -90,7 +90,7 @@ async function emptyDir(dir: string): Promise<void> {
   await unmountAllBeneath(root);
   let top: fs.promises.FileHandle;
   try {
-    top = await fs.promises.open(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    top = await fs.promises.open(root, ROOT_FLAGS);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;

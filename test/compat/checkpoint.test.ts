@@ -148,7 +148,7 @@ test('a checkpoint of a running container is refused with its reason; nothing is
 
 test("QEMU's save blockers are the guest's mounted 9p exports: a native pod adds none, the layers share one", async () => {
   const tags = async (vmId: string): Promise<string[]> => {
-    const m = (await qmpCommand(path.join(d.execRoot, 'vms', vmId, 'qmp.sock'), 'query-migrate')) as {
+    const m = (await qmpCommand(path.join(d.execRoot, 'vms', vmId, 'run', 'qmp.sock'), 'query-migrate')) as {
       'blocked-reasons'?: string[];
     };
     return (m['blocked-reasons'] ?? []).map((r) => /mount_tag '([^']+)'/.exec(r)?.[1] ?? r).sort();
@@ -301,7 +301,7 @@ test("a restore leaves its VM's rootfs share unmounted until a create reads it, 
       }
     ).sandbox.vmId;
   const blockers = async () => {
-    const m = (await qmpCommand(path.join(d.execRoot, 'vms', vmOf(), 'qmp.sock'), 'query-migrate')) as {
+    const m = (await qmpCommand(path.join(d.execRoot, 'vms', vmOf(), 'run', 'qmp.sock'), 'query-migrate')) as {
       'blocked-reasons'?: string[];
     };
     return (m['blocked-reasons'] ?? []).map((r) => /mount_tag '([^']+)'/.exec(r)?.[1] ?? r).sort();

@@ -219,7 +219,7 @@ describe('guests whose vCPUs stop', () => {
     for (let i = 0; i < 120 && healthOf(HEALTHY) !== 'healthy'; i++) await new Promise((r) => setTimeout(r, 500));
     expect(healthOf(HEALTHY)).toBe('healthy');
     for (const vm of [...[...frozen.values()].map((f) => f.vm), added[0]])
-      await qmpCommand(path.join(vmsDir, vm, 'qmp.sock'), 'stop');
+      await qmpCommand(path.join(vmsDir, vm, 'run', 'qmp.sock'), 'stop');
   });
 
   afterAll(() => {

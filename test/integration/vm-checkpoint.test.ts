@@ -24,7 +24,7 @@ import { hostTscKhz } from '../../src/vm/qemu/host-tsc';
 import { spawnConfinedQemu } from '../../src/vm/qemu/confinement/confinement';
 import { restoreClone, saveState } from '../../src/vm/qemu/snapshots/migration';
 import { killAndWait } from '../../src/vm/qemu/processes/processes';
-import { vmPathsAt, type VmPaths } from '../../src/vm/qemu/runtime-dir';
+import { makeRuntimeDir, vmPathsAt, type VmPaths } from '../../src/vm/qemu/runtime-dir';
 import { VmTemplates, type TemplateShape } from '../../src/vm/qemu/snapshots/templates';
 import type { VmDevices } from '../../src/vm/types';
 import { connectWhenListening, qmpCommand, withQmp } from '../../src/vm/qemu/qmp';
@@ -70,7 +70,8 @@ afterAll(async () => {
 /** A VM directory of its own under the exec root. */
 function vmDir(name: string): VmPaths {
   const paths = vmPathsAt(path.join(execRoot, 'vms', name));
-  fs.mkdirSync(paths.shareDir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(path.dirname(paths.dir), { recursive: true, mode: 0o700 });
+  makeRuntimeDir(paths, false);
   return paths;
 }
 
@@ -89,7 +90,7 @@ async function startFrom(
 ): Promise<ChildProcess> {
   await shareVmDir(paths.dir);
   const tools = locateQemuTools().cloneQemu;
-  const mapped = path.dirname(ram) !== paths.dir;
+  const mapped = ram !== paths.ramFile;
   const balloon = savedVmsHaveBalloon(tools);
   const program = mapped ? withRamShim(tools, ram) : tools;
   const fd = fs.openSync(stateFile, 'r');
@@ -121,7 +122,7 @@ async function startFrom(
       paths.qemuLog,
       [fd],
       {
-        dir: paths.dir,
+        paths,
         readOnly: [
           guest.kernel,
           guest.initrd,
@@ -143,7 +144,7 @@ async function startFrom(
   // The socket file is there from bind(2) a moment before QEMU listens (as the daemon's clone
   // load waits: clone-load.ts); a loaded host once saw the connect refused in between.
   (await connectWhenListening(paths.qmpSock)).close();
-  if (disk) await withQmp(paths.qmpSock, 10_000, (q) => attachFile(q, paths.dir, disk));
+  if (disk) await withQmp(paths.qmpSock, 10_000, (q) => attachFile(q, paths.disksDir, disk));
   await restoreClone(paths.qmpSock, STATE_FD, { allRam });
   return qemu;
 }
@@ -167,7 +168,7 @@ async function hostLeft(paths: VmPaths): Promise<void> {
 
 /** The path at which the QEMU of `paths` opened host file `file` (from its jail: a bind in its directory). */
 function reached(paths: VmPaths, file: string): string {
-  return activeJail() ? path.join(paths.dir, QMP_FILE_NAME) : file;
+  return activeJail() ? path.join(paths.disksDir, QMP_FILE_NAME) : file;
 }
 
 /** The file behind the upper disk's format node, as QEMU reports it. */
@@ -203,7 +204,7 @@ test('a VM saved with all its RAM restores into a QEMU of its own RAM, its guest
   fs.mkdirSync(checkpoint, { mode: 0o700 });
   const saveStart = Date.now();
   // The stream's socket in the VM's directory, which its jailed QEMU reaches (as QemuVm.saveTo).
-  await saveState(a, path.join(checkpoint, 'vm.state'), { allRam: true, socket: path.join(a.dir, 'state.sock') });
+  await saveState(a, path.join(checkpoint, 'vm.state'), { allRam: true });
   const saveMs = Date.now() - saveStart;
   await killAndWait(first.pid!);
   // The template (its RAM file) goes: the checkpoint must not need it.
@@ -212,7 +213,7 @@ test('a VM saved with all its RAM restores into a QEMU of its own RAM, its guest
 
   const b = vmDir('bbbbbbbbbbbb');
   const restoreStart = Date.now();
-  await startFrom(shape, b, devices, path.join(b.dir, 'ram'), path.join(checkpoint, 'vm.state'), true);
+  await startFrom(shape, b, devices, b.ramFile, path.join(checkpoint, 'vm.state'), true);
   const restored = await connect(b);
   const restoreMs = Date.now() - restoreStart;
   try {
@@ -248,14 +249,14 @@ test("a VM with a file behind its upper disk restores with the disk's copy put b
   const disk = path.join(execRoot, 'upper.ext4');
   await makeUpperDisk(disk, UPPER_DISK_BYTES);
   const first = await startFrom(shape, c, devices, tpl.ramFile, tpl.stateFile, false);
-  await withQmp(c.qmpSock, 10_000, (q) => attachFile(q, c.dir, disk));
+  await withQmp(c.qmpSock, 10_000, (q) => attachFile(q, c.disksDir, disk));
   expect(await diskFile(c)).toBe(reached(c, disk));
   (await connect(c)).close();
   await hostLeft(c);
   const checkpoint = path.join(execRoot, 'checkpoint-disk');
   fs.mkdirSync(checkpoint, { mode: 0o700 });
   // The stream's socket in the VM's directory, which its jailed QEMU reaches (as QemuVm.saveTo).
-  await saveState(c, path.join(checkpoint, 'vm.state'), { allRam: true, socket: path.join(c.dir, 'state.sock') });
+  await saveState(c, path.join(checkpoint, 'vm.state'), { allRam: true });
   // The disk is copied while the VM is stopped (sparse: the 16 GiB file holds a few MiB).
   const copy = path.join(checkpoint, 'upper.ext4');
   execFileSync('cp', ['--sparse=always', '--reflink=auto', disk, copy]);
@@ -263,7 +264,7 @@ test("a VM with a file behind its upper disk restores with the disk's copy put b
   await templates.close();
 
   const d = vmDir('dddddddddddd');
-  await startFrom(shape, d, devices, path.join(d.dir, 'ram'), path.join(checkpoint, 'vm.state'), true, copy);
+  await startFrom(shape, d, devices, d.ramFile, path.join(checkpoint, 'vm.state'), true, copy);
   const restored = await connect(d);
   try {
     await restored.ping();

@@ -26,7 +26,8 @@ import { defaultGuestImages } from '../../src/vm/guest-images';
 import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
 import { activeJail, vmUid, VM_UID_BASE, VM_UID_COUNT } from '../../src/vm/qemu/confinement/jail';
 import { QEMU_JAILED_CAPABILITIES, QEMU_UNSHARING_CAPABILITIES } from '../../src/vm/qemu/confinement/confinement';
-import { readVmRecord, vmPaths } from '../../src/vm/qemu/runtime-dir';
+import { vmPaths } from '../../src/vm/qemu/runtime-dir';
+import { readVmRecord } from '../../src/vm/qemu/vm-record';
 import {
   cgroupLayout,
   cgroupName,
@@ -145,6 +146,44 @@ function hypervisor(templates: boolean): QemuHypervisor {
   return hv;
 }
 
+/**
+ * What a process whose root is `root` (`/proc/<pid>/root`) can do to VM directory `dir`, tried
+ * as the host's root through that root (its mounts' flags apply, as to the process itself):
+ * whether it sees the daemon's records, can plant a name where the daemon binds disks, can
+ * swap a share root, and can write its own run/ (which it must: its sockets and logs).
+ */
+function whatItCanChange(root: string, dir: string): Record<string, boolean | string> {
+  const inJail = (...p: string[]) => path.join(root, dir, ...p);
+  const attempt = (f: () => void): string => {
+    try {
+      f();
+      return 'done';
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code ?? 'failed';
+    }
+  };
+  const planted = inJail('run', 'planted-by-test');
+  const wroteRun = attempt(() => fs.writeFileSync(planted, ''));
+  fs.rmSync(planted, { force: true });
+  return {
+    seesRecord: fs.existsSync(inJail('vm.json')),
+    seesVolumesKey: fs.existsSync(inJail('volumes.key')),
+    plantsInDisks: attempt(() => fs.symlinkSync('/etc/shadow', inJail('disks', 'qmp-file'))) === 'done',
+    swapsShare: attempt(() => fs.renameSync(inJail('share'), inJail('run', 'share-moved'))) === 'done',
+    plantsBesideRun: attempt(() => fs.mkdirSync(inJail('volumes-new'))) === 'done',
+    writesRun: wroteRun,
+  };
+}
+
+const ONLY_RUN_AND_SHARES = {
+  seesRecord: false,
+  seesVolumesKey: false,
+  plantsInDisks: false,
+  swapsShare: false,
+  plantsBesideRun: false,
+  writesRun: 'done',
+};
+
 /** The VM directory and QEMU pid of `vm` (started by `hv`). */
 function qemuOf(hv: QemuHypervisor, vm: Vm): { dir: string; pid: number } {
   const paths = vmPaths(hv.opts.execRoot, vm.id);
@@ -197,8 +236,9 @@ test("each QEMU (booted, cloned, restored, forked) is in its own mount, IPC, PID
     expect({ name, ...jailFacts(pid) }).toEqual({ name, ...JAILED });
     // Its Vm.pid is its host pid (what the daemon kills and reads /proc of).
     expect({ name, vmPid: vms[name].pid }).toEqual({ name, vmPid: pid });
-    // Its own directory and sockets are there, at the same path; the host's secrets are not.
-    expect({ name, qmp: fs.existsSync(path.join(root, dir, 'qmp.sock')) }).toEqual({ name, qmp: true });
+    // Its own sockets are there, at the same path; the host's secrets are not.
+    expect({ name, qmp: fs.existsSync(path.join(root, dir, 'run', 'qmp.sock')) }).toEqual({ name, qmp: true });
+    expect({ name, ...whatItCanChange(root, dir) }).toEqual({ name, ...ONLY_RUN_AND_SHARES });
     for (const absent of ['/etc/shadow', '/etc', '/root', '/home', '/proc/1', '/proc/sys', '/sys', '/var/lib'])
       expect({ name, absent, there: fs.existsSync(path.join(root, absent)) }).toEqual({ name, absent, there: false });
     // No other VM's directory.
@@ -260,7 +300,7 @@ test("each QEMU (booted, cloned, restored, forked) is in its own mount, IPC, PID
   }
 });
 
-test("a booted VM's virtiofsd and a clone's lock holder (as its VM's user) are jailed as QEMU is: own namespaces, a root of their VM directory, a cut bounding set; virtiofsd in the VM's cgroup", () => {
+test("a booted VM's virtiofsd and a clone's lock holder (as its VM's user) are jailed as QEMU is: own namespaces, a root of their VM's run/ and shares, a cut bounding set; virtiofsd in the VM's cgroup", () => {
   const booted = qemuOf(hvs[1], vms.booted);
   const rec = readVmRecord(vmPaths(hvs[1].opts.execRoot, vms.booted.id))!;
   const vfs = rec.virtiofsdPid!;
@@ -270,7 +310,8 @@ test("a booted VM's virtiofsd and a clone's lock holder (as its VM's user) are j
   // root is seen through its supervisor (the same mount namespace, not chrooted).
   const root = `/proc/${parentOf(vfs)}/root`;
   expect(ns(parentOf(vfs), 'mnt')).toBe(ns(vfs, 'mnt'));
-  expect(fs.existsSync(path.join(root, booted.dir, 'virtiofsd.sock'))).toBe(true);
+  expect(fs.existsSync(path.join(root, booted.dir, 'run', 'virtiofsd.sock'))).toBe(true);
+  expect(whatItCanChange(root, booted.dir)).toEqual(ONLY_RUN_AND_SHARES);
   for (const absent of ['/etc', '/root', '/home', '/sys', '/var/lib', '/proc/1'])
     expect({ absent, there: fs.existsSync(path.join(root, absent)) }).toEqual({ absent, there: false });
   for (const other of [vms.clone, vms.restored].map((vm) => qemuOf(hvs[0], vm).dir))

@@ -32,6 +32,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { UnavailableError } from '../../errors';
 import { BindSourceMissingError } from '../errors';
 import { sharedMounter } from '../../util/mounter';
+import { openVmFile } from '../../util/jailed-files';
 import { openBindSource, statBindSource } from './bind-sources';
 import {
   fdPath,
@@ -68,19 +69,35 @@ const keys = new Map<string, Buffer>();
 const MAX_KEYS = 1024;
 
 /**
- * The VM's secret for names in its volume share: `<share>.key` (the VM's runtime directory,
- * which no guest reaches), made at the first use, kept as long as the VM (a restarted daemon
- * reads it again, so that it finds the copies it made before).
+ * The VM's secret for names in its volume share: `<share>.key` (the daemon's part of the VM's
+ * runtime directory, which no guest or jailed process reaches; in an earlier build's VM its
+ * QEMU could, so it is read as any file in a jail's reach: src/util/jailed-files.ts), made at
+ * the first use, kept as long as the VM (a restarted daemon reads it again, so that it finds
+ * the copies it made before).
  */
+/** The key file's bytes (at most one more than a key's), or undefined when there is none yet. */
+function readKey(file: string): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openVmFile(file, 'read');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const buf = Buffer.alloc(KEY_BYTES + 1);
+    return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function shareKey(share: string): Buffer {
   const known = keys.get(share);
   if (known) return known;
   const file = `${share}.key`;
-  let key: Buffer;
-  try {
-    key = fs.readFileSync(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  let key = readKey(file);
+  if (!key) {
     // Written whole under a temporary name, then linked: a concurrent maker's key wins.
     const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}`;
     fs.writeFileSync(tmp, randomBytes(KEY_BYTES), { mode: 0o600 });
@@ -91,7 +108,7 @@ function shareKey(share: string): Buffer {
     } finally {
       fs.rmSync(tmp, { force: true });
     }
-    key = fs.readFileSync(file);
+    key = readKey(file) ?? Buffer.alloc(0);
   }
   if (key.length !== KEY_BYTES) throw new UnavailableError(`${file}: not a share-name key`);
   if (keys.size >= MAX_KEYS) keys.clear();

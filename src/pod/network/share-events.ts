@@ -30,6 +30,7 @@ import * as path from 'node:path';
 import type { ShareSocketEvent, Vm } from '../../vm/types';
 import { PACKAGE_ROOT } from '../../util/package-info';
 import { logger } from '../../util/log';
+import { ROOT_FLAGS } from '../../util/beneath';
 
 const log = logger('pod');
 
@@ -144,7 +145,8 @@ function startWatcher(vm: Vm): Watcher | undefined {
   let share: number | undefined;
   try {
     // The share's directory, the watcher's fd 3: the paths it is asked to watch are beneath it.
-    share = fs.openSync(vm.devices.volumes!.hostDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    // Never through a symlink: a VM an earlier build started has it where its QEMU could swap it.
+    share = fs.openSync(vm.devices.volumes!.hostDir, ROOT_FLAGS);
     child = spawn(FS_EVENTS_BIN, [String(vm.pid)], { stdio: ['pipe', 'pipe', 'inherit', share] });
   } catch (e) {
     // Some failures to start are thrown rather than emitted (E2BIG, ENOMEM...).

@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import { PodvisorError, UnavailableError } from '../../errors';
 import { encodeFrame, FrameDecoder, SyncScanner } from './codec';
 import { AgentMux } from './mux';
+import { connectVmSocket } from '../../util/jailed-files';
 import { FrameType, isCtlFrameFromAgent, isIoFrameFromAgent, Limits } from './protocol';
 
 /** Connect to a unix socket, retrying while it is absent or refusing, until the deadline. */
@@ -15,7 +16,8 @@ export async function connectUnix(path: string, deadline: number, track: net.Soc
   for (;;) {
     try {
       return await new Promise<net.Socket>((resolve, reject) => {
-        const s = net.createConnection({ path });
+        // QEMU made it, in a directory it writes: never through a symlink (src/util/jailed-files.ts).
+        const s = connectVmSocket(path);
         track.push(s);
         s.once('connect', () => {
           s.removeListener('error', reject);

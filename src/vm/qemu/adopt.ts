@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import type { Agent, Vm } from '../types';
 import { logger } from '../../util/log';
-import { isValidVmId, readVmRecord, vmPaths } from './runtime-dir';
+import { isValidVmId, layoutOf, vmPaths, vmPathsAt } from './runtime-dir';
+import { readVmRecord } from './vm-record';
 import { isOurProcess, signalProcess, waitGone } from './processes/processes';
 import { QemuVm } from './qemu-vm';
 import { adoptedProcessEnd, type ProcessEnd } from './qemu-vm-init';
@@ -24,7 +25,10 @@ const log = logger('vm');
  */
 export async function adoptVm(h: StartHost, id: string): Promise<Vm | undefined> {
   if (!isValidVmId(id) || h.own.has(id)) return undefined;
-  const paths = vmPaths(h.opts.execRoot, id);
+  // A VM an earlier build started has the flat layout (runtime-dir.ts): its record is then
+  // one its QEMU could have written, which readVmRecord checks field by field.
+  const dir = vmPaths(h.opts.execRoot, id).dir;
+  const paths = vmPathsAt(dir, layoutOf(dir));
   const procs = scanVmProcesses(h.opts.execRoot).filter((p) => p.vmId === id);
   if (!fs.existsSync(paths.dir) && procs.length === 0) return undefined;
   const rec = readVmRecord(paths);

@@ -1,7 +1,8 @@
 /**
  * The agent's status port (PV_PORT_STATUS_NAME): the host's sign that the agent has seen its
  * host leave. QEMU writes what the agent sends on that virtio-serial port to a file in the
- * VM's directory: one line per channel the host left, its name, written once the agent has
+ * VM's run/ (which QEMU may write, so the daemon reads it only through a checked descriptor:
+ * ../../util/jailed-files.ts): one line per channel the host left, its name, written once the agent has
  * dropped what the channel held (guest/agent/channel.c). A template is saved, and a restored
  * checkpoint's agent connected to, only after both lines (./snapshots).
  *
@@ -11,29 +12,28 @@
  * the VM's console can write any line there, so console lines only make error messages richer
  * and never drive what the host does (docs/security.md).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UnavailableError } from '../../errors';
+import { readVmFile, vmFileSize } from '../../util/jailed-files';
 import type { VmPaths } from './runtime-dir';
 
-/** The status port's host end in a VM's directory. */
+/** The status port's host end in a VM's run/. */
 export const AGENT_STATUS_FILE = 'agent-status';
+
+/** The most of the status file read (an honest agent writes a few lines per save or restore). */
+const STATUS_READ_MAX = 64 * 1024;
 
 /** The channels the agent reports its host's leaving of, by the names it writes. */
 const HOST_LEFT = ['control', 'stream'] as const;
 
 /** The path of VM `paths`'s status file. */
-export function agentStatusFile(paths: Pick<VmPaths, 'dir'>): string {
-  return path.join(paths.dir, AGENT_STATUS_FILE);
+export function agentStatusFile(paths: Pick<VmPaths, 'runDir'>): string {
+  return path.join(paths.runDir, AGENT_STATUS_FILE);
 }
 
 /** How many bytes the status file holds now (0 when not there yet): where a wait starts. */
-export function agentStatusBytes(paths: Pick<VmPaths, 'dir'>): number {
-  try {
-    return fs.statSync(agentStatusFile(paths)).size;
-  } catch {
-    return 0;
-  }
+export function agentStatusBytes(paths: Pick<VmPaths, 'runDir'>): number {
+  return vmFileSize(agentStatusFile(paths));
 }
 
 /** Whether status text `text` reports the host's leaving of both channels. */
@@ -47,7 +47,7 @@ export function hostLeftBoth(text: string): boolean {
  * seen its host leave both channels; UnavailableError naming `who` after `timeoutMs`.
  */
 export async function waitForHostLeft(
-  paths: Pick<VmPaths, 'dir'>,
+  paths: Pick<VmPaths, 'runDir'>,
   timeoutMs: number,
   who: string,
   fromByte = 0,
@@ -55,12 +55,8 @@ export async function waitForHostLeft(
   const file = agentStatusFile(paths);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    let text = '';
-    try {
-      text = fs.readFileSync(file).subarray(fromByte).toString('utf8');
-    } catch {
-      // not written yet
-    }
+    // Not written yet, or not a regular file of its own (a planted link or FIFO): nothing reported.
+    const text = (readVmFile(file, STATUS_READ_MAX) ?? Buffer.alloc(0)).subarray(fromByte).toString('utf8');
     if (hostLeftBoth(text)) return;
     if (Date.now() > deadline)
       throw new UnavailableError(`${who} did not report its host gone from both channels within ${timeoutMs} ms`);

@@ -10,7 +10,7 @@ import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import type { QemuTools } from './binaries';
 import { qemuArgs, TCG_TB_SIZE_MIB, virtiofsdArgs } from './cmdline';
-import { writeVmRecord } from './runtime-dir';
+import { writeVmRecord } from './vm-record';
 import { processCpuMs, setProcessNice } from './processes/processes';
 import { killSpawned, programPid } from './confinement/jailed-process';
 import { spawnVirtiofsd } from './processes/virtiofsd';
@@ -36,7 +36,14 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
   try {
     // Before virtiofsd opens the share: the host's later mounts there must reach it and the jail.
     await shareVmDir(paths.dir);
-    virtiofsd = await spawnVirtiofsd(tools.virtiofsd, virtiofsdArgs(paths), paths.virtiofsdLog, paths.dir, size);
+    virtiofsd = await spawnVirtiofsd(
+      tools.virtiofsd,
+      virtiofsdArgs(paths),
+      paths.virtiofsdLog,
+      paths,
+      paths.shareDir,
+      size,
+    );
     faultPoint('after-virtiofsd-spawn');
     await waitForSocket(paths.virtiofsdSock, virtiofsd, 3000, 'virtiofsd');
     faultPoint('after-virtiofsd-socket');
@@ -45,7 +52,8 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
         tools.virtiofsd,
         volumeVirtiofsdArgs(paths),
         paths.volumesLog,
-        paths.dir,
+        paths,
+        paths.volumesDir,
         size,
       );
       await waitForSocket(paths.volumesSock, volumesVirtiofsd, 3000, "the volume share's virtiofsd");
@@ -65,7 +73,7 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
       paths.qemuLog,
       [],
       {
-        dir: paths.dir,
+        paths,
         readOnly: [guest.kernel, guest.initrd],
         size,
         accel: h.opts.accel,

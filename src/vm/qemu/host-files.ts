@@ -9,14 +9,18 @@ import { promisify } from 'node:util';
 import { UnavailableError } from '../../errors';
 import { mountsBelow, sharedMounter } from '../../util/mounter';
 import { removeVmCgroup } from './confinement/vm-cgroup';
+import { openVmFile } from '../../util/jailed-files';
 
 const execFileP = promisify(execFile);
 
-/** The last `n` non-empty lines of a text file (reads at most the last 64 KiB). */
+/**
+ * The last `n` non-empty lines of a text file in a jail's reach (reads at most the last 64
+ * KiB; a symlink, FIFO or other non-regular file gives none: ../../util/jailed-files.ts).
+ */
 export function tailLines(file: string, n: number): string[] {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = openVmFile(file, 'read');
     const size = fs.fstatSync(fd).size;
     const len = Math.min(size, 64 * 1024);
     const buf = Buffer.alloc(len);
@@ -41,12 +45,13 @@ export function tailLines(file: string, n: number): string[] {
  * Keep a log that something else appends to (QEMU's console file, opened with O_APPEND)
  * bounded: once it is larger than `maxBytes`, cut it down to its last `keepBytes`. Whatever
  * is appended between the read and the truncation is lost, which is fine for a console log.
- * Returns true when it cut.
+ * The file is a jailed process's to replace: only a regular file of one link, reached without
+ * a symlink, is cut (../../util/jailed-files.ts). Returns true when it cut.
  */
 export function trimLogFile(file: string, maxBytes: number, keepBytes: number): boolean {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file, 'r+');
+    fd = openVmFile(file, 'read-write');
     const size = fs.fstatSync(fd).size;
     if (size <= maxBytes) return false;
     const tail = Buffer.alloc(keepBytes);

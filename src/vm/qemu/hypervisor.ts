@@ -17,7 +17,7 @@ import { logger } from '../../util/log';
 import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
 import { kernelCmdline } from './cmdline';
 import { hostTscKhz } from './host-tsc';
-import { isValidVmId, vmPaths, vmsRoot, type VmPaths } from './runtime-dir';
+import { isValidVmId, makeRuntimeDir, vmPaths, vmsRoot, type VmPaths } from './runtime-dir';
 import { scanVmProcesses } from './processes/vm-processes';
 import { templatesRoot, VmTemplates } from './snapshots/templates';
 import { sweepVmCgroups, vmCgroupLayout } from './confinement/vm-cgroup';
@@ -189,9 +189,7 @@ export class QemuHypervisor implements Hypervisor, StartHost {
     const devices = planDevices(id, config.devices, paths);
     this.own.add(id);
     fs.mkdirSync(vmsRoot(this.opts.execRoot), { recursive: true, mode: 0o700 });
-    fs.mkdirSync(paths.dir, { mode: 0o700 });
-    fs.mkdirSync(paths.shareDir, { mode: 0o755 });
-    if (devices.volumes) fs.mkdirSync(paths.volumesDir, { mode: 0o755 });
+    makeRuntimeDir(paths, devices.volumes !== undefined);
     return { id, paths, devices };
   }
 

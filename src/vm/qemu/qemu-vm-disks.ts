@@ -112,7 +112,7 @@ export class QemuVmDisks {
     this.upperFile = undefined;
     await withQmp(paths.qmpSock, 10_000, async (q) => {
       if (detachFirst) await detachFile(q).catch(() => undefined);
-      await attachFile(q, paths.dir, file);
+      await attachFile(q, paths.disksDir, file);
     });
     this.upperFile = true;
     this.upperOverlay = isOverlay(file);
@@ -142,7 +142,7 @@ export class QemuVmDisks {
     this.imageFile = undefined;
     await withQmp(paths.qmpSock, 10_000, async (q) => {
       if (detachFirst) await detachImageFile(q).catch(() => undefined);
-      await attachImageFile(q, paths.dir, file);
+      await attachImageFile(q, paths.disksDir, file);
     });
     this.imageFile = file;
   }
@@ -167,7 +167,7 @@ export class QemuVmDisks {
     if (isOverlay(upperFile)) this.joinedOverlay = true;
     await this.joinedStep(() =>
       withQmp(paths.qmpSock, 10_000, (q) =>
-        attachJoinedFiles(q, paths.dir, SCSI_CONTROLLER_ID, containerId, upperFile, imageFile),
+        attachJoinedFiles(q, paths.disksDir, SCSI_CONTROLLER_ID, containerId, upperFile, imageFile),
       ),
     );
     return joinedDiskNames(containerId);

@@ -14,7 +14,6 @@ import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './memory/pos
 import { trimIdleVm } from './memory/idle-trim';
 import { placeVmCgroup } from './confinement/vm-cgroup-parent';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, waitGone } from './processes/processes';
@@ -25,6 +24,7 @@ import type { WantedDisk } from '../devices/upper-disk/ready-disk';
 import type { JoinedDiskAddresses, JoinedDiskNames } from '../devices/joined-disks';
 import type { ProcessEnd, QemuVmInit } from './qemu-vm-init';
 import { QemuVmDisks } from './qemu-vm-disks';
+import { agentStatusFile } from './agent-status';
 
 const log = logger('vm');
 
@@ -105,8 +105,9 @@ export class QemuVm implements Vm {
       init,
     );
     this.consoleTimer = setInterval(() => {
-      for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog, this.paths.volumesLog])
-        trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
+      // The agent's status file too: its guest may write there without end.
+      const files = [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog, this.paths.volumesLog];
+      for (const f of [...files, agentStatusFile(this.paths)]) trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
     }, CONSOLE_CHECK_MS);
     this.consoleTimer.unref();
     this.exited = Promise.race([
@@ -250,7 +251,7 @@ export class QemuVm implements Vm {
       const blockers = await this.saveBlockers();
       if (blockers.length > 0) throw new UnavailableError(`its VM cannot be saved: ${blockers.join('; ')}`);
       faultKill('checkpoint-vm-dies', this.pid);
-      await saveState(this.paths, stateFile, { allRam: true, socket: path.join(this.paths.dir, 'state.sock') });
+      await saveState(this.paths, stateFile, { allRam: true });
       await whileStopped?.();
     } catch (err) {
       await fs.promises.rm(stateFile, { force: true });

@@ -5,6 +5,7 @@
  */
 import * as net from 'node:net';
 import { UnavailableError } from '../../errors';
+import { connectVmSocket } from '../../util/jailed-files';
 
 interface QmpReply {
   return?: unknown;
@@ -35,7 +36,13 @@ export class QmpClient {
 
   /** Connect to `path`, read the greeting and leave capabilities negotiation mode. */
   static async connect(path: string, timeoutMs = 2000): Promise<QmpClient> {
-    const sock = net.createConnection(path);
+    let sock: net.Socket;
+    try {
+      // QEMU made it, in a directory it writes: never through a symlink (src/util/jailed-files.ts).
+      sock = connectVmSocket(path);
+    } catch (err) {
+      throw new UnavailableError(`cannot talk to QEMU's monitor ${path}: ${(err as Error).message}`);
+    }
     const timer = setTimeout(() => sock.destroy(new Error(`no QMP greeting within ${timeoutMs} ms`)), timeoutMs);
     try {
       const greeting = await new Promise<QmpClient>((resolve, reject) => {

@@ -1,14 +1,17 @@
 /**
  * Taking down a VM's runtime directory safely: never through a mount that survived, never
- * following a symlink the guest planted, coping with trees deeper than PATH_MAX; and the
- * console tail shown in errors keeps only printable text. Uses real mounts (root).
+ * following a symlink the guest planted, coping with trees deeper than PATH_MAX; the console
+ * tail shown in errors keeps only printable text; a disk file bound for QEMU's open never goes
+ * onto what a planted name leads to. Uses real mounts (root).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { removeTreeOnOneDevice, tailLines, trimLogFile, unmountBelow } from '../../../src/vm/qemu/host-files';
-import { mountsBelow } from '../../../src/util/mounter';
+import { isMountPoint, mountsBelow } from '../../../src/util/mounter';
+import { QMP_FILE_NAME, withFileInVmDir } from '../../../src/vm/qemu/confinement/jail-mounts';
+import { activeJail } from '../../../src/vm/qemu/confinement/jail';
 import { UnavailableError } from '../../../src/errors';
 
 let base: string;
@@ -97,3 +100,34 @@ it('cuts a console log that outgrew its bound to its last bytes, and lets the wr
   expect(text.length).toBeLessThan(200);
   expect(text).toMatch(/trimmed[\s\S]*x+the end\nafter\n$/);
 });
+
+// In the directory of a VM an earlier build started (no run/: its QEMU writes where the daemon
+// binds the disk files it opens by QMP), a taken-over QEMU can plant the mount point's name.
+it.each([
+  ['a symlink to a host file', (p: string, victim: string) => fs.symlinkSync(victim, p)],
+  ['a FIFO', (p: string) => execFileSync('mkfifo', [p])],
+  ['a hard link to a host file', (p: string, victim: string) => fs.linkSync(victim, p)],
+])(
+  'binds a disk file for QEMU onto a mount point of its own when the name was planted as %s: the host file is neither emptied nor mounted over',
+  async (_what, plant) => {
+    expect(activeJail()).toBeDefined();
+    const victim = path.join(base, 'victim');
+    fs.writeFileSync(victim, 'keep me');
+    const disk = path.join(base, 'disk');
+    fs.writeFileSync(disk, 'disk data');
+    const dir = path.join(base, 'vm');
+    fs.mkdirSync(dir);
+    const target = path.join(dir, QMP_FILE_NAME);
+    plant(target, victim);
+    const seen = await withFileInVmDir(dir, disk, async (p) => ({
+      p,
+      content: fs.readFileSync(p, 'utf8'),
+      victimMounted: isMountPoint(victim),
+    }));
+    expect(seen).toEqual({ p: target, content: 'disk data', victimMounted: false });
+    expect(fs.readFileSync(victim, 'utf8')).toBe('keep me');
+    expect(fs.readFileSync(disk, 'utf8')).toBe('disk data');
+    expect(mountsBelow(base)).toEqual([]);
+    expect(fs.existsSync(target)).toBe(false);
+  },
+);

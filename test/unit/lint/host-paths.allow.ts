@@ -25,11 +25,16 @@ const IMAGE_STORE =
 const LAYER_EXTRACT =
   'an image layer being extracted into its own new directory of the layer store (pull, load, commit): the tar is checked entry by entry (src/storage/extract.ts), no guest reaches the directory';
 const SQUASH = "stored image layers and a scratch directory of the daemon's (build --squash): no guest reaches either";
-const RUNTIME_DIR = "the VM's runtime directory outside its shares (sockets, logs, records, state files, disks)";
+const VM_DIR_DAEMON =
+  "the daemon's part of a VM's runtime directory (the directory, vm.json, volumes.key, disks/, the names of run/ and the shares): no jailed process has it bound, only run/, the shares and disks/, each a mount root in its jail that it can neither rename nor replace (src/vm/qemu/runtime-dir.ts)";
+const VM_RUN_FILE =
+  "a file of a VM's run/, which its jailed QEMU and helpers write: opened O_NOFOLLOW | O_NONBLOCK and fstat-checked (a regular file of one link, or a socket) before any use, the components above it the daemon's (src/util/jailed-files.ts)";
 const PROC = "/proc, /dev or /sys of the host or of the daemon's own children";
 const INSTALLED =
   "the daemon's installed files and the host's configuration (guest kernel and initrd, QEMU, busybox, registries.conf, resolv.conf)";
 const EXEC_ROOT = "the daemon's exec root, above the VMs' directories: no guest reaches it";
+const READY_DISK =
+  "a ready upper disk, `ready-<vm id>.ext4` in the daemon's spare disks' directory under the data root (src/daemon/ready-disks.ts), in no VM's directory: no guest or jailed process reaches its name";
 const TEMPLATES =
   'a VM template (its directory under the exec root): its guest runs no container, and its QEMU is gone before its files are removed';
 const TEARDOWN =
@@ -110,8 +115,8 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   {
     file: 'src/pod/mounts/mounts.ts',
     fn: 'shareKey',
-    calls: ['fs.linkSync', 'fs.readFileSync', 'fs.rmSync', 'fs.writeFileSync'],
-    reason: "`<share>.key` beside the volume share, in the VM's runtime directory outside its shares",
+    calls: ['fs.linkSync', 'fs.rmSync', 'fs.writeFileSync'],
+    reason: `\`<share>.key\` beside the volume share (${VM_DIR_DAEMON}); in an earlier build's flat directory, written under a random name and linked (link never follows), then read as ${VM_RUN_FILE}`,
   },
   { file: 'src/pod/records/record.ts', fn: 'decodeRecord', calls: ['fs.promises.rm'], reason: CONTAINER_DIR },
   { file: 'src/pod/lifecycle/runtime.ts', fn: 'joinPodNetwork', calls: ['fs.promises.readFile'], reason: INSTALLED },
@@ -648,7 +653,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   { file: 'src/vm/guest-images.ts', fn: 'ownGuestImages', calls: ['fs.existsSync'], reason: INSTALLED },
   { file: 'src/vm/idle-vms.ts', fn: 'HeldVms.restore', calls: ['fs.promises.readFile'], reason: EXEC_ROOT },
   { file: 'src/vm/pool-demand.ts', fn: 'idleCoresSampler', calls: ['fs.readFileSync'], reason: PROC },
-  { file: 'src/vm/qemu/adopt.ts', fn: 'adoptVm', calls: ['fs.existsSync'], reason: RUNTIME_DIR },
+  { file: 'src/vm/qemu/adopt.ts', fn: 'adoptVm', calls: ['fs.existsSync'], reason: VM_DIR_DAEMON },
   { file: 'src/vm/qemu/binaries.ts', fn: 'checkGuestImages', calls: ['fs.existsSync'], reason: INSTALLED },
   { file: 'src/vm/qemu/binaries.ts', fn: 'isExecutable', calls: ['fs.accessSync', 'fs.statSync'], reason: INSTALLED },
   { file: 'src/vm/qemu/binaries.ts', fn: 'ramShimLibrary', calls: ['fs.existsSync', 'fs.statSync'], reason: INSTALLED },
@@ -682,8 +687,14 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   {
     file: 'src/vm/qemu/confinement/jail-mounts.ts',
     fn: 'withFilesInVmDir',
-    calls: ['fs.writeFileSync', 'fs.rmSync'],
-    reason: `the mount points of a disk's files in ${RUNTIME_DIR}, named by the host alone`,
+    calls: ['fs.rmSync'],
+    reason: `the mount points of a disk's files in a VM's disks/ (${VM_DIR_DAEMON}); in an earlier build's flat directory, which its QEMU writes, an unlink of that name only, once unmounted (unlink never follows)`,
+  },
+  {
+    file: 'src/vm/qemu/confinement/jail-mounts.ts',
+    fn: 'newMountPoint',
+    calls: ['fs.openSync', 'fs.unlinkSync'],
+    reason: `a new mount point in a VM's disks/ (${VM_DIR_DAEMON}); in an earlier build's flat directory made O_CREAT | O_EXCL | O_NOFOLLOW (never a file a name led to) and mounted onto by its descriptor, a stale name unlinked (unlink never follows)`,
   },
   { file: 'src/vm/qemu/confinement/jail.ts', fn: 'jailBinary', calls: ['fs.accessSync'], reason: INSTALLED },
   {
@@ -820,8 +831,6 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['fs.existsSync', 'spawn rm'],
     reason: `${TEARDOWN}; emptyDir (src/vm/clean.ts) passes a name beneath a held directory instead`,
   },
-  { file: 'src/vm/qemu/host-files.ts', fn: 'tailLines', calls: ['fs.openSync'], reason: RUNTIME_DIR },
-  { file: 'src/vm/qemu/host-files.ts', fn: 'trimLogFile', calls: ['fs.openSync'], reason: RUNTIME_DIR },
   { file: 'src/vm/qemu/host-files.ts', fn: 'unmountBelow', calls: ['mounter.unmount'], reason: TEARDOWN },
   { file: 'src/vm/qemu/host-tsc.ts', fn: 'hostTscKhz', calls: ['fs.readFileSync'], reason: PROC },
   {
@@ -834,7 +843,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     file: 'src/vm/qemu/hypervisor.ts',
     fn: 'QemuHypervisor.newRuntimeDir',
     calls: ['fs.mkdirSync'],
-    reason: `${RUNTIME_DIR}; the share directories are made here, before any guest runs`,
+    reason: EXEC_ROOT,
   },
   { file: 'src/vm/qemu/memory/jit-trim.ts', fn: 'findJitMapping', calls: ['fs.readFileSync'], reason: PROC },
   {
@@ -843,12 +852,18 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['fs.statSync'],
     reason: `a /proc/<pid>/map_files entry (${PROC})`,
   },
-  { file: 'src/vm/qemu/snapshots/migration.ts', fn: 'close', calls: ['fs.rmSync'], reason: RUNTIME_DIR },
+  {
+    file: 'src/vm/qemu/snapshots/migration.ts',
+    fn: 'close',
+    calls: ['fs.rmSync'],
+    reason:
+      "the state socket the daemon listened on in a VM's run/: an unlink of that name only (unlink never follows a symlink), nothing behind it",
+  },
   {
     file: 'src/vm/qemu/snapshots/migration.ts',
     fn: 'receiveState',
     calls: ['fs.createWriteStream', 'fs.rmSync'],
-    reason: RUNTIME_DIR,
+    reason: `the state file, in a checkpoint's directory (${CONTAINER_DIR}) or a template's (${TEMPLATES}); the socket in a VM's run/ is unlinked by name only (never followed) and bound anew (bind(2) refuses any name left there)`,
   },
   {
     file: 'src/vm/qemu/memory/post-boot-reclaim.ts',
@@ -866,36 +881,50 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   { file: 'src/vm/qemu/processes/processes.ts', fn: 'parentPid', calls: ['fs.readFileSync'], reason: PROC },
   { file: 'src/vm/qemu/confinement/jailed-process.ts', fn: 'onlyChild', calls: ['fs.readFileSync'], reason: PROC },
   { file: 'src/vm/qemu/processes/vm-processes.ts', fn: 'isSupervisor', calls: ['fs.readlinkSync'], reason: PROC },
-  { file: 'src/vm/qemu/processes/processes.ts', fn: 'spawnDetached', calls: ['fs.openSync'], reason: RUNTIME_DIR },
   { file: 'src/vm/qemu/qemu-vm.ts', fn: 'QemuVm.reclaimBootMemory', calls: ['fs.realpathSync'], reason: INSTALLED },
   { file: 'src/vm/qemu/qemu-vm.ts', fn: 'QemuVm.saveTo', calls: ['fs.promises.rm'], reason: CONTAINER_DIR },
   {
     file: 'src/vm/devices/upper-disk/ready-disk.ts',
     fn: 'ReadyUpperDisk.discard',
     calls: ['fs.promises.rm'],
-    reason: RUNTIME_DIR,
+    reason: READY_DISK,
   },
   {
     file: 'src/vm/devices/upper-disk/ready-disk.ts',
     fn: 'ReadyUpperDisk.take',
     calls: ['fs.promises.rename'],
-    reason: RUNTIME_DIR,
+    reason: READY_DISK,
   },
-  { file: 'src/vm/qemu/runtime-dir.ts', fn: 'readVmRecord', calls: ['fs.readFileSync'], reason: RUNTIME_DIR },
   {
-    file: 'src/vm/qemu/runtime-dir.ts',
+    file: 'src/vm/qemu/vm-record.ts',
     fn: 'writeVmRecord',
     calls: ['fs.renameSync', 'fs.writeFileSync'],
-    reason: RUNTIME_DIR,
+    reason: `a new VM's vm.json (${VM_DIR_DAEMON})`,
   },
-  { file: 'src/vm/qemu/agent-status.ts', fn: 'agentStatusBytes', calls: ['fs.statSync'], reason: RUNTIME_DIR },
-  { file: 'src/vm/qemu/agent-status.ts', fn: 'waitForHostLeft', calls: ['fs.readFileSync'], reason: RUNTIME_DIR },
-  { file: 'src/vm/qemu/start-steps.ts', fn: 'waitForSocket', calls: ['fs.existsSync'], reason: RUNTIME_DIR },
+  {
+    file: 'src/vm/qemu/runtime-dir.ts',
+    fn: 'makeRuntimeDir',
+    calls: ['fs.mkdirSync'],
+    reason: `a new VM's directory and its parts, made before any process of the VM runs (${VM_DIR_DAEMON})`,
+  },
+  {
+    file: 'src/vm/qemu/runtime-dir.ts',
+    fn: 'layoutOf',
+    calls: ['fs.lstatSync'],
+    reason: `whether a VM's directory has run/, by lstat, which never follows (${VM_DIR_DAEMON})`,
+  },
+  { file: 'src/vm/qemu/runtime-dir.ts', fn: 'jailedDirs', calls: ['fs.existsSync'], reason: VM_DIR_DAEMON },
+  {
+    file: 'src/vm/qemu/start-steps.ts',
+    fn: 'waitForSocket',
+    calls: ['fs.existsSync'],
+    reason: `whether a socket in a VM's run/ is there yet, nothing more: the connection that follows goes through connectVmSocket (${VM_RUN_FILE})`,
+  },
   {
     file: 'src/vm/qemu/snapshots/templates.ts',
     fn: 'VmTemplates.build',
-    calls: ['fs.mkdirSync', 'fs.readdirSync', 'fs.rmSync'],
-    reason: TEMPLATES,
+    calls: ['fs.mkdirSync', 'fs.readdirSync', 'fs.rmSync', 'fs.writeFileSync'],
+    reason: `${TEMPLATES}; its RAM file is made new (O_EXCL) in its fresh directory before its QEMU starts`,
   },
   ...['close', 'discard', 'sweepOnce'].map((m) => ({
     file: 'src/vm/qemu/snapshots/templates.ts',
@@ -903,7 +932,6 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['fs.promises.rm'],
     reason: TEMPLATES,
   })),
-  { file: 'src/vm/qemu/snapshots/templates.ts', fn: 'consoleTail', calls: ['fs.readFileSync'], reason: TEMPLATES },
   { file: 'src/vm/qemu/snapshots/templates.ts', fn: 'stamp', calls: ['fs.statSync'], reason: INSTALLED },
   { file: 'src/vm/qemu/processes/vm-processes.ts', fn: 'liveProcesses', calls: ['fs.readdirSync'], reason: PROC },
   {

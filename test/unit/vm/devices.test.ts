@@ -26,7 +26,9 @@ import {
 } from '../../../src/vm/devices/upper-disk/upper-disk';
 import { IMAGE_DISK_BYTES, attachImageCommands } from '../../../src/vm/devices/image-disk/image-disk';
 import { qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
-import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/runtime-dir';
+import { vmPaths } from '../../../src/vm/qemu/runtime-dir';
+import { readVmRecord, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/vm-record';
+import type { VmDevices } from '../../../src/vm/types';
 
 const ID = 'abcdef012345';
 const paths = vmPaths('/run/podvisor', ID);
@@ -68,9 +70,9 @@ describe('devices on the QEMU command line', () => {
     expect(devices.volumes).toEqual({ hostDir: `/run/podvisor/vms/${ID}/volumes`, tag: 'podvisor-vol', cache: 'auto' });
     const args = qemuArgs({ ...base, devices });
     expect(args).toContain('vhost-user-fs-device,chardev=vfsvol,tag=podvisor-vol');
-    expect(args).toContain(`socket,id=vfsvol,path=/run/podvisor/vms/${ID}/volumes.sock`);
+    expect(args).toContain(`socket,id=vfsvol,path=/run/podvisor/vms/${ID}/run/volumes.sock`);
     expect(volumeVirtiofsdArgs(paths)).toEqual([
-      `--socket-path=/run/podvisor/vms/${ID}/volumes.sock`,
+      `--socket-path=/run/podvisor/vms/${ID}/run/volumes.sock`,
       '-o',
       `source=/run/podvisor/vms/${ID}/volumes`,
       '-o',
@@ -340,6 +342,43 @@ describe('vm.json devices', () => {
     const { devices: _d, volumesVirtiofsdPid: _v, ...old } = rec;
     writeVmRecord(p, old);
     expect(readVmRecord(p)).toEqual(old); // written before the device model: no devices
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  // A VM an earlier build started keeps vm.json where its QEMU writes: a record naming anything
+  // the daemon would not have planned for this directory is not adoptable.
+  it.each([
+    [
+      'a volume share elsewhere on the host',
+      (d: VmDevices): VmDevices => ({ ...d, volumes: { ...d.volumes!, hostDir: '/run/podvisor' } }),
+    ],
+    [
+      'a volume share under another tag',
+      (d: VmDevices): VmDevices => ({ ...d, volumes: { ...d.volumes!, tag: 'rootfs' } }),
+    ],
+    ["another VM's tap", (d: VmDevices): VmDevices => ({ nics: [{ ...d.nics[0], tap: 'pv0123456789ab0' }] })],
+  ])('refuses a record naming %s', (_what, tamper) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-devices-'));
+    const p = vmPaths(dir, ID);
+    fs.mkdirSync(p.dir, { recursive: true });
+    const devices = planDevices(ID, { nics: 1, volumes: true }, p);
+    const rec: VmRecord = {
+      format: 1,
+      id: ID,
+      size: { memoryMiB: 256, cpus: 1 },
+      accel: 'tcg',
+      qemuPid: 10,
+      virtiofsdPid: 11,
+      volumesVirtiofsdPid: 12,
+      devices: tamper(devices),
+      createdAt: new Date().toISOString(),
+      kernel: '/k',
+      initrd: '/i',
+    };
+    writeVmRecord(p, rec);
+    expect(readVmRecord(p)).toBeUndefined();
+    writeVmRecord(p, { ...rec, devices });
+    expect(readVmRecord(p)).toEqual({ ...rec, devices });
     fs.rmSync(dir, { recursive: true });
   });
 });

@@ -12,12 +12,32 @@ import {
   vmMemoryLimit,
   VM_MEMORY_OVERHEAD_MIB,
 } from '../../../src/vm/qemu/confinement/vm-cgroup';
+import { jailedDirs, layoutOf, makeRuntimeDir, vmPathsAt } from '../../../src/vm/qemu/runtime-dir';
 
 let tmp: string;
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-jail-unit-'));
 });
 afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test("a VM's jails hold its run/ and shares read-write and disks/ read-only, never its directory (vm.json, volumes.key)", () => {
+  const paths = vmPathsAt(path.join(tmp, 'vms', 'abcdef012345'));
+  fs.mkdirSync(path.dirname(paths.dir));
+  makeRuntimeDir(paths, true);
+  expect(layoutOf(paths.dir)).toBe('split');
+  expect(jailedDirs(paths)).toEqual({ rw: [paths.runDir, paths.shareDir, paths.volumesDir], ro: [paths.disksDir] });
+  expect([paths.consoleLog, paths.qmpSock, paths.ctlSock, paths.stateSock, paths.ramFile].map(path.dirname)).toEqual(
+    Array(5).fill(paths.runDir),
+  );
+  expect([paths.record, paths.volumesKey].map(path.dirname)).toEqual([paths.dir, paths.dir]);
+  // A directory of an earlier build (no run/, or a run/ that is a symlink) is flat.
+  const old = path.join(tmp, 'vms', '0123456789ab');
+  fs.mkdirSync(old);
+  expect(layoutOf(old)).toBe('flat');
+  fs.symlinkSync(tmp, path.join(old, 'run'));
+  expect(layoutOf(old)).toBe('flat');
+  expect(vmPathsAt(old, 'flat').qmpSock).toBe(path.join(old, 'qmp.sock'));
+});
 
 test('paths inside a directory already bound, and duplicates, are left out', () => {
   const dir = path.join(tmp, 'qemu');

@@ -5,10 +5,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { kernelCmdline, qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
 import { capabilityArgs } from '../../../src/vm/qemu/confinement/confinement';
 import { hostTscKhz } from '../../../src/vm/qemu/host-tsc';
-import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/runtime-dir';
+import { vmPaths } from '../../../src/vm/qemu/runtime-dir';
+import { readVmRecord, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/vm-record';
 import { planDevices } from '../../../src/vm/devices';
 
 /** Value following `flag` each time it occurs. */
@@ -47,14 +49,14 @@ describe('qemuArgs', () => {
 
   it('puts every socket and the console in the runtime directory', () => {
     const args = qemuArgs({ ...base, accel: 'tcg' });
-    expect(values(args, '-qmp')).toEqual(['unix:/run/podvisor/vms/abcdef012345/qmp.sock,server=on,wait=off']);
+    expect(values(args, '-qmp')).toEqual(['unix:/run/podvisor/vms/abcdef012345/run/qmp.sock,server=on,wait=off']);
     expect(values(args, '-chardev')).toEqual([
-      'file,id=console,path=/run/podvisor/vms/abcdef012345/console.log,append=on',
-      'socket,id=vfs,path=/run/podvisor/vms/abcdef012345/virtiofsd.sock',
-      'socket,id=ctl,path=/run/podvisor/vms/abcdef012345/ctl.sock,server=on,wait=off',
-      'socket,id=io,path=/run/podvisor/vms/abcdef012345/io.sock,server=on,wait=off',
-      'socket,id=locks,path=/run/podvisor/vms/abcdef012345/locks.sock,server=on,wait=off',
-      'file,id=status,path=/run/podvisor/vms/abcdef012345/agent-status',
+      'file,id=console,path=/run/podvisor/vms/abcdef012345/run/console.log,append=on',
+      'socket,id=vfs,path=/run/podvisor/vms/abcdef012345/run/virtiofsd.sock',
+      'socket,id=ctl,path=/run/podvisor/vms/abcdef012345/run/ctl.sock,server=on,wait=off',
+      'socket,id=io,path=/run/podvisor/vms/abcdef012345/run/io.sock,server=on,wait=off',
+      'socket,id=locks,path=/run/podvisor/vms/abcdef012345/run/locks.sock,server=on,wait=off',
+      'file,id=status,path=/run/podvisor/vms/abcdef012345/run/agent-status',
     ]);
     expect(values(args, '-device')).toEqual([
       'vhost-user-fs-device,chardev=vfs,tag=podvisor',
@@ -234,7 +236,7 @@ describe('virtiofsdArgs', () => {
   it('serves the share directory with a chroot sandbox, without CAP_MKNOD and CAP_SETFCAP, and announces submounts', () => {
     const p = vmPaths('/x', 'abcdef012345');
     expect(virtiofsdArgs(p)).toEqual([
-      '--socket-path=/x/vms/abcdef012345/virtiofsd.sock',
+      '--socket-path=/x/vms/abcdef012345/run/virtiofsd.sock',
       '-o',
       'source=/x/vms/abcdef012345/share',
       '-o',
@@ -319,10 +321,23 @@ describe('vm.json', () => {
     ['a string pid', JSON.stringify({ ...rec, virtiofsdPid: '11' })],
     ['an unknown accel', JSON.stringify({ ...rec, accel: 'hvf' })],
     ['no size', JSON.stringify({ ...rec, size: undefined })],
+    ["another VM's id", JSON.stringify({ ...rec, id: '0123456789ab' })],
   ])('rejects a record with %s', (_what, text) => {
     const p = vmPaths(dir, rec.id);
     fs.mkdirSync(p.dir, { recursive: true });
     fs.writeFileSync(p.record, text);
+    expect(readVmRecord(p)).toBeUndefined();
+  });
+
+  it('reads no record through a symlink, nor from a FIFO (which would block the daemon)', () => {
+    const p = vmPaths(dir, rec.id);
+    fs.mkdirSync(p.dir, { recursive: true });
+    const elsewhere = path.join(dir, 'elsewhere.json');
+    fs.writeFileSync(elsewhere, JSON.stringify(rec));
+    fs.symlinkSync(elsewhere, p.record);
+    expect(readVmRecord(p)).toBeUndefined();
+    fs.rmSync(p.record);
+    execFileSync('mkfifo', [p.record]);
     expect(readVmRecord(p)).toBeUndefined();
   });
 });

@@ -88,7 +88,7 @@ export function spawnConfinedQemu(
       extraFds,
       program.env,
     );
-  const cgroup = makeVmCgroup(jail.dir, jail.size) ?? [];
+  const cgroup = makeVmCgroup(jail.paths.dir, jail.size) ?? [];
   return spawnInPidNamespace(
     jailBin,
     jailArgs(program, jail, cgroup, jail.ninep ? QEMU_JAILED_CAPABILITIES : QEMU_UNSHARING_CAPABILITIES),

@@ -4,10 +4,13 @@
  * the same absolute path as on the host (so QEMU's command line, its sockets and the daemon's
  * view of them are unchanged), its own cgroup (./vm-cgroup.ts) and a cut capability bounding
  * set. What a VM's root holds:
- * - its runtime directory, read-write with the mounts below it: sockets, logs, its shares (a
- *   clone's QEMU serves them over 9p), a checkpoint's state socket, its own RAM file; the host's
- *   later mounts there reach it through mount propagation (QemuHypervisor makes each VM
- *   directory a shared mount of itself before anything is mounted in it: vm-dir-mount.ts);
+ * - of its runtime directory, never the directory itself (../runtime-dir.ts, jailedDirs):
+ *   `run/` read-write (sockets, logs, a checkpoint's state socket, its own RAM file), its
+ *   shares read-write with the mounts below them (a clone's QEMU serves them over 9p), and
+ *   `disks/` read-only (where the files it opens by QMP are bound: ./jail-mounts.ts); each is
+ *   a mount root in the jail, which it can neither rename nor replace; the host's later mounts
+ *   there reach it through mount propagation (each VM directory is a shared mount of itself
+ *   before anything is mounted in it: ./jail-mounts.ts);
  * - read-only: the guest kernel and initramfs, a template's RAM file (a clone maps it
  *   copy-on-write), the QEMU binary, the libraries it and its accelerator modules link
  *   (found with ldd once per binary), its firmware and module directories;
@@ -39,14 +42,15 @@ import { PACKAGE_ROOT } from '../../../util/package-info';
 import { confinementMissing } from './policy';
 import type { QemuProgram } from '../binaries';
 import { TAP_FD_BASE } from '../../devices/nic';
+import { jailedDirs, type VmPaths } from '../runtime-dir';
 
 /** What the jail of one VM's QEMU holds beyond the QEMU itself. */
 export interface JailSpec {
-  /** The VM's runtime directory (read-write, with the mounts below it). */
-  dir: string;
+  /** The VM's runtime directory: its jail holds the parts jailedDirs names. */
+  paths: VmPaths;
   /** Files QEMU only reads: the guest kernel and initramfs, a template's RAM file. */
   readOnly: string[];
-  /** Files outside `dir` that it writes (a fork template's RAM file; it must exist). */
+  /** Files outside the VM's directory that it writes (a template's or fork template's RAM file; it must exist). */
   readWrite?: string[];
   /** The VM's size (its cgroup's memory limit). */
   size: VmSize;
@@ -155,18 +159,18 @@ function linkedLibraries(files: string[]): string[] {
 }
 
 /**
- * The jail's arguments, before `--`, for one of VM directory `dir`'s helpers (its 9p lock
- * holder, its virtiofsd: ../processes/virtiofsd.ts): the directory read-write, the binary `bin`
- * and its libraries read-only, its own /proc/self and no other process (it reopens its fds
- * through /proc/self/fd), the VM's cgroup joined (when it has one), `caps` kept; run as the
- * VM's user (vmUid) when `asVmUser`, else as root.
+ * The jail's arguments, before `--`, for one of a VM's helpers (its 9p lock holder, its
+ * virtiofsd: ../processes/virtiofsd.ts): `dirs` read-write (its VM's `run/` and the shares it
+ * serves), the binary `bin` and its libraries read-only, its own /proc/self and no other
+ * process (it reopens its fds through /proc/self/fd), the VM's cgroup joined (when it has
+ * one), `caps` kept; run as host user `uid` (the VM's: vmUid) when given, else as root.
  */
 export function helperJailArgs(
   bin: string,
-  dir: string,
+  dirs: string[],
   cgroupProcs: string[],
   caps: string[],
-  asVmUser: boolean,
+  uid?: number,
 ): string[] {
   const key = `${bin}@${fs.statSync(bin).mtimeMs}`;
   let files = programCache.get(key);
@@ -176,15 +180,14 @@ export function helperJailArgs(
   }
   return [
     ...cgroupProcs.flatMap((f) => ['--cgroup', f]),
-    '--rw',
-    dir,
-    ...withoutNested(files, [dir]).flatMap((p) => ['--ro', p]),
+    ...dirs.flatMap((d) => ['--rw', d]),
+    ...withoutNested(files, dirs).flatMap((p) => ['--ro', p]),
     '--dev',
     '/dev/null',
     '--proc',
     '--caps',
     caps.join(','),
-    ...(asVmUser ? ['--uid', String(vmUid(dir))] : []),
+    ...(uid === undefined ? [] : ['--uid', String(uid)]),
   ];
 }
 
@@ -202,8 +205,9 @@ function listDir(dir: string): string[] {
  */
 export function jailArgs(program: QemuProgram, spec: JailSpec, cgroupProcs: string[], caps: string[]): string[] {
   const devices = [...BASE_DEVICES, ...(spec.accel === 'kvm' ? ['/dev/kvm'] : [])].filter((d) => fs.existsSync(d));
-  const rw = [spec.dir, ...(spec.readWrite ?? [])];
-  const ro = withoutNested([...programFiles(program), ...spec.readOnly], rw);
+  const vmDirs = jailedDirs(spec.paths);
+  const rw = [...vmDirs.rw, ...(spec.readWrite ?? [])];
+  const ro = [...vmDirs.ro, ...withoutNested([...programFiles(program), ...spec.readOnly], [...rw, ...vmDirs.ro])];
   return [
     ...cgroupProcs.flatMap((f) => ['--cgroup', f]),
     ...spec.taps.flatMap((t, i) => ['--tap', `${t}:${TAP_FD_BASE + i}`]),
@@ -215,7 +219,7 @@ export function jailArgs(program: QemuProgram, spec: JailSpec, cgroupProcs: stri
     '--caps',
     caps.join(','),
     '--uid',
-    String(vmUid(spec.dir)),
+    String(vmUid(spec.paths.dir)),
   ];
 }
 

@@ -16,11 +16,11 @@
 import * as path from 'node:path';
 import { logger } from '../../../util/log';
 import { VOLUME_TAG } from '../../devices/volume-share';
-import type { VmPaths } from '../runtime-dir';
+import { jailedDirs, type VmPaths } from '../runtime-dir';
 import { SHARE_TAG } from '../cmdline';
 import { lockHolderBinary } from '../binaries';
 import { spawnDetached } from './processes';
-import { activeJail, helperJailArgs } from '../confinement/jail';
+import { activeJail, helperJailArgs, vmUid } from '../confinement/jail';
 import { spawnInPidNamespace } from '../confinement/jailed-process';
 
 /** What the lock holder keeps of root's capabilities in its jail: opening any file to lock it. */
@@ -45,14 +45,14 @@ export async function startLockHolder(paths: VmPaths, bin: string | undefined = 
   }
   const args = [paths.locksSock, `${SHARE_TAG}=${paths.shareDir}`, `${VOLUME_TAG}=${paths.volumesDir}`];
   const jail = activeJail();
-  // Jailed as its QEMU is: its VM's directory only (the shares it locks files of, and the
+  // Jailed as its QEMU is: its VM's run/ and shares only (the files it locks, and the
   // mounts made there later), as its VM's user, opening files of any owner (dac_override).
   // Not in the VM's cgroup: it outlives QEMU by a moment (until it sees the socket close),
   // which would keep the cgroup from going with the VM's directory.
   const child = jail
     ? await spawnInPidNamespace(
         jail,
-        helperJailArgs(bin, paths.dir, [], LOCK_HOLDER_CAPABILITIES, true),
+        helperJailArgs(bin, jailedDirs(paths).rw, [], LOCK_HOLDER_CAPABILITIES, vmUid(paths.dir)),
         bin,
         args,
         paths.locksLog,

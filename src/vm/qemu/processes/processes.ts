@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { openVmFile } from '../../../util/jailed-files';
 
 /**
  * Start `bin args` detached (own session and process group, so a daemon killed with SIGKILL or
@@ -20,7 +21,8 @@ export function spawnDetached(
   extraFds: number[] = [],
   env?: Record<string, string>,
 ): Promise<ChildProcess> {
-  const fd = fs.openSync(logFile, 'a', 0o600);
+  // The log may be in a jail's reach already (a clone's lock holder starts after its QEMU).
+  const fd = openVmFile(logFile, 'append-create');
   try {
     const child = spawn(bin, args, {
       detached: true,

@@ -20,6 +20,7 @@ import { activeJail, helperJailArgs } from '../confinement/jail';
 import { spawnInPidNamespace } from '../confinement/jailed-process';
 import { makeVmCgroup } from '../confinement/vm-cgroup';
 import type { VmSize } from '../../types';
+import type { VmPaths } from '../runtime-dir';
 
 /**
  * What virtiofsd keeps of root's capabilities: what it serves a guest with (chown,
@@ -49,25 +50,27 @@ const VIRTIOFSD_LOCK_DIR = '/var/run/virtiofsd';
 const FILE_MAX = '/proc/sys/fs/file-max';
 
 /**
- * Start virtiofsd `bin` with `args` for the VM of directory `dir` and size `size` (its
- * cgroup's limits), detached (its log `logFile`): jailed when VMs are (the child is then its
- * jail's supervisor; programPid gives virtiofsd's own pid).
+ * Start virtiofsd `bin` with `args` serving `share` for the VM of `paths` and size `size` (its
+ * cgroup's limits), detached (its log `logFile`): jailed when VMs are, with its VM's `run/`
+ * and `share` (the child is then its jail's supervisor; programPid gives virtiofsd's own pid).
  */
 export async function spawnVirtiofsd(
   bin: string,
   args: string[],
   logFile: string,
-  dir: string,
+  paths: VmPaths,
+  share: string,
   size: VmSize,
 ): Promise<ChildProcess> {
   const jail = activeJail();
   if (!jail) return spawnDetached(bin, args, logFile);
-  const cgroup = makeVmCgroup(dir, size) ?? [];
+  const cgroup = makeVmCgroup(paths.dir, size) ?? [];
+  const dirs = [paths.runDir, share];
   return spawnInPidNamespace(
     jail,
     [
       // As root (../confinement/jail.ts says why).
-      ...helperJailArgs(bin, dir, cgroup, VIRTIOFSD_CAPABILITIES, false),
+      ...helperJailArgs(bin, dirs, cgroup, VIRTIOFSD_CAPABILITIES),
       '--ro',
       FILE_MAX,
       '--tmpfs',

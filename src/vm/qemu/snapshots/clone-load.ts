@@ -31,7 +31,7 @@ export async function loadSavedState(
   from: SavedState,
   made: CloneProgress,
 ): Promise<void> {
-  const { qmpSock, dir } = layout.paths;
+  const { qmpSock, disksDir: dir } = layout.paths;
   // Bounded as a boot is: a QEMU that still runs will listen, and one spawned beside many
   // others on a loaded host (ten forks at once under a test suite) took over 3 s to. One that
   // exits fails the wait at once.

@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { GuestImages } from '../../guest-images';
 import type { QemuTools } from '../binaries';
 import { qemuArgs } from '../cmdline';
-import { writeVmRecord } from '../runtime-dir';
+import { writeVmRecord } from '../vm-record';
 import { programPid } from '../confinement/jailed-process';
 import { spawnConfinedQemu } from '../confinement/confinement';
 import { shareVmDir } from '../confinement/jail-mounts';
@@ -35,7 +35,7 @@ export async function spawnCloneQemu(
   if (from.shareRam) fs.writeFileSync(from.ramFile, '', { mode: 0o600, flag: 'a' });
   // A template's (or fork template's) RAM file, mapped copy-on-write: read-only in the jail when
   // this QEMU can map it so; the RAM file of a restore of its own is in its directory.
-  const ramMapped = !from.shareRam && path.dirname(path.resolve(from.ramFile)) !== path.resolve(paths.dir);
+  const ramMapped = !from.shareRam && path.resolve(from.ramFile) !== path.resolve(paths.ramFile);
   // A checkpoint's own state carries all its RAM: loaded into anonymous memory, where the pages
   // the stream marks as zero stay unallocated (qemuArgs `ram`).
   const anonymousRam = from.allRam === true && !from.shareRam;
@@ -70,7 +70,7 @@ export async function spawnCloneQemu(
     paths.qemuLog,
     [made.stateFd],
     {
-      dir: paths.dir,
+      paths,
       readOnly: [
         guest.kernel,
         guest.initrd,

@@ -4,7 +4,6 @@
  * steps: the clone's QEMU (./clone-qemu.ts), its state loaded (./clone-load.ts), its agent
  * (./clone-agent.ts), the undo of a failure (./clone-undo.ts).
  */
-import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Agent, InterfaceInfo, Vm, VmConfig } from '../../types';
 import type { GuestImages } from '../../guest-images';
@@ -90,7 +89,7 @@ export async function restoreVmFrom(
   const from: SavedState = {
     nics: adoptSavedNics(layout.devices, nics),
     stateFile: source.stateFile,
-    ramFile: source.ramFile ?? path.join(layout.paths.dir, 'ram'),
+    ramFile: source.ramFile ?? layout.paths.ramFile,
     allRam: source.ramFile === undefined,
     checkpoint: true,
     ...(disks.disk ? { disk: disks.disk } : {}),

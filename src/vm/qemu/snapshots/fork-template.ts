@@ -5,7 +5,6 @@
  * copy-on-write (restoreVmFrom in ./clone.ts) and take that disk.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { GuestImages } from '../../guest-images';
 import { UnavailableError } from '../../../errors';
 import { logger } from '../../../util/log';
@@ -127,7 +126,7 @@ export async function makeForkTemplate(
       await dropJoinedContainers(h, layout, processEnd, disks.joined);
       step('joined containers dropped');
     }
-    await saveState(layout.paths, tmp.stateFile, { socket: path.join(layout.paths.dir, 'state.sock') });
+    await saveState(layout.paths, tmp.stateFile);
     step('saved');
     if (tmp.diskFile && out.diskFile) await renameDisk(tmp.diskFile, out.diskFile);
     for (const [i, f] of (out.joinedDisks ?? []).entries()) await renameDisk(tmp.joinedDisks[i], f);

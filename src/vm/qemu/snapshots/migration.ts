@@ -5,7 +5,6 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { UnavailableError } from '../../../errors';
 import type { VmPaths } from '../runtime-dir';
 import { connectWhenListening, QmpClient } from '../qmp';
@@ -21,11 +20,6 @@ export interface SaveOptions {
    * (a checkpoint outlives the template whose file a clone maps).
    */
   allRam?: boolean;
-  /**
-   * Where the stream's socket is made (default: beside `stateFile`); a unix socket's path must
-   * fit in 108 bytes, which a checkpoint's directory under a deep data root may not leave.
-   */
-  socket?: string;
 }
 
 /** How restoreClone loads. */
@@ -46,7 +40,9 @@ export interface LoadOptions extends SaveOptions {
  * sockets cannot send.
  */
 export async function saveState(paths: VmPaths, stateFile: string, opts: SaveOptions = {}): Promise<void> {
-  const sink = await receiveState(opts.socket ?? path.join(path.dirname(stateFile), 'state.sock'), stateFile);
+  // In the VM's run/, which its jailed QEMU reaches (a checkpoint's directory under a deep data
+  // root might not leave a socket path its 108 bytes either).
+  const sink = await receiveState(paths.stateSock, stateFile);
   // The file's own failure (a full disk) is what went wrong, not QEMU's view of it (a reset
   // connection): it is the one reported.
   let written: Error | undefined;

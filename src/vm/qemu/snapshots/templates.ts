@@ -33,12 +33,12 @@ import { UnavailableError } from '../../../errors';
 import { logger } from '../../../util/log';
 import { qemuArgs } from '../cmdline';
 import type { QemuProgram } from '../binaries';
-import { vmPathsAt, type VmPaths } from '../runtime-dir';
+import { makeRuntimeDir, vmPathsAt, type VmPaths } from '../runtime-dir';
 import { isRunning, killAndWait, programArgv } from '../processes/processes';
 import { killSpawned } from '../confinement/jailed-process';
 import { liveProcesses, QEMU_NAME } from '../processes/vm-processes';
 import { saveState } from './migration';
-import { removeTreeOnOneDevice, unmountBelow } from '../host-files';
+import { removeTreeOnOneDevice, tailLines, unmountBelow } from '../host-files';
 import type { AgentConnector } from '../agent-connector';
 import { faultPoint } from '../fault';
 import { savedVmsHaveBalloon } from '../memory/ram-shim';
@@ -211,10 +211,11 @@ export class VmTemplates {
     const stateFile = path.join(dir, 'state');
     fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
     fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(dir, { mode: 0o700 });
-    fs.mkdirSync(paths.shareDir, { mode: 0o755 });
     const devices = planDevices(id, shape.devices, paths);
-    if (devices.volumes) fs.mkdirSync(paths.volumesDir, { mode: 0o755 });
+    makeRuntimeDir(paths, devices.volumes !== undefined);
+    // The template's QEMU writes its RAM file beside its state, outside `run/`: it must exist
+    // to be bound in its jail.
+    fs.writeFileSync(ramFile, '', { mode: 0o600, flag: 'wx' });
     let qemu: ChildProcess | undefined;
     let agent: Agent | undefined;
     try {
@@ -240,8 +241,9 @@ export class VmTemplates {
         paths.qemuLog,
         [],
         {
-          dir,
+          paths,
           readOnly: [shape.guest.kernel, shape.guest.initrd],
+          readWrite: [ramFile],
           size: shape.size,
           accel: shape.accel,
           taps: devices.nics.map((n) => n.tap),
@@ -312,10 +314,6 @@ function templateProcesses(root: string): number[] {
 
 /** The last console lines of a failed template boot, for the error message. */
 function consoleTail(paths: VmPaths): string {
-  try {
-    const lines = fs.readFileSync(paths.consoleLog, 'utf8').trimEnd().split('\n').slice(-10);
-    return lines.length ? `\nlast console lines:\n${lines.join('\n')}` : '';
-  } catch {
-    return '';
-  }
+  const lines = tailLines(paths.consoleLog, 10);
+  return lines.length ? `\nlast console lines:\n${lines.join('\n')}` : '';
 }

@@ -24,7 +24,7 @@ describe("the agent's status port", () => {
 
   test("lines forged on the VM's console change nothing: the wait ends only on the status port's lines", async () => {
     const paths = vmPaths(root, 'abcdef012345');
-    fs.mkdirSync(paths.dir, { recursive: true });
+    fs.mkdirSync(paths.runDir, { recursive: true });
     fs.writeFileSync(
       paths.consoleLog,
       'podvisor-agent: host left the control channel (end of file)\npodvisor-agent: host left the stream channel (end of file)\n',
@@ -38,7 +38,7 @@ describe("the agent's status port", () => {
 
   test('a wait from an offset ignores what the agent reported before it', async () => {
     const paths = vmPaths(root, 'abcdef012345');
-    fs.mkdirSync(paths.dir, { recursive: true });
+    fs.mkdirSync(paths.runDir, { recursive: true });
     expect(agentStatusBytes(paths)).toBe(0);
     fs.writeFileSync(agentStatusFile(paths), 'control\nstream\n');
     const from = agentStatusBytes(paths);
