@@ -343,8 +343,8 @@ test("a booted VM's virtiofsd and a clone's lock holder (as its VM's user) are j
   expect(holders.length).toBeGreaterThan(0);
   for (const h of holders) {
     expect(jailFacts(h.pid)).toEqual(JAILED);
-    // As its VM's user, as its QEMU: the VM directory is the one after its socket's path.
-    const uid = vmUid(path.dirname(h.argv[1]));
+    // As its VM's user, as its QEMU: its socket (its first argument) is in its VM directory's run/.
+    const uid = vmUid(path.dirname(path.dirname(h.argv[1])));
     expect(identity(h.pid)).toEqual({
       uid: [uid, uid, uid, uid],
       gid: [uid, uid, uid, uid],
