@@ -53,7 +53,7 @@ beforeEach(() => {
   step('scripts/qemu-9p.sh', 'qemu-9p');
   step('scripts/dockerd26.sh', 'dockerd26');
   step('scripts/compose-v2.sh', 'compose-v2');
-  for (const h of ['lock-holder', 'fs-events', 'hijack-wait', 'jail', 'ram-shim'])
+  for (const h of ['lock-holder', 'fs-events', 'hijack-wait', 'connect-as', 'jail', 'ram-shim'])
     put(
       `host/${h}/Makefile`,
       `all:\n\t@echo make-${h} >> ${dir}/steps.log\n\t@mkdir -p ../out && touch ../out/podvisor-${h}${h === 'ram-shim' ? '.so' : ''}\n`,
@@ -93,6 +93,7 @@ const ALL_STEPS = [
   'make-lock-holder',
   'make-fs-events',
   'make-hijack-wait',
+  'make-connect-as',
   'make-jail',
   'make-ram-shim',
   'build ',
