@@ -18,6 +18,7 @@ import { InvalidArgumentError, NotFoundError, ConflictError } from '../../src/er
 import type { Agent } from '../../src/vm/types';
 import { PROTOCOL_VERSION } from '../../src/vm/agent/protocol';
 import { collect, finish, run, spec, waitForOutput } from '../helpers/agent-fixtures';
+import { testIf } from '../helpers/skip';
 import { deviceRules } from '../../src/pod/security/devices';
 import { podFileSecurity } from '../../src/translate/docker/security';
 import type { ChannelName } from '../helpers/agent-wire';
@@ -108,8 +109,8 @@ export function agentConformance(kind: string, cannot: AgentLacks, setup: () => 
   /** `it` for a case the kind may lack: where it does, jest's skip, its name saying why. */
   const itUnless = (feature: keyof AgentLacks, name: string, fn: () => Promise<void>) => {
     const why = cannot[feature];
-    if (why) it.skip(`${name} [not run for the ${kind}: ${why}]`, fn);
-    else it(name, fn);
+    // eslint-disable-next-line jest/expect-expect -- the case's expects are in fn
+    testIf(!why, `for the ${kind}: ${why}`, name, fn);
   };
 
   beforeAll(async () => {
@@ -469,7 +470,7 @@ export function agentConformance(kind: string, cannot: AgentLacks, setup: () => 
     });
 
     /** A process left running by one connection is taken over by one made as `reconnect` does. */
-    const takenOver = async (reconnect: () => Promise<Agent>) => {
+    const expectTakenOver = async (reconnect: () => Promise<Agent>) => {
       const id = await container();
       const p = await agent.startProcess(spec(id, ['sh', '-c', 'read x; echo got; exit 5'], { stdin: true }));
       p.exited.catch(() => undefined); // the old connection's handle fails when it closes
@@ -484,16 +485,16 @@ export function agentConformance(kind: string, cannot: AgentLacks, setup: () => 
     };
 
     itUnless('wire', 'answers a connection made at once after one that left a stream frame half-sent', () =>
-      takenOver(() => h.reconnectMidFrame!(['stream'], 3072)),
+      expectTakenOver(() => h.reconnectMidFrame!(['stream'], 3072)),
     );
 
     itUnless('wire', 'answers a connection made at once after one that left a frame half-sent on both channels', () =>
-      takenOver(() => h.reconnectMidFrame!(['control', 'stream'], 3072)),
+      expectTakenOver(() => h.reconnectMidFrame!(['control', 'stream'], 3072)),
     );
 
     itUnless('wire', 'answers a connection made at once after one that left frames a few bytes short', () =>
       // The new SYNCs' first bytes end those frames.
-      takenOver(() => h.reconnectMidFrame!(['control', 'stream'], 10)),
+      expectTakenOver(() => h.reconnectMidFrame!(['control', 'stream'], 10)),
     );
 
     it('lists the interfaces: lo up with 127.0.0.1/8, the NIC down and unaddressed until configured', async () => {
