@@ -224,6 +224,16 @@ module.exports = tseslint.config(
       'jest/no-focused-tests': 'error',
       'jest/no-disabled-tests': 'error',
       'jest/no-conditional-expect': 'error',
+      // jest/no-disabled-tests sees `test.skip(...)`, not `(cond ? test : test.skip)(...)`:
+      // any `.skip` or `.only` of jest's is refused by name.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'MemberExpression[object.name=/^(test|it|describe)$/][property.name=/^(skip|only)$/]',
+          message:
+            'a skip goes through test/helpers/skip.ts (testIf, describeIf), its reason in its name; nothing is focused.',
+        },
+      ],
     },
   },
 );

@@ -24,6 +24,7 @@ import { defaultVmMemoryMiB } from '../../src/daemon/default-vm-memory';
 import { listVmProcesses } from '../helpers/leaks';
 import { locateQemuTools } from '../../src/vm/qemu/binaries';
 import { savedVmsHaveBalloon } from '../../src/vm/qemu/memory/ram-shim';
+import { testIf } from '../helpers/skip';
 
 jest.setTimeout(600000);
 
@@ -201,11 +202,10 @@ async function templateRamDigests(): Promise<Record<string, string>> {
 }
 
 const withBalloon = savedVmsHaveBalloon(locateQemuTools().cloneQemu);
-(withBalloon ? test : test.skip)(
-  "a clone's freed 1 GiB goes back to the host; another clone keeps its memory, the template its file" +
-    (withBalloon
-      ? ''
-      : " [not run: this host's clone QEMU has no read-only private RAM or no RAM shim, so saved VMs get no free-page-reporting balloon]"),
+testIf(
+  withBalloon,
+  "this host's clone QEMU has no read-only private RAM or no RAM shim, so saved VMs get no free-page-reporting balloon",
+  "a clone's freed 1 GiB goes back to the host; another clone keeps its memory, the template its file",
   async () => {
     const keep = 'pv-free-keep';
     const big = 'pv-free-big';

@@ -6,7 +6,7 @@
  * (eslint.config.js) refuses a bare `test.skip`/`it.skip`/`describe.skip`: a skip goes through
  * here, with its reason.
  */
-/* eslint-disable jest/expect-expect, jest/no-disabled-tests -- the helpers hand the caller's case to jest: its expects are its own; the skip is the reported one, its reason in its name */
+/* eslint-disable jest/expect-expect, jest/no-disabled-tests, no-restricted-syntax -- the helpers hand the caller's case to jest: its expects are its own; the skip is the reported one, its reason in its name */
 
 /** Jest's `test(name, fn, timeout)` where `runs`, else its skip named with `reason`. */
 export function testIf(runs: boolean, reason: string, name: string, fn: jest.ProvidesCallback, timeout?: number): void {

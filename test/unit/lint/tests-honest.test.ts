@@ -15,18 +15,31 @@ const root = path.resolve(__dirname, '../../..');
 const config = require(path.join(root, 'eslint.config.js'));
 const eslint = new ESLint({ cwd: root, overrideConfigFile: true, overrideConfig: config });
 
-/** The jest rules' findings for `text` linted as a test file of test/unit. */
+/** The jest rules' findings (and the `.skip`/`.only` one) for `text` linted as a test file of test/unit, sorted. */
 async function findings(text: string): Promise<string[]> {
   const [result] = await eslint.lintText(text, { filePath: path.join(root, 'test/unit/x/made-up.test.ts') });
-  return result.messages.map((m) => m.ruleId ?? m.message).filter((r) => r.startsWith('jest/'));
+  return result.messages
+    .map((m) => m.ruleId ?? m.message)
+    .filter((r) => r.startsWith('jest/') || r === 'no-restricted-syntax')
+    .sort();
 }
 
 test('a case without an assertion, focused, skipped or asserting in a branch is refused', async () => {
   expect(await findings("test('nothing', () => { const x = 1 + 1; void x; });\n")).toEqual(['jest/expect-expect']);
-  expect(await findings("test.only('focused', () => { expect(1).toBe(1); });\n")).toEqual(['jest/no-focused-tests']);
-  expect(await findings("it.skip('skipped', () => { expect(1).toBe(1); });\n")).toEqual(['jest/no-disabled-tests']);
+  expect(await findings("test.only('focused', () => { expect(1).toBe(1); });\n")).toEqual([
+    'jest/no-focused-tests',
+    'no-restricted-syntax',
+  ]);
+  expect(await findings("it.skip('skipped', () => { expect(1).toBe(1); });\n")).toEqual([
+    'jest/no-disabled-tests',
+    'no-restricted-syntax',
+  ]);
   expect(await findings("describe.skip('skipped', () => { it('x', () => { expect(1).toBe(1); }); });\n")).toEqual([
     'jest/no-disabled-tests',
+    'no-restricted-syntax',
+  ]);
+  expect(await findings("(process.env.X ? test : test.skip)('chosen', () => { expect(1).toBe(1); });\n")).toEqual([
+    'no-restricted-syntax',
   ]);
   expect(
     await findings("test('branch', () => { if (process.env.X) expect(1).toBe(1); else expect(2).toBe(2); });\n"),
