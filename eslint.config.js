@@ -4,12 +4,20 @@
 // checks that each rule fires.
 const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
+const jestPlugin = require('eslint-plugin-jest');
 
 /**
  * A relative import into one of `dirs` of src (`../pod/types`, `../../api/v1.41/x`). Matched
  * on the import's text: no two of our folders share these names, so a name is a layer.
  */
 const into = (dirs) => `^(\\.\\.?/)+(${dirs.join('|')})(/|$)`;
+
+/**
+ * The repo's assertion helpers: a test calling one asserts (jest/expect-expect). By name, they
+ * begin with `expect` (expectSameAsEach, expectTakenOver...); each throws
+ * or calls expect when what it checks does not hold.
+ */
+const ASSERT_FUNCTIONS = ['expect', 'expect*'];
 
 /** The service folders between translation and the API fronts. */
 const SERVICES = ['engine', 'builder'];
@@ -196,4 +204,36 @@ module.exports = tseslint.config(
   },
   // The native API's wire types: types only, importing nothing, so the CLI can read them.
   layer('src/api/native/wire.ts', ['src/api/native/wire.ts'], ['^\\.']),
+  // Tests say what they check (issue 68): each case asserts, through expect or one of the
+  // repo's assertion helpers named here; none is focused; none is skipped but through
+  // test/helpers/skip.ts (testIf, describeIf), whose skips carry their reasons in their names;
+  // no expect hides in a branch, where a host could take the other way.
+  {
+    name: 'tests/honest',
+    files: ['test/**/*.ts'],
+    plugins: { jest: jestPlugin },
+    languageOptions: { globals: jestPlugin.environments.globals.globals },
+    rules: {
+      'jest/expect-expect': [
+        'error',
+        {
+          assertFunctionNames: ASSERT_FUNCTIONS,
+          additionalTestBlockFunctions: ['testIf', 'itUnless'],
+        },
+      ],
+      'jest/no-focused-tests': 'error',
+      'jest/no-disabled-tests': 'error',
+      'jest/no-conditional-expect': 'error',
+      // jest/no-disabled-tests sees `test.skip(...)`, not `(cond ? test : test.skip)(...)`:
+      // any `.skip` or `.only` of jest's is refused by name.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'MemberExpression[object.name=/^(test|it|describe)$/][property.name=/^(skip|only)$/]',
+          message:
+            'a skip goes through test/helpers/skip.ts (testIf, describeIf), its reason in its name; nothing is focused.',
+        },
+      ],
+    },
+  },
 );

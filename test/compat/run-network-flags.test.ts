@@ -197,6 +197,7 @@ describe('--ip', () => {
           [b.name]: { code: theirs.code, err: theirs.err },
         });
         expect(ours.code).toBe(125);
+        // eslint-disable-next-line jest/no-conditional-expect -- the baseline's version decides, on every host
         if (b.name === 'dockerd 20.10') expect(theirs.out).toMatch(/^[0-9a-f]{64}\n$/);
         // The name again for the next version.
         await dockerCli(d, ['rm', '-f', name]);

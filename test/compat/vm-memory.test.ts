@@ -256,8 +256,12 @@ describe('guests whose vCPUs stop', () => {
       expect(r.code).toBe(0);
       expect(secs).toBeLessThan(10);
       expect(fs.readdirSync(path.join(d.execRoot, 'vms'))).not.toContain(vm);
-      if (verb[0] !== 'rm')
-        expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name]).trim()).toBe('exited 137');
+      // Stopped or killed: exited 137; removed: gone.
+      const shown = dockerSync(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name]);
+      expect({ verb: verb[0], shown: shown.code === 0 ? shown.out.trim() : 'gone' }).toEqual({
+        verb: verb[0],
+        shown: verb[0] === 'rm' ? 'gone' : 'exited 137',
+      });
     },
   );
 });

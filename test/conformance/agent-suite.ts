@@ -10,7 +10,7 @@
  *                  volume share and an upper disk
  *
  * so the fake cannot drift from the real thing unnoticed. A case an agent kind cannot run says
- * why (`AgentHarness.cannot`), and the reason is printed; it is never silently skipped.
+ * why (`AgentLacks`): it is jest's skip, reported as skipped with the reason in its name.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,6 +18,7 @@ import { InvalidArgumentError, NotFoundError, ConflictError } from '../../src/er
 import type { Agent } from '../../src/vm/types';
 import { PROTOCOL_VERSION } from '../../src/vm/agent/protocol';
 import { collect, finish, run, spec, waitForOutput } from '../helpers/agent-fixtures';
+import { testIf } from '../helpers/skip';
 import { deviceRules } from '../../src/pod/security/devices';
 import { podFileSecurity } from '../../src/translate/docker/security';
 import type { ChannelName } from '../helpers/agent-wire';
@@ -54,7 +55,7 @@ export interface AgentHarness {
    * A new connection made at once after an old one that left a frame half-sent: the old one
    * SYNCs both channels, writes a frame short by `missing` bytes on each channel in `partial`
    * (agent-wire.ts) and closes; the new one connects without waiting for the agent to see the
-   * old one go. Absent where the kind has no channels (`cannot.wire` says why).
+   * old one go. Absent where the kind has no channels (`AgentLacks.wire` says why).
    */
   reconnectMidFrame?(partial: ChannelName[], missing: number): Promise<Agent>;
   /** The NIC the agent's VM has: guest name and MAC. */
@@ -64,31 +65,38 @@ export interface AgentHarness {
   /**
    * A fresh upper disk behind the VM's disk device, its filesystem made by the host from a
    * directory `fill` (when given) fills first; returns the device's guest name (a
-   * CREATE_CONTAINER's upperDisk). Absent where the kind has none (`cannot.upperDisk` says
-   * why); a kind that keeps no filesystem on it ignores `fill` (`cannot.diskFilesystem`).
+   * CREATE_CONTAINER's upperDisk). Absent where the kind has none (`AgentLacks.upperDisk` says
+   * why); a kind that keeps no filesystem on it ignores `fill` (`AgentLacks.diskFilesystem`).
    */
   upperDisk?(fill?: (root: string) => void): Promise<string>;
-  /** Features this kind lacks, with the reason printed instead of running those cases. */
-  cannot: Partial<
-    Record<
-      | 'volumeShare'
-      | 'seccomp'
-      | 'podPause'
-      | 'deviceNodes'
-      | 'deviceCgroup'
-      | 'lowerOomScore'
-      | 'wire'
-      | 'upperDisk'
-      | 'diskFilesystem',
-      string
-    >
-  >;
   /** Stop everything the harness started. */
   close(): Promise<void>;
 }
 
-/** Defines the suite's cases against the harness `setup` makes (once for the file). */
-export function agentConformance(kind: string, setup: () => Promise<AgentHarness>): void {
+/**
+ * Features an agent kind lacks, each with its reason: known when the file is collected, so that
+ * those cases are jest's skips (`it.skip`) with the reason in their names, reported as skipped.
+ */
+export type AgentLacks = Partial<
+  Record<
+    | 'volumeShare'
+    | 'seccomp'
+    | 'podPause'
+    | 'deviceNodes'
+    | 'deviceCgroup'
+    | 'lowerOomScore'
+    | 'wire'
+    | 'upperDisk'
+    | 'diskFilesystem',
+    string
+  >
+>;
+
+/**
+ * Defines the suite's cases against the harness `setup` makes (once for the file); the cases
+ * needing a feature `cannot` names are skipped, the reason in their names.
+ */
+export function agentConformance(kind: string, cannot: AgentLacks, setup: () => Promise<AgentHarness>): void {
   let h: AgentHarness;
   let agent: Agent;
   let n = 0;
@@ -98,17 +106,12 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
     await agent.createContainer({ id, rootfs: h.rootfs(id) });
     return id;
   };
-  /** `it` for a case the kind may lack: prints the reason and asserts that one was given. */
-  const itUnless = (feature: keyof AgentHarness['cannot'], name: string, fn: () => Promise<void>) =>
-    it(name, async () => {
-      const why = h.cannot[feature];
-      if (why) {
-        process.stdout.write(`conformance (${kind}): not run: ${name}: ${why}\n`);
-        expect(why.length).toBeGreaterThan(10);
-        return;
-      }
-      await fn();
-    });
+  /** `it` for a case the kind may lack: where it does, jest's skip, its name saying why. */
+  const itUnless = (feature: keyof AgentLacks, name: string, fn: () => Promise<void>) => {
+    const why = cannot[feature];
+    // eslint-disable-next-line jest/expect-expect -- the case's expects are in fn
+    testIf(!why, `for the ${kind}: ${why}`, name, fn);
+  };
 
   beforeAll(async () => {
     h = await setup();
@@ -467,7 +470,7 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
     });
 
     /** A process left running by one connection is taken over by one made as `reconnect` does. */
-    const takenOver = async (reconnect: () => Promise<Agent>) => {
+    const expectTakenOver = async (reconnect: () => Promise<Agent>) => {
       const id = await container();
       const p = await agent.startProcess(spec(id, ['sh', '-c', 'read x; echo got; exit 5'], { stdin: true }));
       p.exited.catch(() => undefined); // the old connection's handle fails when it closes
@@ -482,16 +485,16 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
     };
 
     itUnless('wire', 'answers a connection made at once after one that left a stream frame half-sent', () =>
-      takenOver(() => h.reconnectMidFrame!(['stream'], 3072)),
+      expectTakenOver(() => h.reconnectMidFrame!(['stream'], 3072)),
     );
 
     itUnless('wire', 'answers a connection made at once after one that left a frame half-sent on both channels', () =>
-      takenOver(() => h.reconnectMidFrame!(['control', 'stream'], 3072)),
+      expectTakenOver(() => h.reconnectMidFrame!(['control', 'stream'], 3072)),
     );
 
     itUnless('wire', 'answers a connection made at once after one that left frames a few bytes short', () =>
       // The new SYNCs' first bytes end those frames.
-      takenOver(() => h.reconnectMidFrame!(['control', 'stream'], 10)),
+      expectTakenOver(() => h.reconnectMidFrame!(['control', 'stream'], 10)),
     );
 
     it('lists the interfaces: lo up with 127.0.0.1/8, the NIC down and unaddressed until configured', async () => {

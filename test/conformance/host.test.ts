@@ -15,7 +15,7 @@ import { randomMac } from '../../src/vm/devices/nic';
 import { buildAgent, makeBusyboxRootfs } from '../helpers/agent-fixtures';
 import { connectAndLeaveMidFrame } from '../helpers/agent-wire';
 import { mountsUnder } from '../helpers/leaks';
-import { agentConformance } from './agent-suite';
+import { agentConformance, type AgentLacks } from './agent-suite';
 
 jest.setTimeout(60_000);
 
@@ -25,7 +25,20 @@ function hasSysResource(): boolean {
   return (BigInt(`0x${eff}`) & (1n << 24n)) !== 0n;
 }
 
-agentConformance('host-mode agent', async () => {
+const CANNOT: AgentLacks = {
+  volumeShare: 'host test mode has no virtio-fs device to take a volume share from',
+  upperDisk: 'host test mode has no virtio-blk device to hold an upper disk',
+  diskFilesystem: 'host test mode has no virtio-blk device to hold an upper disk',
+  // The agent makes cgroups only as PID 1 of a VM, where it mounts cgroup2 itself; this
+  // host is cgroup v1 hybrid (its cgroup2 at /sys/fs/cgroup/unified is the host's own).
+  deviceCgroup:
+    'host test mode makes no cgroups (only the VM agent mounts cgroup2): no cgroup to attach a device program to',
+  ...(hasSysResource()
+    ? {}
+    : { lowerOomScore: 'this host gives the tests no CAP_SYS_RESOURCE, which lowering an oom_score_adj needs' }),
+};
+
+agentConformance('host-mode agent', CANNOT, async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-conf-host-'));
   const bin = buildAgent(path.join(tmp, 'bin'));
   const share = path.join(tmp, 'share');
@@ -67,18 +80,6 @@ agentConformance('host-mode agent', async () => {
       return client;
     },
     nic: { name: 'eth0', mac },
-    cannot: {
-      volumeShare: 'host test mode has no virtio-fs device to take a volume share from',
-      upperDisk: 'host test mode has no virtio-blk device to hold an upper disk',
-      diskFilesystem: 'host test mode has no virtio-blk device to hold an upper disk',
-      // The agent makes cgroups only as PID 1 of a VM, where it mounts cgroup2 itself; this
-      // host is cgroup v1 hybrid (its cgroup2 at /sys/fs/cgroup/unified is the host's own).
-      deviceCgroup:
-        'host test mode makes no cgroups (only the VM agent mounts cgroup2): no cgroup to attach a device program to',
-      ...(hasSysResource()
-        ? {}
-        : { lowerOomScore: 'this host gives the tests no CAP_SYS_RESOURCE, which lowering an oom_score_adj needs' }),
-    },
     close: async () => {
       await client.shutdown();
       client.close();

@@ -20,7 +20,7 @@ import { tcgHypervisor } from '../helpers/tcg-hypervisor';
 
 jest.setTimeout(120_000);
 
-agentConformance('agent in a VM', async () => {
+agentConformance('agent in a VM', {}, async () => {
   const execRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-conf-vm-'));
   const hv = tcgHypervisor(execRoot);
   const vm = await hv.createVm({
@@ -92,7 +92,6 @@ agentConformance('agent in a VM', async () => {
       await vm.attachUpperDisk!(file);
       return vm.devices.upperDisk!.guestName;
     },
-    cannot: {},
     close: async () => {
       try {
         // What the guest wrote through the volume share is on the host.

@@ -73,7 +73,7 @@ test('a killed virtiofsd ends its container: exit 255, State.Error, die event, w
     await new Promise((resolve, reject) =>
       api.modem.followProgress(s, (err) => (err ? reject(err) : resolve(undefined))),
     );
-    await killedVirtiofsd(d, api);
+    await expectKilledVirtiofsdEndsItsContainer(d, api);
   } finally {
     const execRoot = d.execRoot;
     await d.stop();
@@ -81,7 +81,7 @@ test('a killed virtiofsd ends its container: exit 255, State.Error, die event, w
   }
 });
 
-async function killedVirtiofsd(d: TestDaemon, api: Dockerode): Promise<void> {
+async function expectKilledVirtiofsdEndsItsContainer(d: TestDaemon, api: Dockerode): Promise<void> {
   const c = await runSleeper('vfs-victim', api);
   expect(await execOut(c, ['echo', 'alive'])).toBe('alive\n');
   const info = await c.inspect();

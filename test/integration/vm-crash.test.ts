@@ -101,18 +101,18 @@ async function waitFor(what: string, cond: () => boolean, logs: () => string, ti
 test.each(STEPS)(
   'killed %s: the next daemon leaves nothing of the half-booted VM and refills its pool',
   async (step) => {
-    await killedAt(step, false);
+    await expectNothingLeftKilledAt(step, false);
   },
 );
 
 test.each(CLONE_STEPS)(
   'templates, killed %s: the next daemon leaves nothing of the half-made template or clone and refills its pool',
   async (step) => {
-    await killedAt(step, true);
+    await expectNothingLeftKilledAt(step, true);
   },
 );
 
-async function killedAt(step: string, templates: boolean): Promise<void> {
+async function expectNothingLeftKilledAt(step: string, templates: boolean): Promise<void> {
   // 1. The daemon dies at `step` of its pool's first VM.
   const dying = launch(step, templates);
   let timer: NodeJS.Timeout | undefined;

@@ -167,24 +167,32 @@ describe('tar in: the cp CVE classes never touch the host', () => {
   });
 
   test('a parent swapped for a symlink during the copy is resolved in the root', async () => {
-    // Simulates the race: between entries the container replaces a directory by a symlink out.
+    // The race, paced by the archive: once the extraction has written its first entry, the
+    // container replaces a directory by a symlink out, before the entries under it are read.
     fs.mkdirSync(path.join(rootPath, 'race'));
-    const entries: LayerEntry[] = [{ name: 'race/a', content: 'a' }];
+    const entries: LayerEntry[] = [{ name: 'first', content: 'a' }];
     for (let i = 0; i < 50; i++) entries.push({ name: `race/f${i}`, content: 'x' });
-    const swapper = setInterval(() => {
-      try {
-        fs.rmSync(path.join(rootPath, 'race'), { recursive: true, force: true });
-        fs.symlinkSync(outside, path.join(rootPath, 'race'));
-      } catch {
-        // The extraction may be recreating it.
+    const archive = await packTar(entries);
+    let swapped = false;
+    async function* paced(): AsyncGenerator<Buffer> {
+      yield archive.subarray(0, 1024); // the first entry: its header and its one block
+      const first = path.join(rootPath, 'first');
+      for (let i = 0; i < 500 && !(fs.existsSync(first) && fs.readFileSync(first, 'utf8') === 'a'); i++) {
+        await new Promise((r) => setTimeout(r, 10));
       }
-    }, 1);
-    try {
-      await put(entries).catch(() => undefined);
-    } finally {
-      clearInterval(swapper);
+      fs.rmSync(path.join(rootPath, 'race'), { recursive: true, force: true });
+      fs.symlinkSync(outside, path.join(rootPath, 'race'));
+      swapped = true;
+      yield archive.subarray(1024);
     }
+    await extractInto(root, '/', Readable.from(paced()));
+    expect(swapped).toBe(true);
     outsideUntouched();
+    // The swapped parent is the container's symlink, taken inside the root: the entries under
+    // it are in the root's own copy of the outside path.
+    expect(fs.readlinkSync(path.join(rootPath, 'race'))).toBe(outside);
+    const names = entries.slice(1).map((e) => path.basename(e.name));
+    expect(fs.readdirSync(path.join(rootPath, outside)).sort()).toEqual(names.sort());
   });
 
   test('noOverwriteDirNonDir refuses to replace a directory by a file and the reverse', async () => {

@@ -78,12 +78,12 @@ test('HEALTHCHECK: shell and exec forms, NONE, and its flags as Go durations', (
 });
 
 test("refused changes carry dockerd's words", () => {
+  /** The refusal's message (an InvalidArgumentError's), or what happened instead. */
   const refused = (change: string) => {
     try {
       applyImportChanges(EMPTY, [change]);
     } catch (e) {
-      expect(e).toBeInstanceOf(InvalidArgumentError);
-      return (e as Error).message;
+      return e instanceof InvalidArgumentError ? e.message : `not an InvalidArgumentError: ${String(e)}`;
     }
     return 'accepted';
   };

@@ -196,6 +196,7 @@ describe('on a running pod', () => {
     // Reset to starting at the re-adoption (as dockerd does at its restart), then probed
     // again: a second starting -> healthy change.
     await until(() => actions(id).filter((a) => a === 'health_status: healthy').length === 2);
+    expect(actions(id).filter((a) => a === 'health_status: healthy')).toHaveLength(2);
   });
 
   test('NONE and no Healthcheck: no State.Health, no probe', async () => {

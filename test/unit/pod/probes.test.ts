@@ -247,6 +247,7 @@ test('a tcp probe runs from the host: a liveness tcpSocket probe on a closed por
   await pod('tcp', { liveness: probe({ type: 'tcp', host: '127.0.0.1', port: closedPort }) }, 'always');
   await h.pods.start('tcp');
   await until(() => app('tcp').restartCount >= 1);
+  expect(app('tcp').restartCount).toBeGreaterThanOrEqual(1);
 });
 
 test('a network probe with no host in a pod without an address fails (and says why)', async () => {

@@ -125,30 +125,29 @@ test('a socket the guest binds is listened for at its file on the host, with its
   agent.push('bound', '/vol/guest.sock');
 
   // The host's listener replaces the file; a host client reaches the guest through a dial.
-  let st: fs.Stats | undefined;
-  for (let i = 0; i < 100; i++) {
-    const client = net.createConnection(file);
+  let client: net.Socket | undefined;
+  for (let i = 0; i < 100 && !client; i++) {
+    const c = net.createConnection(file);
     const up = await new Promise<boolean>((r) => {
-      client.once('connect', () => r(true));
-      client.once('error', () => r(false));
+      c.once('connect', () => r(true));
+      c.once('error', () => r(false));
     });
-    if (up) {
-      st = fs.lstatSync(file);
-      await agent.until(() => agent.dials.length === 1);
-      const { conn, path: dialled } = agent.dials[0];
-      expect(dialled).toBe('/vol/guest.sock');
-      conn.toGuest.on('data', (b: Buffer) => conn.fromGuest.write(b)); // the guest echoes
-      const answer = read(client, 6);
-      client.write('hello\n');
-      expect(await answer).toBe('hello\n');
-      client.destroy();
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 20));
+    if (up) client = c;
+    else await new Promise((r) => setTimeout(r, 20));
   }
-  expect(st?.isSocket()).toBe(true);
-  expect(st!.mode & 0o777).toBe(0o700);
-  expect([st!.uid, st!.gid]).toEqual([1000, 1000]);
+  expect(client).toBeDefined();
+  const st = fs.lstatSync(file);
+  await agent.until(() => agent.dials.length === 1);
+  const { conn, path: dialled } = agent.dials[0];
+  expect(dialled).toBe('/vol/guest.sock');
+  conn.toGuest.on('data', (b: Buffer) => conn.fromGuest.write(b)); // the guest echoes
+  const answer = read(client!, 6);
+  client!.write('hello\n');
+  expect(await answer).toBe('hello\n');
+  client!.destroy();
+  expect(st.isSocket()).toBe(true);
+  expect(st.mode & 0o777).toBe(0o700);
+  expect([st.uid, st.gid]).toEqual([1000, 1000]);
   // Nothing left behind in the directory but the socket itself.
   expect(fs.readdirSync(path.join(share, 'vol'))).toEqual(['guest.sock']);
 

@@ -123,6 +123,7 @@ test('a guest connection is piped to a new connection to the bound host socket, 
   c.toGuest.on('data', (b: Buffer) => back.push(b));
   c.fromGuest.write('from guest');
   await until(() => Buffer.concat(got).toString() === 'from guest' && Buffer.concat(back).toString() === 'from host');
+  expect([Buffer.concat(got).toString(), Buffer.concat(back).toString()]).toEqual(['from guest', 'from host']);
   c.exit({ exitCode: 0 } as ExitStatus);
 });
 

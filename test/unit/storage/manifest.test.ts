@@ -112,8 +112,7 @@ describe('parseManifest', () => {
       }),
     );
     const m = parseManifest(body, MediaType.DockerManifest);
-    expect(m.kind).toBe('manifest');
-    if (m.kind === 'manifest') expect(m.layers[0].digest).toBe(d('b'));
+    expect(m).toMatchObject({ kind: 'manifest', layers: [{ digest: d('b') }] });
   });
 
   test('OCI index without mediaType is recognised by its fields', () => {

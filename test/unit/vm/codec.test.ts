@@ -46,11 +46,14 @@ describe('FrameDecoder', () => {
     const wire = encodeFrame(FrameType.DATA, Stream.STDOUT, 42, payload);
     const d = ioDecoder();
     const frames = [];
+    const counts: number[] = [];
     for (let i = 0; i < wire.length; i++) {
       const got = d.push(wire.subarray(i, i + 1));
-      if (i < wire.length - 1) expect(got).toEqual([]);
+      counts.push(got.length);
       frames.push(...got);
     }
+    // Nothing until the last byte, then the frame.
+    expect(counts).toEqual([...Array.from({ length: wire.length - 1 }, () => 0), 1]);
     expect(frames).toHaveLength(1);
     expect(frames[0]).toMatchObject({ type: FrameType.DATA, aux: Stream.STDOUT, id: 42 });
     expect(frames[0].payload.equals(payload)).toBe(true);

@@ -5,6 +5,7 @@
  */
 import { activeJail } from '../../../src/vm/qemu/confinement/jail';
 import { allowUnconfinedVms } from '../../../src/vm/qemu/confinement/policy';
+import { testIf } from '../../helpers/skip';
 
 const saved = { jail: process.env.PODVISOR_JAIL, bin: process.env.PODVISOR_JAIL_BINARY };
 afterEach(() => {
@@ -19,7 +20,9 @@ afterEach(() => {
 
 const asRoot = process.getuid?.() === 0;
 
-(asRoot ? test : test.skip)(
+testIf(
+  asRoot,
+  'this test runs as a user other than root, for whom there is no jail (the next case)',
   'a missing jail binary fails the start, naming it and the fix; --unconfined-vms lets it run',
   () => {
     process.env.PODVISOR_JAIL_BINARY = '/nonexistent/podvisor-jail';
@@ -33,7 +36,9 @@ const asRoot = process.getuid?.() === 0;
   },
 );
 
-(asRoot ? test.skip : test)(
+testIf(
+  !asRoot,
+  'this test runs as root, who has a jail (the case above)',
   'a daemon not run as root has no jail: its VMs do not start without --unconfined-vms',
   () => {
     expect(() => activeJail()).toThrow('podvisord is not running as root');

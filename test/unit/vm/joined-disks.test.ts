@@ -63,8 +63,9 @@ describe('joined disks', () => {
       [joinedDeviceIds(ID)[1], 4, 0],
     ]);
     // Without: QEMU picks a free target.
-    for (const [c, a] of attachJoinedCommands('pvscsi', ID, '/v/upper', '/v/image'))
-      if (c === 'device_add') expect(a['scsi-id']).toBeUndefined();
+    const free = attachJoinedCommands('pvscsi', ID, '/v/upper', '/v/image').filter(([c]) => c === 'device_add');
+    expect(free).toHaveLength(2);
+    expect(free.map(([, a]) => a['scsi-id'])).toEqual([undefined, undefined]);
   });
 
   it("opens a copy-on-write upper disk (a restored pod's container) as a qcow2 overlay over its files, given explicitly and read-only", () => {
