@@ -393,8 +393,24 @@ describe('answer views', () => {
     const body = { Image: 'x', HostConfig: { KernelMemory: 5 }, Healthcheck: { StartInterval: 5 } };
     expect(createBodyFor(body, '1.41').body).toBe(body);
     const v42 = createBodyFor(body, '1.42');
-    expect(v42.body).toEqual({ Image: 'x', HostConfig: {}, Healthcheck: {} });
+    expect(v42.body).toEqual({ Image: 'x', HostConfig: { NetworkMode: 'bridge' }, Healthcheck: {} });
     expect(body.HostConfig.KernelMemory).toBe(5);
+  });
+
+  test("the default network is `bridge` from 1.42, as dockerd 26 stores it; 1.41 keeps dockerd 20.10's `default`", () => {
+    const given = {
+      HostConfig: { NetworkMode: 'default' },
+      NetworkingConfig: { EndpointsConfig: { default: { Aliases: ['a'] } } },
+    };
+    expect(createBodyFor(given, '1.41').body).toBe(given);
+    expect(createBodyFor(given, '1.45').body).toEqual({
+      HostConfig: { NetworkMode: 'bridge' },
+      NetworkingConfig: { EndpointsConfig: { bridge: { Aliases: ['a'] } } },
+    });
+    expect(createBodyFor({}, '1.44').body).toEqual({ HostConfig: { NetworkMode: 'bridge' } });
+    expect(createBodyFor({ HostConfig: { NetworkMode: 'n1' } }, '1.45').body).toEqual({
+      HostConfig: { NetworkMode: 'n1' },
+    });
   });
 
   test("the container-wide MacAddress as each version takes it, with dockerd 26's warning from 1.44", () => {
@@ -409,7 +425,10 @@ describe('answer views', () => {
     });
     // Before 1.44 an endpoint's own MAC is not read.
     const v43 = createBodyFor({ NetworkingConfig: { EndpointsConfig: { n1: { MacAddress: mac } } } }, '1.43');
-    expect(v43.body).toEqual({ NetworkingConfig: { EndpointsConfig: { n1: {} } } });
+    expect(v43.body).toEqual({
+      HostConfig: { NetworkMode: 'bridge' },
+      NetworkingConfig: { EndpointsConfig: { n1: {} } },
+    });
     expect(() =>
       createBodyFor({ MacAddress: mac, NetworkingConfig: { EndpointsConfig: { other: {} } } }, '1.44'),
     ).toThrow('HostConfig.NetworkMode must match the identity of a network');

@@ -104,10 +104,29 @@ function moveMacAddress(body: Json, eps: Json, v: string): string | undefined {
   return 'The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.';
 }
 
+/**
+ * dockerd 26's first step on a create body (moby's postContainersCreate, at every version it
+ * serves): a NetworkMode of `default` or none at all is the default network's own name,
+ * `bridge`, which is what inspect shows, and an endpoint given under `default` moves to it.
+ * dockerd 20.10 keeps `default` (so 1.41 does).
+ */
+function defaultNetworkToBridge(body: Json): void {
+  const hc = obj(body.HostConfig) ?? {};
+  if (hc.NetworkMode !== undefined && hc.NetworkMode !== null && hc.NetworkMode !== '' && hc.NetworkMode !== 'default')
+    return;
+  body.HostConfig = { ...hc, NetworkMode: 'bridge' };
+  const eps = obj(obj(body.NetworkingConfig)?.EndpointsConfig);
+  if (eps && 'default' in eps) {
+    eps.bridge = eps.default;
+    delete eps.default;
+  }
+}
+
 /** The create body for the request's version `v` (a copy; the one given is not changed). */
 export function createBodyFor<B>(given: B, v: string): VersionedCreate<B> {
   if (asV141(v)) return { body: given, warnings: [], multipleEndpoints: false, asDockerd26: false };
   const body = structuredClone(given) as Json;
+  defaultNetworkToBridge(body);
   const hc = obj(body.HostConfig);
   if (hc) {
     // dockerd 26's words for a runtime it does not have (20.10's "Unknown runtime specified").
