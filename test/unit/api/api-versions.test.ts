@@ -393,7 +393,11 @@ describe('answer views', () => {
     const body = { Image: 'x', HostConfig: { KernelMemory: 5 }, Healthcheck: { StartInterval: 5 } };
     expect(createBodyFor(body, '1.41').body).toBe(body);
     const v42 = createBodyFor(body, '1.42');
-    expect(v42.body).toEqual({ Image: 'x', HostConfig: { NetworkMode: 'bridge' }, Healthcheck: {} });
+    expect(v42.body).toEqual({
+      Image: 'x',
+      HostConfig: { NetworkMode: 'bridge', RestartPolicy: { Name: 'no' } },
+      Healthcheck: {},
+    });
     expect(body.HostConfig.KernelMemory).toBe(5);
   });
 
@@ -404,13 +408,17 @@ describe('answer views', () => {
     };
     expect(createBodyFor(given, '1.41').body).toBe(given);
     expect(createBodyFor(given, '1.45').body).toEqual({
-      HostConfig: { NetworkMode: 'bridge' },
+      HostConfig: { NetworkMode: 'bridge', RestartPolicy: { Name: 'no' } },
       NetworkingConfig: { EndpointsConfig: { bridge: { Aliases: ['a'] } } },
     });
-    expect(createBodyFor({}, '1.44').body).toEqual({ HostConfig: { NetworkMode: 'bridge' } });
-    expect(createBodyFor({ HostConfig: { NetworkMode: 'n1' } }, '1.45').body).toEqual({
-      HostConfig: { NetworkMode: 'n1' },
+    expect(createBodyFor({}, '1.44').body).toEqual({
+      HostConfig: { NetworkMode: 'bridge', RestartPolicy: { Name: 'no' } },
     });
+    expect(createBodyFor({ HostConfig: { NetworkMode: 'n1' } }, '1.45').body).toEqual({
+      HostConfig: { NetworkMode: 'n1', RestartPolicy: { Name: 'no' } },
+    });
+    const always = { HostConfig: { NetworkMode: 'n1', RestartPolicy: { Name: 'always' } } };
+    expect(createBodyFor(always, '1.45').body).toEqual(always);
   });
 
   test("the container-wide MacAddress as each version takes it, with dockerd 26's warning from 1.44", () => {
@@ -420,13 +428,13 @@ describe('answer views', () => {
       'The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.',
     ]);
     expect(v44.body).toEqual({
-      HostConfig: { NetworkMode: 'n1' },
+      HostConfig: { NetworkMode: 'n1', RestartPolicy: { Name: 'no' } },
       NetworkingConfig: { EndpointsConfig: { n1: { MacAddress: mac } } },
     });
     // Before 1.44 an endpoint's own MAC is not read.
     const v43 = createBodyFor({ NetworkingConfig: { EndpointsConfig: { n1: { MacAddress: mac } } } }, '1.43');
     expect(v43.body).toEqual({
-      HostConfig: { NetworkMode: 'bridge' },
+      HostConfig: { NetworkMode: 'bridge', RestartPolicy: { Name: 'no' } },
       NetworkingConfig: { EndpointsConfig: { n1: {} } },
     });
     expect(() =>

@@ -122,11 +122,20 @@ function defaultNetworkToBridge(body: Json): void {
   }
 }
 
+/** dockerd 26 stores a restart policy with no name as `no` (what the docker CLI sends); dockerd 20.10 keeps `""`. */
+function noRestartPolicyIsNo(body: Json): void {
+  const hc = obj(body.HostConfig) ?? {};
+  const rp = obj(hc.RestartPolicy) ?? {};
+  if (typeof rp.Name === 'string' && rp.Name !== '') return;
+  body.HostConfig = { ...hc, RestartPolicy: { ...rp, Name: 'no' } };
+}
+
 /** The create body for the request's version `v` (a copy; the one given is not changed). */
 export function createBodyFor<B>(given: B, v: string): VersionedCreate<B> {
   if (asV141(v)) return { body: given, warnings: [], multipleEndpoints: false, asDockerd26: false };
   const body = structuredClone(given) as Json;
   defaultNetworkToBridge(body);
+  noRestartPolicyIsNo(body);
   const hc = obj(body.HostConfig);
   if (hc) {
     // dockerd 26's words for a runtime it does not have (20.10's "Unknown runtime specified").
