@@ -158,10 +158,8 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
   {
     path: 'outcome',
     cases: [
-      'bad restart',
       'bad bind',
       'systempaths unconfined',
-      'bad port key',
       'network container',
       'network disabled with ports',
       'bad link',
@@ -169,7 +167,6 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
       'bad dns and bad port',
       'endpoint null',
       'bad seccomp and a bad storage option',
-      'bad port and a bad storage option',
     ],
     reason: "not yet: dockerd's status or words for this refusal (or its refusal) differ from podvisor's",
   },

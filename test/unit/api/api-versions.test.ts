@@ -419,6 +419,9 @@ describe('answer views', () => {
     });
     const always = { HostConfig: { NetworkMode: 'n1', RestartPolicy: { Name: 'always' } } };
     expect(createBodyFor(always, '1.45').body).toEqual(always);
+    expect(() => createBodyFor({ HostConfig: { RestartPolicy: { Name: 'sometimes' } } }, '1.45')).toThrow(
+      "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'",
+    );
   });
 
   test("the container-wide MacAddress as each version takes it, with dockerd 26's warning from 1.44", () => {

@@ -122,10 +122,17 @@ function defaultNetworkToBridge(body: Json): void {
   }
 }
 
-/** dockerd 26 stores a restart policy with no name as `no` (what the docker CLI sends); dockerd 20.10 keeps `""`. */
+/**
+ * dockerd 26 stores a restart policy with no name as `no` (what the docker CLI sends); dockerd
+ * 20.10 keeps `""`. A name it does not know gets dockerd 26's words.
+ */
 function noRestartPolicyIsNo(body: Json): void {
   const hc = obj(body.HostConfig) ?? {};
   const rp = obj(hc.RestartPolicy) ?? {};
+  if (typeof rp.Name === 'string' && !['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(rp.Name))
+    throw new InvalidArgumentError(
+      `invalid restart policy: unknown policy '${rp.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`,
+    );
   if (typeof rp.Name === 'string' && rp.Name !== '') return;
   body.HostConfig = { ...hc, RestartPolicy: { ...rp, Name: 'no' } };
 }
