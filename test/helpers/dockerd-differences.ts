@@ -163,7 +163,6 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
       'network container',
       'network disabled with ports',
       'bad link',
-      'bad extra host',
       'bad dns and bad port',
       'endpoint null',
       'bad seccomp and a bad storage option',
