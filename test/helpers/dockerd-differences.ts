@@ -55,11 +55,6 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
     reason: "not yet: dockerd 26 also masks /sys/devices/virtual/powercap; podvisor's default list is dockerd 20.10's",
   },
   {
-    path: 'HostConfig.PortBindings',
-    reason:
-      'not yet: with no PortBindings in the body podvisor stores {} where dockerd stores null (the docker CLI always sends {})',
-  },
-  {
     path: 'HostConfig.Runtime',
     versions: ['1.41'],
     reason: 'not yet: dockerd 20.10 leaves Runtime out when the body has no HostConfig at all; podvisor shows runc',
@@ -116,6 +111,12 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
   // Refusals.
   {
     path: 'outcome',
+    cases: ['systempaths unconfined'],
+    reason:
+      "podvisor takes `systempaths=unconfined` in SecurityOpt as the CLI's --security-opt means it (no masked or read-only paths); dockerd takes only what the CLI turns it into (empty MaskedPaths and ReadonlyPaths) and refuses it raw",
+  },
+  {
+    path: 'outcome',
     cases: ['host device'],
     reason: "a container runs in its own VM: the host's devices are not in it",
   },
@@ -159,7 +160,6 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
     path: 'outcome',
     cases: [
       'bad bind',
-      'systempaths unconfined',
       'network container',
       'network disabled with ports',
       'bad link',
