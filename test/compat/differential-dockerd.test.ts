@@ -128,7 +128,6 @@ function flatten(value: unknown, prefix = '', out: Record<string, string> = {}):
 const BY_NATURE = [
   'Id',
   'Created',
-  'Image',
   'ResolvConfPath',
   'HostnamePath',
   'HostsPath',
@@ -142,7 +141,6 @@ const BY_NATURE = [
   'NetworkSettings.Networks.*.IPAddress',
   'NetworkSettings.Networks.*.Gateway',
   'Mounts[*].Source',
-  'Config.Image',
 ];
 
 /** The inspect record of `name` on one side, flattened and with what differs by nature normalised. */
@@ -153,7 +151,9 @@ function normalised(record: Record<string, unknown>): Record<string, string> {
   const flat = flatten(record);
   const id = String(record.Id ?? '');
   for (const [k, v] of Object.entries(flat)) {
-    if (BY_NATURE.some((p) => pathMatches(p, k)) && v !== '""' && v !== 'null') flat[k] = '"<by nature>"';
+    // A bind's source is the same on both (under this run's directory); a volume's is under a data root.
+    const ownPath = v.startsWith(JSON.stringify(path.join(dir, 'src')).slice(0, -1));
+    if (BY_NATURE.some((p) => pathMatches(p, k)) && v !== '""' && v !== 'null' && !ownPath) flat[k] = '"<by nature>"';
     // A volume's name when dockerd or podvisor picked it (an anonymous volume's 64 hex digits).
     if (/^"[0-9a-f]{64}"$/.test(v)) flat[k] = '"<random id>"';
     if (k === 'Config.Hostname' && v === JSON.stringify(id.slice(0, 12))) flat[k] = '"<short id>"';
@@ -164,10 +164,17 @@ function normalised(record: Record<string, unknown>): Record<string, string> {
 /** An error message with what differs by nature (this run's directory, ids) as words. */
 function normalisedMessage(body: unknown): string {
   const m = typeof body === 'object' && body ? String((body as { message?: unknown }).message) : String(body);
-  return m
-    .split(dir)
-    .join('<dir>')
-    .replace(/[0-9a-f]{64}/g, '<id>');
+  return (
+    m
+      .split(dir)
+      .join('<dir>')
+      .replace(/[0-9a-f]{64}/g, '<id>')
+      // dockerd 20.10 names them in its map's order, which Go makes random.
+      .replace(
+        /(network endpoints: )(.*)$/,
+        (_m, head: string, names: string) => head + names.split(', ').sort().join(', '),
+      )
+  );
 }
 
 /** Each field where `ours` and `theirs` differ: `path: ours | theirs`. */
