@@ -9,7 +9,7 @@
  * one list with their reasons (../helpers/dockerd-differences.ts), and one not there fails.
  * Create only: no container of the table is started.
  *
- * A few of them are also run (`docker run --rm`, podvisor at 1.45 beside dockerd 26.1) and the
+ * A few of them are also run (`docker run --rm`, at each version beside its dockerd) and the
  * container's own view compared: df's filesystems and mount points, /proc/mounts, /etc/hosts,
  * /etc/resolv.conf, the hostname and `id`.
  */
@@ -19,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
-import { dockerCli } from '../helpers/docker-cli';
+import { dockerCli, pinnedAt } from '../helpers/docker-cli';
 import { startNetnsDockerd, type NetnsDockerd } from '../../bench/netns-dockerd';
 import { dockerd26Root } from '../helpers/baseline-choice';
 import { CASES, type DockerCreateCase } from '../unit/translate/docker-create-cases';
@@ -314,19 +314,26 @@ function viewDifferences(ours: Record<string, string[]>, theirs: Record<string, 
   return out;
 }
 
-describe('inside the container, at API 1.45 beside dockerd 26.1', () => {
-  test.each([
-    ['default', [] as string[]],
-    ['-u 1000:1000', ['-u', '1000:1000']],
-    ['--tmpfs and --mount type=tmpfs', ['--tmpfs', '/run:size=1m', '--mount', 'type=tmpfs,target=/t']],
-    ['--hostname, --add-host, --dns', ['--hostname', 'web', '--add-host', 'db:10.0.0.5', '--dns', '10.0.0.53']],
-    ['-v a named volume', ['-v', 'pvdiff-vol:/data']],
-  ])('%s', async (_name, args) => {
-    const [ours, theirs] = await Promise.all([d, dockerd26].map((x) => view(x, args)));
-    expect(viewDifferences(ours, theirs)).toEqual([]);
-  });
+/** The runs compared inside the container. */
+const RUNS: Array<[string, string[]]> = [
+  ['default', []],
+  ['-u 1000:1000', ['-u', '1000:1000']],
+  ['--tmpfs and --mount type=tmpfs', ['--tmpfs', '/run:size=1m', '--mount', 'type=tmpfs,target=/t']],
+  ['--hostname, --add-host, --dns', ['--hostname', 'web', '--add-host', 'db:10.0.0.5', '--dns', '10.0.0.53']],
+  ['-v a named volume', ['-v', 'pvdiff-vol:/data']],
+];
 
-  test('every known in-container difference is seen (the list has no stale entry)', () => {
-    expect(KNOWN_VIEW_DIFFERENCES.filter((_, i) => !seenInside.has(i)).map((e) => e.line.source)).toEqual([]);
+describe.each([
+  ['1.45', 'dockerd 26.1'],
+  ['1.41', 'dockerd 20.10'],
+] as const)('inside the container, at API %s beside %s', (version, _baseline) => {
+  test.each(RUNS)('%s', async (_name, args) => {
+    const ours = version === '1.45' ? d : pinnedAt(d, '1.41');
+    const [a, b] = await Promise.all([ours, version === '1.45' ? dockerd26 : dockerd20].map((x) => view(x, args)));
+    expect(viewDifferences(a, b)).toEqual([]);
   });
+});
+
+test('every known in-container difference is seen (the list has no stale entry)', () => {
+  expect(KNOWN_VIEW_DIFFERENCES.filter((_, i) => !seenInside.has(i)).map((e) => e.line.source)).toEqual([]);
 });

@@ -1,9 +1,10 @@
 /**
- * The differences between podvisor's `docker inspect` of a created container and dockerd's
- * that are podvisor's on purpose, in one place, each with its reason: the list
- * test/compat/differential-dockerd.test.ts reads (a difference it finds that is not here fails
- * it; an entry here that no case shows fails it too). docs/limitations.md ("What inspect shows
- * that dockerd does not") links here.
+ * The differences between podvisor's answers to a create (the refusal, or `docker inspect` of
+ * the container) and the container's own view, and dockerd's, in one place, each with its
+ * reason: those podvisor's on purpose, and those found and not fixed yet (`not yet: ...`). The
+ * list test/compat/differential-dockerd.test.ts reads (a difference it finds that is not here
+ * fails it; an entry here that no case shows fails it too). docs/limitations.md ("What inspect
+ * and the container show beside dockerd 26.1, field by field") links here.
  *
  * `path` is a field path of the inspect record as the test flattens it (`HostConfig.Binds[0]`,
  * `Mounts[1].Source`), where `*` stands for one key or index and a trailing `.**` for anything
@@ -11,7 +12,7 @@
  * (test/unit/translate/docker-create-cases.ts) by name.
  */
 
-/** One difference that is podvisor's on purpose. */
+/** One difference: podvisor's on purpose, or found and not fixed yet. */
 export interface KnownDifference {
   /** The field path (see the module comment). */
   path: string;
