@@ -28,6 +28,8 @@ import { KNOWN_DIFFERENCES, KNOWN_VIEW_DIFFERENCES, pathMatches } from '../helpe
 jest.setTimeout(900000);
 
 const IMAGE = `${fixtureRegistry()}/busybox:latest`;
+/** Whether this host is cgroup v1 (dockerd's CgroupnsMode default and its containers' cgroup mounts follow it). */
+const CGROUP_V1 = !fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
 /** The table's user networks: `front` with a subnet (its LOOKUP's), `back` without. */
 const NETWORKS = [
   ['network', 'create', '--subnet', '10.5.0.0/16', 'front'],
@@ -259,7 +261,7 @@ describe.each([
 });
 
 test('every known difference is seen in some case (the list has no stale entry)', () => {
-  const stale = KNOWN_DIFFERENCES.filter((_, i) => !seen.has(i)).map((e) => e.path);
+  const stale = KNOWN_DIFFERENCES.filter((e, i) => !seen.has(i) && !(e.cgroupV1Host && !CGROUP_V1)).map((e) => e.path);
   expect(stale).toEqual([]);
 });
 
@@ -335,5 +337,6 @@ describe.each([
 });
 
 test('every known in-container difference is seen (the list has no stale entry)', () => {
-  expect(KNOWN_VIEW_DIFFERENCES.filter((_, i) => !seenInside.has(i)).map((e) => e.line.source)).toEqual([]);
+  const stale = KNOWN_VIEW_DIFFERENCES.filter((e, i) => !seenInside.has(i) && !(e.cgroupV1Host && !CGROUP_V1));
+  expect(stale.map((e) => e.line.source)).toEqual([]);
 });

@@ -22,6 +22,8 @@ export interface KnownDifference {
   cases?: string[];
   /** The baselines it is seen beside (`1.41`: dockerd 20.10; `1.45`: dockerd 26.1); absent: both. */
   versions?: Array<'1.41' | '1.45'>;
+  /** Seen on a cgroup v1 host only (dockerd's view follows the host's): not stale where it is not seen. */
+  cgroupV1Host?: boolean;
 }
 
 /** Why podvisor refuses at create what dockerd takes and refuses only at start (or never checks). */
@@ -46,6 +48,7 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
   },
   {
     path: 'HostConfig.CgroupnsMode',
+    cgroupV1Host: true,
     reason:
       "dockerd's default follows the host's cgroup version (host on a cgroup v1 host); the container's cgroups are the VM's, always cgroup v2, where dockerd's default is private",
   },
@@ -189,6 +192,8 @@ export interface KnownViewDifference {
   line: RegExp;
   /** Why. */
   reason: string;
+  /** Seen on a cgroup v1 host only (dockerd's view follows the host's): not stale where it is not seen. */
+  cgroupV1Host?: boolean;
 }
 
 /** The in-container list (see KnownViewDifference). */
@@ -210,13 +215,21 @@ export const KNOWN_VIEW_DIFFERENCES: KnownViewDifference[] = [
     section: '/proc/mounts',
     side: 'dockerd',
     line: /^(cgroup \/sys\/fs\/cgroup\/\S+ cgroup|tmpfs \/sys\/fs\/cgroup tmpfs)$/,
+    cgroupV1Host: true,
     reason: "the host's cgroup v1 hierarchies; the VM's kernel is cgroup v2 (what dockerd shows on a cgroup v2 host)",
   },
-  { section: 'df', side: 'dockerd', line: /^tmpfs \/sys\/fs\/cgroup$/, reason: 'as the line below' },
+  {
+    section: 'df',
+    side: 'dockerd',
+    line: /^tmpfs \/sys\/fs\/cgroup$/,
+    reason: 'as the line below',
+    cgroupV1Host: true,
+  },
   {
     section: '/proc/mounts',
     side: 'podvisor',
     line: /^cgroup2 \/sys\/fs\/cgroup cgroup2$/,
+    cgroupV1Host: true,
     reason: 'as the line above',
   },
   {
