@@ -255,7 +255,8 @@ static int detached_mount(const struct container *c, const struct mount_spec *m,
     char tmp[260];
     snprintf(tmp, sizeof tmp, "%s", m->options);
     char *save = NULL;
-    int bad = 0;
+    /* The source runc gives a tmpfs mount (`tmpfs`, what df and /proc/mounts show), not `none`. */
+    int bad = syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0;
     for (char *kv = strtok_r(tmp, ",", &save); kv && !bad; kv = strtok_r(NULL, ",", &save)) {
       char *v = strchr(kv, '=');
       *v++ = 0;

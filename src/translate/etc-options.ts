@@ -33,7 +33,8 @@ export function checkEtcOptions(o: EtcOptions): EtcOptions | undefined {
     const i = h.indexOf(':');
     const name = i > 0 ? h.slice(0, i) : '';
     const ip = i > 0 ? h.slice(i + 1) : '';
-    if (!name || /\s/.test(name) || (ip !== HOST_GATEWAY && !net.isIP(ip)))
+    if (!name) throw new InvalidArgumentError(`bad format for add-host: ${JSON.stringify(h)}`);
+    if (/\s/.test(name) || (ip !== HOST_GATEWAY && !net.isIP(ip)))
       throw new InvalidArgumentError(`invalid IP address in add-host: "${ip || h}"`);
   }
   const any = o.dns.length + o.dnsSearch.length + o.dnsOptions.length + o.extraHosts.length > 0;

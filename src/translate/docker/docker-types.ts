@@ -180,7 +180,8 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
     ContainerIDFile: str(hc.ContainerIDFile),
     LogConfig: { Type: str(lc.Type), Config: map<string>(lc.Config) ?? {} },
     NetworkMode: str(hc.NetworkMode) || 'default',
-    PortBindings: portBindingsOf(hc.PortBindings),
+    // null when the body has none, as dockerd stores it (the docker CLI always sends {}).
+    PortBindings: hc.PortBindings == null ? null : portBindingsOf(hc.PortBindings),
     RestartPolicy: { Name: str(rp.Name), MaximumRetryCount: num(rp.MaximumRetryCount) },
     AutoRemove: bool(hc.AutoRemove),
     VolumeDriver: str(hc.VolumeDriver),

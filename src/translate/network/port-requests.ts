@@ -142,6 +142,18 @@ export function publishedPortsOf(
 }
 
 /**
+ * The container port of a PortBindings key, refused with dockerd's words where nat.ParsePort
+ * refuses it (`invalid port specification: "abc"`: not digits, or above 65535); a port it
+ * takes that podvisor cannot publish (0, a range) gets podvisor's own message.
+ */
+function bindingKeyPort(port: string): number {
+  const parts = port.split('-');
+  if (parts.length > 2 || parts.some((x) => uint16Of(x) === undefined))
+    throw new InvalidArgumentError(`invalid port specification: ${JSON.stringify(port)}`);
+  return portNumber(port, 'containerPort');
+}
+
+/**
  * The API form: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} plus -P over ExposedPorts. A
  * binding without HostIp, and each of -P's, is IPv4's and IPv6's every address (`alsoIpv6`).
  */
@@ -154,7 +166,7 @@ export function fromApi(
   const seen = new Set<string>();
   for (const [key, list] of Object.entries(bindings ?? {})) {
     const [port, proto] = key.split('/');
-    const containerPort = portNumber(port, 'containerPort');
+    const containerPort = bindingKeyPort(port);
     const p = protoOf(proto);
     seen.add(`${containerPort}/${p}`);
     for (const b of list ?? [{}]) {

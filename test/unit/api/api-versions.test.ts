@@ -393,8 +393,35 @@ describe('answer views', () => {
     const body = { Image: 'x', HostConfig: { KernelMemory: 5 }, Healthcheck: { StartInterval: 5 } };
     expect(createBodyFor(body, '1.41').body).toBe(body);
     const v42 = createBodyFor(body, '1.42');
-    expect(v42.body).toEqual({ Image: 'x', HostConfig: {}, Healthcheck: {} });
+    expect(v42.body).toEqual({
+      Image: 'x',
+      HostConfig: { NetworkMode: 'bridge', RestartPolicy: { Name: 'no' } },
+      Healthcheck: {},
+    });
     expect(body.HostConfig.KernelMemory).toBe(5);
+  });
+
+  test("the default network is `bridge` from 1.42, as dockerd 26 stores it; 1.41 keeps dockerd 20.10's `default`", () => {
+    const given = {
+      HostConfig: { NetworkMode: 'default' },
+      NetworkingConfig: { EndpointsConfig: { default: { Aliases: ['a'] } } },
+    };
+    expect(createBodyFor(given, '1.41').body).toBe(given);
+    expect(createBodyFor(given, '1.45').body).toEqual({
+      HostConfig: { NetworkMode: 'bridge', RestartPolicy: { Name: 'no' } },
+      NetworkingConfig: { EndpointsConfig: { bridge: { Aliases: ['a'] } } },
+    });
+    expect(createBodyFor({}, '1.44').body).toEqual({
+      HostConfig: { NetworkMode: 'bridge', RestartPolicy: { Name: 'no' } },
+    });
+    expect(createBodyFor({ HostConfig: { NetworkMode: 'n1' } }, '1.45').body).toEqual({
+      HostConfig: { NetworkMode: 'n1', RestartPolicy: { Name: 'no' } },
+    });
+    const always = { HostConfig: { NetworkMode: 'n1', RestartPolicy: { Name: 'always' } } };
+    expect(createBodyFor(always, '1.45').body).toEqual(always);
+    expect(() => createBodyFor({ HostConfig: { RestartPolicy: { Name: 'sometimes' } } }, '1.45')).toThrow(
+      "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'",
+    );
   });
 
   test("the container-wide MacAddress as each version takes it, with dockerd 26's warning from 1.44", () => {
@@ -404,12 +431,15 @@ describe('answer views', () => {
       'The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.',
     ]);
     expect(v44.body).toEqual({
-      HostConfig: { NetworkMode: 'n1' },
+      HostConfig: { NetworkMode: 'n1', RestartPolicy: { Name: 'no' } },
       NetworkingConfig: { EndpointsConfig: { n1: { MacAddress: mac } } },
     });
     // Before 1.44 an endpoint's own MAC is not read.
     const v43 = createBodyFor({ NetworkingConfig: { EndpointsConfig: { n1: { MacAddress: mac } } } }, '1.43');
-    expect(v43.body).toEqual({ NetworkingConfig: { EndpointsConfig: { n1: {} } } });
+    expect(v43.body).toEqual({
+      HostConfig: { NetworkMode: 'bridge', RestartPolicy: { Name: 'no' } },
+      NetworkingConfig: { EndpointsConfig: { n1: {} } },
+    });
     expect(() =>
       createBodyFor({ MacAddress: mac, NetworkingConfig: { EndpointsConfig: { other: {} } } }, '1.44'),
     ).toThrow('HostConfig.NetworkMode must match the identity of a network');

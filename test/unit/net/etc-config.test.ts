@@ -10,7 +10,7 @@ test("nothing asked: no options; bad values: dockerd's 400 messages", () => {
   expect(parseEtcOptions({ Dns: [], DnsSearch: null })).toBeUndefined();
   expect(() => parseEtcOptions({ Dns: ['nine'] })).toThrow('nine is not an ip address');
   expect(() => parseEtcOptions({ ExtraHosts: ['foo:1.2.3'] })).toThrow('invalid IP address in add-host: "1.2.3"');
-  expect(() => parseEtcOptions({ ExtraHosts: ['justaname'] })).toThrow('invalid IP address in add-host');
+  expect(() => parseEtcOptions({ ExtraHosts: ['justaname'] })).toThrow('bad format for add-host: "justaname"');
   expect(parseEtcOptions({ ExtraHosts: ['gw:host-gateway', 'v6:::1'] })?.extraHosts).toEqual([
     'gw:host-gateway',
     'v6:::1',

@@ -523,7 +523,7 @@ describe("a neutral request gets the Docker body's checks, in dockerd's words wh
     ['a CPU not on the host', { resources: { cpuset: '9' } }, 'Requested CPUs are not available'],
     ['no image', { image: '' }, 'the request names no image'],
     ['a cgroup parent above the root', { cgroupParent: '/../x' }, 'invalid cgroup parent "/../x"'],
-    ['a bad extra host', { extraHosts: ['db'] }, 'invalid IP address in add-host: "db"'],
+    ['a bad extra host', { extraHosts: ['db'] }, 'bad format for add-host: "db"'],
     [
       'a hostname in another VM',
       { hostname: 'h', network: { mode: 'join', pod: 'sb' } },

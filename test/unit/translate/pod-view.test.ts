@@ -112,7 +112,7 @@ test('the default set of capabilities and no ports show as dockerd shows a plain
   expect(plain.hostConfig.CapAdd).toBeNull();
   expect(plain.hostConfig.CapDrop).toBeNull();
   expect(plain.hostConfig.NetworkMode).toBe('none');
-  expect(plain.hostConfig.PortBindings).toEqual({});
+  expect(plain.hostConfig.PortBindings).toBeNull();
   expect(plain.config.ExposedPorts).toBeUndefined();
   expect(plain.config.Entrypoint).toEqual(['true']);
   expect(plain.config.Cmd).toEqual([]);

@@ -104,10 +104,45 @@ function moveMacAddress(body: Json, eps: Json, v: string): string | undefined {
   return 'The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.';
 }
 
+/**
+ * dockerd 26's first step on a create body (moby's postContainersCreate, at every version it
+ * serves): a NetworkMode of `default` or none at all is the default network's own name,
+ * `bridge`, which is what inspect shows, and an endpoint given under `default` moves to it.
+ * dockerd 20.10 keeps `default` (so 1.41 does).
+ */
+function defaultNetworkToBridge(body: Json): void {
+  const hc = obj(body.HostConfig) ?? {};
+  if (hc.NetworkMode !== undefined && hc.NetworkMode !== null && hc.NetworkMode !== '' && hc.NetworkMode !== 'default')
+    return;
+  body.HostConfig = { ...hc, NetworkMode: 'bridge' };
+  const eps = obj(obj(body.NetworkingConfig)?.EndpointsConfig);
+  if (eps && 'default' in eps) {
+    eps.bridge = eps.default;
+    delete eps.default;
+  }
+}
+
+/**
+ * dockerd 26 stores a restart policy with no name as `no` (what the docker CLI sends); dockerd
+ * 20.10 keeps `""`. A name it does not know gets dockerd 26's words.
+ */
+function noRestartPolicyIsNo(body: Json): void {
+  const hc = obj(body.HostConfig) ?? {};
+  const rp = obj(hc.RestartPolicy) ?? {};
+  if (typeof rp.Name === 'string' && !['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(rp.Name))
+    throw new InvalidArgumentError(
+      `invalid restart policy: unknown policy '${rp.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`,
+    );
+  if (typeof rp.Name === 'string' && rp.Name !== '') return;
+  body.HostConfig = { ...hc, RestartPolicy: { ...rp, Name: 'no' } };
+}
+
 /** The create body for the request's version `v` (a copy; the one given is not changed). */
 export function createBodyFor<B>(given: B, v: string): VersionedCreate<B> {
   if (asV141(v)) return { body: given, warnings: [], multipleEndpoints: false, asDockerd26: false };
   const body = structuredClone(given) as Json;
+  defaultNetworkToBridge(body);
+  noRestartPolicyIsNo(body);
   const hc = obj(body.HostConfig);
   if (hc) {
     // dockerd 26's words for a runtime it does not have (20.10's "Unknown runtime specified").
