@@ -13,6 +13,7 @@ import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-basel
 import type { TestDaemon } from '../helpers/daemon';
 import { dockerCli, dockerOk } from '../helpers/docker-cli';
 import { fixtureRegistry } from '../fixtures/registry';
+import { makeDeepTree } from '../helpers/deep-tree';
 
 jest.setTimeout(600_000);
 
@@ -29,23 +30,6 @@ afterAll(async () => {
   await stopBesideBaseline({ d, base, dir });
 });
 
-/** `levels` directories `d` one in another under `root`, a file at the bottom and one beside the top. */
-function makeDeep(root: string, levels: number): void {
-  fs.writeFileSync(path.join(root, 'z-after'), 'after\n');
-  execFileSync('python3', [
-    '-c',
-    [
-      'import os, sys',
-      'fd = os.open(sys.argv[1], os.O_RDONLY)',
-      'for i in range(int(sys.argv[2])):',
-      "    os.mkdir('d', dir_fd=fd); n = os.open('d', os.O_RDONLY, dir_fd=fd); os.close(fd); fd = n",
-      "f = os.open('leaf', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd); os.write(f, b'leaf'); os.close(f)",
-    ].join('\n'),
-    root,
-    String(levels),
-  ]);
-}
-
 /** `docker cp deep:/data -` on `daemon`, listed by tar: its exit codes and the names. */
 function copyOut(daemon: { env: NodeJS.ProcessEnv }): { codes: string; names: string[] } {
   const r = spawnSync('bash', ['-c', 'docker cp deep:/data - | tar -tf -; echo "codes ${PIPESTATUS[*]}"'], {
@@ -60,7 +44,7 @@ function copyOut(daemon: { env: NodeJS.ProcessEnv }): { codes: string; names: st
 test('docker cp out of a tree 30,000 deep gives what dockerd gives: a whole archive, what fits in PATH_MAX', async () => {
   const host = path.join(dir, 'deep');
   fs.mkdirSync(host);
-  makeDeep(host, LEVELS);
+  makeDeepTree(host, LEVELS);
   const results = [];
   for (const daemon of [d, base!]) {
     dockerOk(daemon, ['run', '-d', '--name', 'deep', '-v', `${host}:/data`, IMAGE, 'sleep', '1000']);

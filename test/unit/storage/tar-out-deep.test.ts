@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tar from 'tar-stream';
 import { MAX_PATH_BYTES, packTree } from '../../../src/storage/archive/tar-out';
+import { makeDeepTree } from '../../helpers/deep-tree';
 
 const LEVELS = 5000;
 let root: string;
@@ -17,21 +18,7 @@ let root: string;
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-deep-'));
   fs.mkdirSync(path.join(root, 'data'));
-  fs.writeFileSync(path.join(root, 'data', 'z-after'), 'after\n');
-  // LEVELS directories `d` one in another, a file at the bottom (made from held descriptors:
-  // their path is longer than any the kernel takes).
-  execFileSync('python3', [
-    '-c',
-    [
-      'import os, sys',
-      'fd = os.open(sys.argv[1], os.O_RDONLY)',
-      'for i in range(int(sys.argv[2])):',
-      "    os.mkdir('d', dir_fd=fd); n = os.open('d', os.O_RDONLY, dir_fd=fd); os.close(fd); fd = n",
-      "f = os.open('leaf', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd); os.write(f, b'leaf'); os.close(f)",
-    ].join('\n'),
-    path.join(root, 'data'),
-    String(LEVELS),
-  ]);
+  makeDeepTree(path.join(root, 'data'), LEVELS);
 });
 afterAll(() => execFileSync('rm', ['-rf', root]));
 
