@@ -316,25 +316,30 @@ describe('devicesFit', () => {
   });
 });
 
+/** A booted VM's record (pids 10-12) with `devices`. */
+function vmRecordWith(devices: VmDevices): VmRecord {
+  return {
+    format: 1,
+    id: ID,
+    size: { memoryMiB: 256, cpus: 1 },
+    accel: 'tcg',
+    qemuPid: 10,
+    virtiofsdPid: 11,
+    volumesVirtiofsdPid: 12,
+    devices,
+    createdAt: new Date().toISOString(),
+    kernel: '/k',
+    initrd: '/i',
+  };
+}
+
 describe('vm.json devices', () => {
   it('keeps the devices and the volume virtiofsd pid, and refuses a record whose devices were tampered with', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-devices-'));
     const p = vmPaths(dir, ID);
     fs.mkdirSync(p.dir, { recursive: true });
     const devices = planDevices(ID, { nics: 1, volumes: true }, p);
-    const rec: VmRecord = {
-      format: 1,
-      id: ID,
-      size: { memoryMiB: 256, cpus: 1 },
-      accel: 'tcg',
-      qemuPid: 10,
-      virtiofsdPid: 11,
-      volumesVirtiofsdPid: 12,
-      devices,
-      createdAt: new Date().toISOString(),
-      kernel: '/k',
-      initrd: '/i',
-    };
+    const rec = vmRecordWith(devices);
     writeVmRecord(p, rec);
     expect(readVmRecord(p)).toEqual(rec);
     writeVmRecord(p, { ...rec, devices: { nics: [{ ...devices.nics[0], tap: 'eth0; rm -rf /' }] } });
@@ -362,19 +367,7 @@ describe('vm.json devices', () => {
     const p = vmPaths(dir, ID);
     fs.mkdirSync(p.dir, { recursive: true });
     const devices = planDevices(ID, { nics: 1, volumes: true }, p);
-    const rec: VmRecord = {
-      format: 1,
-      id: ID,
-      size: { memoryMiB: 256, cpus: 1 },
-      accel: 'tcg',
-      qemuPid: 10,
-      virtiofsdPid: 11,
-      volumesVirtiofsdPid: 12,
-      devices: tamper(devices),
-      createdAt: new Date().toISOString(),
-      kernel: '/k',
-      initrd: '/i',
-    };
+    const rec = vmRecordWith(tamper(devices));
     writeVmRecord(p, rec);
     expect(readVmRecord(p)).toBeUndefined();
     writeVmRecord(p, { ...rec, devices });
