@@ -17,6 +17,7 @@ import { logger } from '../../util/log';
 import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
 import { kernelCmdline } from './cmdline';
 import { hostTscKhz } from './host-tsc';
+import { stampedFiles, warmFileDigests } from './snapshots/save-stamp';
 import { isValidVmId, makeRuntimeDir, vmPaths, vmsRoot, type VmPaths } from './runtime-dir';
 import { scanVmProcesses } from './processes/vm-processes';
 import { templatesRoot, VmTemplates } from './snapshots/templates';
@@ -72,6 +73,15 @@ export class QemuHypervisor implements Hypervisor, StartHost {
     // The cgroups of VMs a killed daemon left (one still running keeps its own).
     if (process.getuid?.() === 0) sweepVmCgroups([vmsRoot(opts.execRoot), templatesRoot(opts.execRoot)]);
     this.cloning = (opts.templates ?? true) && this.templates !== undefined;
+    // The digests a save's stamp names (snapshots/save-stamp.ts), read now in the background
+    // rather than by the first save or start from a save.
+    if (this.templates) {
+      try {
+        void warmFileDigests(stampedFiles(locateQemuTools(this.opts.tools), this.guestImages()));
+      } catch {
+        // No QEMU or guest yet: a boot says what is missing.
+      }
+    }
     const longest = vmPaths(opts.execRoot, 'f'.repeat(12)).virtiofsdSock;
     if (longest.length > MAX_SOCKET_PATH) {
       throw new InvalidArgumentError(`exec root ${opts.execRoot} is too long for unix socket paths (${longest})`);

@@ -671,7 +671,13 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['fs.statSync'],
     reason: IMAGE_DISKS,
   },
-  { file: 'src/vm/qemu/snapshots/checkpoint.ts', fn: 'stampOf', calls: ['fs.statSync'], reason: INSTALLED },
+  { file: 'src/vm/qemu/snapshots/save-stamp.ts', fn: 'fileDigest', calls: ['fs.openSync'], reason: INSTALLED },
+  {
+    file: 'src/vm/qemu/snapshots/save-stamp.ts',
+    fn: 'warmFileDigests',
+    calls: ['fs.promises.open'],
+    reason: INSTALLED,
+  },
   {
     file: 'src/vm/qemu/snapshots/fork-template.ts',
     fn: 'makeForkTemplate',

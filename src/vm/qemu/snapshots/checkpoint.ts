@@ -29,7 +29,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RestoreJoinedDisks, Vm, VmSize } from '../../types';
+import type { RestoreJoinedDisks, Vm } from '../../types';
 import type { VmDeviceRequest } from '../../devices/types';
 import type { GuestImages } from '../../guest-images';
 import { InvalidArgumentError, UnavailableError } from '../../../errors';
@@ -41,9 +41,8 @@ import { restoreVmFrom } from './clone';
 import { makeForkTemplate, type ForkTemplateFiles } from './fork-template';
 import { copyUpperDisk, removeUpperDiskCopy, type UpperDiskCopy } from '../../devices/upper-disk/upper-disk-checkpoint';
 import { QemuVm } from '../qemu-vm';
-import { savedVmsHaveBalloon } from '../memory/ram-shim';
 import type { StartHost } from '../start-host';
-import { templateKey } from './templates';
+import { saveStamp, stampDifference } from './save-stamp';
 import type { SavedJoinedDisks, SavedShape } from './clone-layout';
 import {
   CheckpointMismatchError,
@@ -103,24 +102,16 @@ function deviceShape(vm: Vm): Required<VmDeviceRequest> {
   };
 }
 
-/** The stamp of a VM of `shape` started by `h` now (SavedVmRecord.stamp). */
-function stampOf(
-  h: StartHost,
-  tools: QemuTools,
-  guest: GuestImages,
-  shape: { size: VmSize; devices: Required<VmDeviceRequest>; splitWx: boolean },
-): string {
-  const qemu = (() => {
-    try {
-      const st = fs.statSync(tools.cloneQemu.bin);
-      return `${tools.cloneQemu.bin}@${st.size}@${st.mtimeMs}`;
-    } catch {
-      return tools.cloneQemu.bin;
-    }
-  })();
-  // Saved with a balloon or without one (memory/ram-shim.ts): a restore needs the same devices.
-  const balloon = savedVmsHaveBalloon(tools.cloneQemu) ? '/balloon' : '';
-  return `${templateKey({ ...shape, guest, cmdline: h.cmdline, accel: h.opts.accel })}/${qemu}${balloon}`;
+/**
+ * Refuse a save whose stamp differs from this daemon's now (CheckpointMismatchError), naming
+ * what differs (./save-stamp.ts).
+ */
+function checkStamp(h: StartHost, tools: QemuTools, guest: GuestImages, record: SavedVmRecord): void {
+  const why = stampDifference(record.stamp, saveStamp(h, tools, guest));
+  if (why)
+    throw new CheckpointMismatchError(
+      `it was made under another guest kernel, agent or QEMU than this daemon runs now (docs/checkpoint.md): ${why}`,
+    );
 }
 
 /**
@@ -159,7 +150,7 @@ export async function saveVm(
   const record: SavedVmRecord = {
     format: 1,
     ...shape,
-    stamp: stampOf(h, tools, guest, shape),
+    stamp: saveStamp(h, tools, guest),
     savedAt: new Date().toISOString(),
     ...(imageDisk && identity ? { imageDisk: { file: imageDisk, identity } } : {}),
     ...(opts.disk ? { diskCopy: path.basename(opts.disk.copy) } : {}),
@@ -248,10 +239,7 @@ export async function restoreVm(
 ): Promise<Vm> {
   const record = readSavedVm(dir);
   const shape = { size: record.size, devices: record.devices, splitWx: record.splitWx };
-  if (record.stamp !== stampOf(h, tools, guest, shape))
-    throw new CheckpointMismatchError(
-      'it was made under another guest kernel, agent or QEMU than this daemon runs now (docs/checkpoint.md)',
-    );
+  checkStamp(h, tools, guest, record);
   const imageDisk = record.imageDisk?.file;
   if (record.imageDisk && imageDiskIdentity(record.imageDisk.file) !== record.imageDisk.identity)
     throw new CheckpointMismatchError(
@@ -343,10 +331,7 @@ export async function prepareForkTemplate(
 ): Promise<void> {
   const record = readSavedVm(dir);
   const shape = { size: record.size, devices: record.devices, splitWx: record.splitWx };
-  if (record.stamp !== stampOf(h, tools, guest, shape))
-    throw new CheckpointMismatchError(
-      'it was made under another guest kernel, agent or QEMU than this daemon runs now',
-    );
+  checkStamp(h, tools, guest, record);
   await forkTemplate(h, tools, guest, dir, shape, templateDisksOf(dir, record));
 }
 

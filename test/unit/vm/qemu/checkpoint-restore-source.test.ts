@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { restoreVm, prepareForkTemplate, forkTemplatesSettled } from '../../../../src/vm/qemu/snapshots/checkpoint';
-import { templateKey } from '../../../../src/vm/qemu/snapshots/templates';
+import { saveStamp } from '../../../../src/vm/qemu/snapshots/save-stamp';
 import type { StartHost } from '../../../../src/vm/qemu/start-host';
 import type { QemuTools } from '../../../../src/vm/qemu/binaries';
 import type { GuestImages } from '../../../../src/vm/guest-images';
@@ -36,7 +36,7 @@ afterEach(() => {
 
 /** A checkpoint directory saved by this daemon (its stamp), with `extra` in its record and `files`. */
 function checkpoint(extra: Record<string, unknown>, files: string[]): void {
-  const stamp = `${templateKey({ ...shape, guest, cmdline: h.cmdline, accel: 'tcg' })}/${QEMU}`;
+  const stamp = saveStamp(h, tools, guest);
   const record = { format: 1, ...shape, stamp, savedAt: new Date().toISOString(), ...extra };
   fs.writeFileSync(path.join(dir, 'vm.json'), JSON.stringify(record));
   for (const f of ['vm.state', ...files]) fs.writeFileSync(path.join(dir, f), '');
