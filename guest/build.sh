@@ -168,7 +168,11 @@ make_initramfs() {
     echo "/lib/modules/$kv/$rel" >> "$stage/etc/podvisor/modules"
   done
   # /dev/console comes from the kernel's built-in initramfs; ours is unpacked over it.
-  (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
+  # Reproducible: fixed times, no host device or inode numbers, names in a fixed order, gzip
+  # without a name or time; the same agent and busybox give the same bytes on every host (a
+  # saved VM's stamp hashes this file: src/vm/qemu/snapshots/save-stamp.ts).
+  find "$stage" -exec touch -h -d @0 {} +
+  (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) \
     | gzip -9 -n > "$out.tmp"
   mv "$out.tmp" "$out"
   rm -rf "$stage"

@@ -94,6 +94,13 @@ while IFS= read -r line; do
   fi
 done < "$FRAGMENT"
 [ ${#missing[@]} -eq 0 ] || fail "the config lost: ${missing[*]}"
+# Reproducible: the same source package, fragment and patches, built by the same compiler,
+# give the same vmlinux on every host (its banner names no build time, user, host or count), so
+# a saved VM's stamp, which hashes the kernel (src/vm/qemu/snapshots/save-stamp.ts), matches a
+# daemon on another host that built its own. The time stated is the source tarball's, which
+# dpkg sets from the package.
+export KBUILD_BUILD_TIMESTAMP="$(date -u -d "@$(stat -c %Y "$TARBALL")" '+%Y-%m-%d %H:%M:%S UTC')" KBUILD_BUILD_USER=podvisor KBUILD_BUILD_HOST=podvisor \
+  KBUILD_BUILD_VERSION=1
 make -C "$src" O="$build" -s ARCH=x86_64 -j"$jobs" vmlinux >> "$log" 2>&1 || fail "make vmlinux"
 readelf -n "$build/vmlinux" 2>/dev/null | grep -q 'Unknown note type: (0x00000012)' \
   || fail "vmlinux has no PVH entry note"
