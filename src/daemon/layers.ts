@@ -233,6 +233,7 @@ async function openCreation(
     content: images.content,
     images: images.store,
     prepareForkTemplate: (dir) => vm.hypervisor.prepareForkTemplate(dir),
+    checkStartable: (dir) => vm.hypervisor.checkSavedVm?.(dir),
     registries: opts.checkpointImageRegistries,
     commit: (id) =>
       commitContainer(

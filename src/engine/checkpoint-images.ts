@@ -82,6 +82,11 @@ export interface CheckpointImageDeps {
   registries?: readonly string[];
   /** Make the fork template of a checkpoint's directory (the hypervisor's); absent: none is made ahead. */
   prepareForkTemplate?: (dir: string) => Promise<void>;
+  /**
+   * Refuse a checkpoint's directory this daemon could not start (the hypervisor's: another
+   * guest kernel, agent or QEMU); absent: the start finds out.
+   */
+  checkStartable?: (dir: string) => void;
 }
 
 /** Most bytes a state's files may unpack to (the saved RAM, and each 16 GiB disk). */
@@ -187,7 +192,8 @@ export class CheckpointImages {
   /**
    * The unpacked state of image `imageId` (made now, once, when it is not yet: makes of the
    * same image at once wait for the one), or undefined for an image without one.
-   * InvalidArgumentError for a state that fails a check (nothing is left of it).
+   * InvalidArgumentError for a state that fails a check (nothing is left of it); the
+   * hypervisor's refusal (checkStartable) for one made under another guest kernel, agent or QEMU.
    */
   async savedStateFor(imageId: string): Promise<UnpackedState | undefined> {
     const digest = this.deps.images.checkpointOf(imageId);
@@ -199,7 +205,10 @@ export class CheckpointImages {
       p = this.unpackOnce(imageId, digest).finally(() => this.unpacking.delete(key));
       this.unpacking.set(key, p);
     }
-    return p;
+    const s = await p;
+    // Refused before anything is made for it when it could not start here.
+    this.deps.checkStartable?.(s.dir);
+    return s;
   }
 
   /**

@@ -283,6 +283,12 @@ export interface Hypervisor {
    * waits for its cleanup. Optional, as saveVm.
    */
   prepareForkTemplate?(dir: string): Promise<void>;
+  /**
+   * Refuse (UnavailableError, naming what differs) the save in checkpoint `dir` when this
+   * hypervisor could not start it: made under another guest kernel, agent or QEMU. Optional,
+   * as saveVm.
+   */
+  checkSavedVm?(dir: string): void;
   /** Cancels the makes of fork templates of checkpoints in or under `dir` (being removed); resolves once none is left. */
   forkTemplatesSettled?(dir: string): Promise<void>;
 }

@@ -17,6 +17,9 @@
  *   commit` makes it, and nothing of the saved state in it;
  * - a daemon limited to other registries (--checkpoint-image-registry) refuses the state, and
  *   runs the image cold with the label;
+ * - B's initramfs is a copy of its own (another path and time: another host's build of the
+ *   same agent), and the state starts there; a daemon whose initramfs is another build refuses
+ *   it at the run, naming the initramfs, with nothing made;
  * - docker-py saves a running container through the Docker API's extension (`Image` in the
  *   checkpoint body, --leave-running) and runs it on the same daemon;
  * - `docker save` of it on B, `docker load` on A (its first copy removed) starts from the
@@ -34,6 +37,7 @@ import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, dockerOk, dockerSync } from '../helpers/docker-cli';
 import { podvisorOk } from '../helpers/podvisor-cli';
 import { startNetnsDockerd } from '../../bench/netns-dockerd';
+import { defaultGuestImages } from '../../src/vm/guest-images';
 
 jest.setTimeout(900000);
 
@@ -45,14 +49,34 @@ const COUNTER = 'echo saved-fs > /proof; i=0; while true; do echo $i; i=$((i+1))
 
 let a: TestDaemon;
 let b: TestDaemon;
+/** The guest files of the daemons standing in for other hosts. */
+const hostFiles = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-ckpt-hosts-'));
+
+/**
+ * A copy of the default initramfs, as another host's build of the same agent (another path,
+ * another time), and with `extra` bytes after it (another build).
+ */
+function initramfsCopy(name: string, extra = ''): string {
+  const copy = path.join(hostFiles, name);
+  fs.copyFileSync(defaultGuestImages().initrd, copy);
+  if (extra) fs.appendFileSync(copy, extra);
+  const earlier = new Date(Date.now() - 86400000);
+  fs.utimesSync(copy, earlier, earlier);
+  return copy;
+}
 
 beforeAll(async () => {
-  [a, b] = await Promise.all([startDaemon({ args: ['--experimental'] }), startDaemon({ args: ['--experimental'] })]);
+  // B reads its initramfs from a file of its own, as a host that built the same agent itself.
+  [a, b] = await Promise.all([
+    startDaemon({ args: ['--experimental'] }),
+    startDaemon({ args: ['--experimental', '--initrd', initramfsCopy('b.cpio.gz')] }),
+  ]);
   dockerOk(a, ['pull', '-q', BASE], 300000);
 });
 
 afterAll(async () => {
   await Promise.all([a && stopDaemonLeavingNothing(a), b && stopDaemonLeavingNothing(b)]);
+  fs.rmSync(hostFiles, { recursive: true, force: true });
 });
 
 /** The counter's log lines as numbers (other lines dropped). */
@@ -173,6 +197,24 @@ test('a daemon limited to other registries refuses the state, and runs the image
     expect(
       dockerOk(c, ['run', '--rm', '--label', 'org.podvisor.checkpoint-image.start=cold', REF, 'cat', '/proof']).trim(),
     ).toBe('saved-fs');
+  } finally {
+    await stopDaemonLeavingNothing(c);
+  }
+});
+
+test('a daemon of another agent refuses the state naming what differs, and makes nothing', async () => {
+  // Its initramfs is another build: zero padding after the archive (which the kernel skips).
+  const c = await startDaemon({ args: ['--experimental', '--initrd', initramfsCopy('c.cpio.gz', '\0'.repeat(512))] });
+  try {
+    dockerOk(c, ['pull', '-q', REF], 300000);
+    const r = dockerSync(c, ['run', '-d', REF]);
+    expect(r.code).toBe(125);
+    expect(r.err).toContain('made under another guest kernel, agent or QEMU than this daemon runs now');
+    expect(r.err).toMatch(
+      /its initramfs \(the agent is in it\) \(sha256:[0-9a-f]{12} in the save, sha256:[0-9a-f]{12} here\)/,
+    );
+    expect(r.err).not.toContain('its guest kernel (');
+    expect(dockerOk(c, ['ps', '-aq'])).toBe('');
   } finally {
     await stopDaemonLeavingNothing(c);
   }

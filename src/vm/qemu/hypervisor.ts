@@ -26,7 +26,14 @@ import type { QemuHypervisorOptions, StartHost } from './start-host';
 import { bootVm } from './boot';
 import { cloneVm } from './snapshots/clone';
 import { adoptVm } from './adopt';
-import { forkTemplatesSettled, prepareForkTemplate, restoreVm, saveVm, type RestoreDisk } from './snapshots/checkpoint';
+import {
+  checkSavedVm,
+  forkTemplatesSettled,
+  prepareForkTemplate,
+  restoreVm,
+  saveVm,
+  type RestoreDisk,
+} from './snapshots/checkpoint';
 import { activeJail } from './confinement/jail';
 
 const log = logger('vm');
@@ -234,6 +241,12 @@ export class QemuHypervisor implements Hypervisor, StartHost {
     const { tools, guest } = this.preflight();
     // Tracked as a boot is: close() kills its QEMU and waits until it has cleaned up.
     return this.tracked(prepareForkTemplate(this, tools, guest, dir));
+  }
+
+  /** @inheritdoc */
+  checkSavedVm(dir: string): void {
+    const { tools, guest } = this.preflight();
+    checkSavedVm(this, tools, guest, dir);
   }
 
   /** @inheritdoc */

@@ -103,6 +103,15 @@ function deviceShape(vm: Vm): Required<VmDeviceRequest> {
 }
 
 /**
+ * Refuse the save in checkpoint `dir` when its stamp differs from this daemon's now
+ * (CheckpointMismatchError, naming what differs: ./save-stamp.ts); a start checks it before it
+ * makes anything.
+ */
+export function checkSavedVm(h: StartHost, tools: QemuTools, guest: GuestImages, dir: string): void {
+  checkStamp(h, tools, guest, readSavedVm(dir));
+}
+
+/**
  * Refuse a save whose stamp differs from this daemon's now (CheckpointMismatchError), naming
  * what differs (./save-stamp.ts).
  */
