@@ -42,6 +42,10 @@ Options:
       --registry-mirror list   Preferred Docker registry mirrors
       --checkpoint-image-registry list  Start checkpoint images' saved states only from these
                                registries (default: any; docs/checkpoint-images.md)
+      --warm-starts            Start a container from the saved state of the first one of its
+                               kind, saved once that one is quiet (default false; label
+                               org.podvisor.warm-start=true|false per container;
+                               docs/warm-starts.md)
       --registries-conf string Per-registry mirrors, containers-registries.conf(5) version 2
                                (default "${DEFAULT_REGISTRIES_CONF}"; a missing file: none)
       --cri-host list          Kubernetes CRI v1 socket(s) to serve (default unix://<exec-root>/cri.sock,

@@ -13,6 +13,7 @@ import type { ContainerServices } from '../api/v1.41/services';
 import { removeWithContainers } from '../api/v1.41/volumes';
 import type { PodEngine } from '../engine/engine';
 import { CheckpointImages } from '../engine/checkpoint-images';
+import { WarmStarts } from '../engine/warm-starts';
 import { commitContainer } from '../api/v1.41/commit';
 import { PODVISOR_VERSION } from '../util/package-info';
 import { lookupOver } from '../net/container-config';
@@ -253,6 +254,23 @@ async function openCreation(
     if (e.type === 'container' && e.action === 'destroy') sweepStates();
   });
   sweepStates();
+  // Warm starts (docs/warm-starts.md): the first container of a kind saved once quiet, later
+  // ones of that kind started from it.
+  const warmStarts = new WarmStarts({
+    root: path.join(opts.dataRoot, 'warm-starts'),
+    enabled: opts.warmStarts,
+    pods,
+    imageExists: (id) => images.store.byId(id) !== undefined,
+    checkStartable: (dir) => vm.hypervisor.checkSavedVm?.(dir),
+    prepareForkTemplate: (dir) => vm.hypervisor.prepareForkTemplate(dir),
+  });
+  const sweepWarm = () => void warmStarts.sweep().catch((err: Error) => log.warn(`warm starts: ${err.message}`));
+  images.store.onImageDeleted(sweepWarm);
+  events.subscribe((e) => {
+    warmStarts.onEvent(e);
+    if (e.type === 'container' && e.action === 'destroy') sweepWarm();
+  });
+  sweepWarm();
   // The creation service (src/engine), over the pod layer: every front's creates go through it.
   const engine = openCreationEngine({
     pods,
@@ -266,6 +284,7 @@ async function openCreation(
     archive,
     diskVolumeSeed: (id, volume) => rootfs.diskVolumeSeed(id, volume),
     checkpointImages,
+    warmStarts,
   });
   const containers = {
     pods: dockerPods,

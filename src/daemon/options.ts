@@ -40,6 +40,12 @@ export interface DaemonOptions {
    * docs/checkpoint-images.md). States made on this daemon always do.
    */
   checkpointImageRegistries: string[];
+  /**
+   * Warm starts (docs/warm-starts.md): the first container of a kind is saved once it is
+   * quiet, and later ones of the same kind start from that save. Off by default; a
+   * container's label org.podvisor.warm-start=true|false overrides it.
+   */
+  warmStarts: boolean;
   /** containers-registries.conf(5) with per-registry mirrors (a missing file: none). */
   registriesConf: string;
   /** CRI v1 gRPC sockets (unix:///path); default <exec-root>/cri.sock unless noCri. */
@@ -142,6 +148,7 @@ export function defaultOptions(): DaemonOptions {
     insecureRegistries: [],
     registryMirrors: [],
     checkpointImageRegistries: [],
+    warmStarts: false,
     registriesConf: DEFAULT_REGISTRIES_CONF,
     criHosts: [],
     noCri: false,
@@ -242,6 +249,12 @@ export const OPTIONS: OptionDef[] = [
     flags: ['--checkpoint-image-registry'],
     kind: '[]string',
     apply: (o, v) => void o.checkpointImageRegistries.push(v),
+  },
+  {
+    key: 'warm-starts',
+    flags: ['--warm-starts'],
+    kind: 'bool',
+    apply: (o, v, f) => void (o.warmStarts = parseBool(f, v)),
   },
   {
     key: 'registries-conf',

@@ -15,6 +15,7 @@ import { translateCreate, type TranslateOptions, type Translated } from '../tran
 import { joinRequestOf } from '../translate/network/join';
 import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/docker/cgroup-parent';
 import { planFromSavedState, wantsColdStart } from './saved-state-plan';
+import { WARM_STATE_LABEL } from './warm-starts';
 import {
   checkNameFree,
   defaultImageOnDisk,
@@ -27,6 +28,24 @@ import {
 
 /** The translation of a checked request, once its image is found. */
 export type Translate = (image: ImageRecord, id: string, opts: TranslateOptions) => Translated;
+
+/**
+ * With warm starts wanted (./warm-starts.ts): make translation `t` of `request` (image
+ * `imageId`) a start from its kind's state when there is one, marked by WARM_STATE_LABEL; else
+ * have its run save one. A container with links depends on others at its start: always cold.
+ */
+async function planWarmStart(deps: EngineDeps, request: CreateRequest, t: Translated, imageId: string): Promise<void> {
+  const warm = deps.warmStarts;
+  if (!warm?.wanted(request.config.Labels ?? undefined) || request.hostConfig.Links?.length) return;
+  const key = warm.keyOf(t.spec, imageId, t.anonymousVolumes);
+  if (!key) return;
+  const state = await warm.stateFor(key);
+  if (!state) return warm.expectFirst(t.spec.id, key, imageId);
+  planFromSavedState(request, t, state, { id: imageId, ref: request.config.Image });
+  const mark = { [WARM_STATE_LABEL]: key.slice(0, 12) };
+  t.spec.labels = { ...t.spec.labels, ...mark };
+  if (t.frontend) t.frontend.config.Labels = { ...t.frontend.config.Labels, ...mark };
+}
 
 /** Plan the pod of a Docker create, parsed by the Docker front (see the module comment); `name` is the query's, if any. */
 export function planDockerCreate(deps: EngineDeps, request: CreateRequest, name?: string): Promise<CreationPlan> {
@@ -65,6 +84,7 @@ export async function planParsed(
   // The daemon's --storage-opt image=disk, for a container that did not choose.
   const ownImageOpt = Object.keys(request.hostConfig.StorageOpt ?? {}).some((k) => k.toLowerCase() === 'image');
   defaultImageOnDisk(deps, t.spec, ownImageOpt);
+  if (!saved) await planWarmStart(deps, request, t, image.id);
   return {
     spec: t.spec,
     frontend: t.frontend,

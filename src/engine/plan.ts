@@ -4,6 +4,7 @@
  * and the translation's options from the engine's dependencies.
  */
 import type { CheckpointImages } from './checkpoint-images';
+import type { WarmStarts } from './warm-starts';
 import * as crypto from 'node:crypto';
 import { NotFoundError } from '../errors';
 import { NameInUseError } from '../pod/errors';
@@ -56,6 +57,8 @@ export interface EngineDeps {
   diskVolumeSeed?: (containerId: string, volume: string) => Promise<string>;
   /** Checkpoint images' saved states (./checkpoint-images.ts); absent: every image starts cold. */
   checkpointImages?: Pick<CheckpointImages, 'savedStateFor'>;
+  /** Warm starts (./warm-starts.ts); absent: none. */
+  warmStarts?: Pick<WarmStarts, 'wanted' | 'keyOf' | 'stateFor' | 'expectFirst'>;
 }
 
 /** A request made into a pod, checked, before anything is stored. */

@@ -1,0 +1,263 @@
+/**
+ * Warm starts (issue 69, docs/warm-starts.md): the first container of a kind is saved once it
+ * is quiet, and every later container of the same kind starts from that save, as a container
+ * of a checkpoint image does (./saved-state-plan.ts): its own ID, name, hostname, address and
+ * disk, the saved processes going on.
+ *
+ * A kind (keyOf) is the image's ID and everything of the creation that reaches the guest: the
+ * whole pod spec but what a fork gives each container anew (its ID, name, hostname, labels,
+ * network and published ports, restart policy, --rm, log settings) and the random names of its
+ * anonymous volumes. A field not named here is in the key, so a setting added later never lets
+ * a container start from the state of another. A container whose start depends on the host at
+ * its start has no kind and always starts cold: a bind or named volume, a device, links, a
+ * joined VM (--network/--pid/--ipc container:), a terminal, a CRI sandbox, a cgroup parent,
+ * an image read over the layers share.
+ *
+ * The save (whenQuiet, then save): once the first container of a kind runs, its guest's CPU
+ * use is sampled each second; when it stays under QUIET_SHARE for QUIET_SAMPLES samples (the
+ * program is waiting for work: a database ready for connections), or MAX_WAIT_MS after its
+ * start, it is checkpointed with --leave-running, in the background. Its checkpoint's files are
+ * linked into `<data-root>/warm-starts/.new-<key>-*`, which is renamed to `<key>` once whole,
+ * and the checkpoint is removed from the container. A save that a daemon kill cuts short
+ * leaves only a `.new-` directory, which the next sweep removes.
+ *
+ * A state goes (sweep) when its image is gone and no container started from it is left; a
+ * state this daemon can no longer start (another guest kernel, agent or QEMU) goes at the next
+ * create of its kind, which starts cold.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { logger } from '../util/log';
+import { removeTree } from '../util/remove-tree';
+import type { DaemonEvent } from '../pod/events';
+import { readSavedState, savedStateOf, writeSavedPodRecord, type PodService } from '../pod/service';
+import type { PodRecord, PodSpec } from '../pod/types';
+import type { UnpackedState } from './checkpoint-images';
+
+const log = logger('warm-start');
+
+/** The label that asks for warm starts (`true`) or refuses them (`false`) for one container. */
+export const WARM_START_LABEL = 'org.podvisor.warm-start';
+/** The label a container started warm gets: the state it started from (its key's first 12). */
+export const WARM_STATE_LABEL = 'org.podvisor.warm-start.state';
+
+/** A guest is quiet when its CPU use stays under this share... */
+const QUIET_SHARE = 0.1;
+/** ...for this many one-second samples in a row... */
+const QUIET_SAMPLES = 3;
+/** ...or this long after its start, whichever comes first. */
+const MAX_WAIT_MS = 120_000;
+/** A checkpoint's files that a warm state keeps (links to them). */
+const STATE_FILES = ['vm.state', 'vm.json', 'upper.ext4'];
+/** Most first containers remembered at once. */
+const MAX_FIRSTS = 1024;
+
+/** What warm starts need of the daemon. */
+export interface WarmStartDeps {
+  /** `<data-root>/warm-starts`. */
+  root: string;
+  /** The daemon's --warm-starts. */
+  enabled: boolean;
+  pods: Pick<PodService, 'get' | 'list' | 'isRunning' | 'sample' | 'checkpoint' | 'checkpointDir' | 'removeCheckpoint'>;
+  /** Whether image `id` is still stored. */
+  imageExists: (id: string) => boolean;
+  /** Refuse a checkpoint's directory this daemon could not start (the hypervisor's). */
+  checkStartable?: (dir: string) => void;
+  /** Make the fork template of a checkpoint's directory (the hypervisor's), in the background. */
+  prepareForkTemplate?: (dir: string) => Promise<void>;
+  /** Between two samples of a first run (tests shorten it). */
+  sampleMs?: number;
+}
+
+/** Warm starts: the states of the kinds of container this daemon has run, and their saves. */
+export class WarmStarts {
+  /** The first containers of kinds that have no state yet, by pod ID: their kind and image. */
+  private readonly firsts = new Map<string, { key: string; image: string }>();
+  /** The kinds whose state is being saved, or that cannot be saved. */
+  private readonly saving = new Set<string>();
+  private readonly unsavable = new Set<string>();
+
+  constructor(private readonly deps: WarmStartDeps) {}
+
+  /** Whether a container with `labels` asks for warm starts (its label, else the daemon's option). */
+  wanted(labels: Record<string, string> | undefined): boolean {
+    const v = labels?.[WARM_START_LABEL];
+    if (v === 'true') return true;
+    if (v === 'false') return false;
+    return this.deps.enabled;
+  }
+
+  /**
+   * The kind of pod `spec` of image `imageId`, with anonymous volumes at `anonymousVolumes`
+   * (see the module comment); undefined: it always starts cold.
+   */
+  keyOf(spec: PodSpec, imageId: string, anonymousVolumes: readonly string[] = []): string | undefined {
+    if (spec.containers.length !== 1 || spec.joinPod || spec.cni || spec.hostCgroupParent !== undefined)
+      return undefined;
+    if (spec.writableLayer || spec.savedState) return undefined;
+    const c = spec.containers[0];
+    if (!c.imageOnDisk || c.tty || c.openStdin) return undefined;
+    if (c.security?.devices?.length) return undefined;
+    const mounts: unknown[] = [];
+    for (const m of c.mounts ?? []) {
+      if (m.type === 'tmpfs') mounts.push(m);
+      // An anonymous volume is named at the create: its target and options are its kind.
+      else if (m.type === 'volume' && m.anonymous && !m.driver && !m.options)
+        mounts.push({ type: m.type, target: m.target, readOnly: m.readOnly, noCopy: !!m.noCopy });
+      else return undefined;
+    }
+    const { id: _id, name: _name, diskName: _disk, imageRef: _ref, ...container } = c;
+    const {
+      id: _sid,
+      hostname: _host,
+      labels: _labels,
+      restartPolicy: _restart,
+      autoRemove: _rm,
+      log: _log,
+      network: _net,
+      containers: _cs,
+      ...sandbox
+    } = spec;
+    const kind = { image: imageId, sandbox, container: { ...container, mounts }, anonymousVolumes };
+    return createHash('sha256').update(JSON.stringify(kind)).digest('hex');
+  }
+
+  /**
+   * The state of kind `key`, or undefined when it has none yet. A state this daemon cannot
+   * start (another guest kernel, agent or QEMU) is removed, and undefined returned: the
+   * container starts cold, and its run makes a new one.
+   */
+  async stateFor(key: string): Promise<UnpackedState | undefined> {
+    const dir = path.join(this.deps.root, key);
+    let container;
+    try {
+      container = readSavedState(JSON.parse(await fs.promises.readFile(path.join(dir, 'saved.json'), 'utf8')));
+    } catch {
+      return undefined;
+    }
+    try {
+      this.deps.checkStartable?.(dir);
+    } catch (err) {
+      log.info(`state ${key.slice(0, 12)} cannot start here any more, removed: ${(err as Error).message}`);
+      if (!this.namedByContainer(dir)) await removeTree(dir).catch(() => undefined);
+      return undefined;
+    }
+    return { dir, container };
+  }
+
+  /**
+   * Pod `podId` (of image `imageId`) is the first of kind `key`: save it once it runs and is
+   * quiet (in the background). The oldest of too many firsts never started is forgotten.
+   */
+  expectFirst(podId: string, key: string, imageId: string): void {
+    if (this.saving.has(key) || this.unsavable.has(key)) return;
+    if (this.firsts.size >= MAX_FIRSTS) this.firsts.delete(this.firsts.keys().next().value as string);
+    this.firsts.set(podId, { key, image: imageId });
+  }
+
+  /** The daemon's events: the start of a first container of a kind begins its save. */
+  onEvent(e: DaemonEvent): void {
+    if (e.type !== 'container') return;
+    const first = this.firsts.get(e.id);
+    if (!first) return;
+    if (e.action === 'destroy') this.firsts.delete(e.id);
+    const { key, image } = first;
+    if (e.action !== 'start' || this.saving.has(key)) return;
+    this.firsts.delete(e.id);
+    this.saving.add(key);
+    void this.saveWhenQuiet(e.id, key, image)
+      .catch((err: Error) => {
+        this.unsavable.add(key);
+        log.info(`container ${e.id.slice(0, 12)}: no warm state for its kind: ${err.message}`);
+      })
+      .finally(() => this.saving.delete(key));
+  }
+
+  /** Wait until pod `podId` is quiet (module comment), then save it as kind `key`'s state. */
+  private async saveWhenQuiet(podId: string, key: string, image: string): Promise<void> {
+    const sampleMs = this.deps.sampleMs ?? 1000;
+    const until = Date.now() + MAX_WAIT_MS;
+    let quiet = 0;
+    let last = await this.deps.pods.sample(podId);
+    while (quiet < QUIET_SAMPLES && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, sampleMs));
+      if (!this.deps.pods.isRunning(podId)) throw new Error('it stopped before it was quiet');
+      const now = await this.deps.pods.sample(podId);
+      if (!now || !last) {
+        last = now;
+        continue;
+      }
+      const wall = (now.readAt - last.readAt) * 1e6 * Math.max(1, now.onlineCpus);
+      const share = wall > 0 ? (now.cpuTotalNs - last.cpuTotalNs) / wall : 1;
+      quiet = share < QUIET_SHARE ? quiet + 1 : 0;
+      last = now;
+    }
+    await this.save(podId, key, image);
+  }
+
+  /** Save running pod `podId` (of image `image`) as the state of kind `key` (module comment). */
+  private async save(podId: string, key: string, image: string): Promise<void> {
+    const { pods } = this.deps;
+    const name = `warm-${randomBytes(6).toString('hex')}`;
+    const started = Date.now();
+    await pods.checkpoint!(podId, name, { exit: false });
+    const tmp = path.join(this.deps.root, `.new-${key.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+    try {
+      const from = pods.checkpointDir!(podId, name);
+      const container = savedStateOf(from);
+      await fs.promises.mkdir(this.deps.root, { recursive: true, mode: 0o700 });
+      await fs.promises.mkdir(tmp, { mode: 0o700 });
+      for (const f of STATE_FILES) await fs.promises.link(path.join(from, f), path.join(tmp, f));
+      await writeSavedPodRecord(tmp, container);
+      await fs.promises.writeFile(path.join(tmp, 'saved.json'), JSON.stringify(container), { mode: 0o600 });
+      await fs.promises.writeFile(path.join(tmp, 'image'), JSON.stringify({ id: image }), { mode: 0o600 });
+      const dir = path.join(this.deps.root, key);
+      await removeTree(dir);
+      await fs.promises.rename(tmp, dir);
+      log.info(
+        `container ${podId.slice(0, 12)}: saved as warm state ${key.slice(0, 12)} in ${Date.now() - started} ms`,
+      );
+      this.deps
+        .prepareForkTemplate?.(dir)
+        .catch((err: Error) => log.warn(`warm state ${key.slice(0, 12)}: ${err.message}`));
+    } finally {
+      await removeTree(tmp).catch(() => undefined);
+      await pods.removeCheckpoint!(podId, name).catch(() => undefined);
+    }
+  }
+
+  /** Whether a container's record names checkpoint directory `dir` as the state it started from. */
+  private namedByContainer(dir: string): boolean {
+    return this.deps.pods.list().some((r: PodRecord) => r.sandbox.spec.savedState?.dir === dir);
+  }
+
+  /**
+   * Remove the states whose image is gone and that no container started from, and the `.new-`
+   * directories of saves a daemon kill cut short (none is under way at a daemon's start).
+   */
+  async sweep(): Promise<void> {
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(this.deps.root);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const dir = path.join(this.deps.root, n);
+      if (n.startsWith('.new-')) {
+        if (this.saving.size === 0) await removeTree(dir).catch(() => undefined);
+        continue;
+      }
+      if (this.namedByContainer(dir)) continue;
+      let image = '';
+      try {
+        image = (JSON.parse(await fs.promises.readFile(path.join(dir, 'image'), 'utf8')) as { id?: string }).id ?? '';
+      } catch {
+        // No image recorded: not a whole state.
+      }
+      if (image && this.deps.imageExists(image)) continue;
+      await removeTree(dir).catch((err: Error) => log.warn(`removing ${dir}: ${err.message}`));
+    }
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Warm starts (issue 69, docs/warm-starts.md) with the stock docker CLI on a daemon run with
+ * --warm-starts:
+ * - the first `docker run -d` of a kind is saved once quiet; a later run of the same kind
+ *   (another name, port and label) starts from that save: the token the first run's start
+ *   drew is in it, its start's output is not run again, and it is a container of its own (its
+ *   ID, hostname and disk), marked by the label org.podvisor.warm-start.state;
+ * - two warm runs at once each start from the save, with disks of their own;
+ * - another env, a bind mount, or the label org.podvisor.warm-start=false start cold;
+ * - the state goes once its image is removed and no container of it is left.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { fixtureRegistry } from '../fixtures/registry';
+import { dockerCli, dockerOk, dockerSync } from '../helpers/docker-cli';
+
+jest.setTimeout(900000);
+
+const BASE = `${fixtureRegistry()}/busybox`;
+/** The first start draws a token, says so, then waits for work. */
+const PROGRAM = 'cat /proc/sys/kernel/random/uuid > /token; echo started; exec sleep 100000';
+const STATE_LABEL = 'org.podvisor.warm-start.state';
+
+let d: TestDaemon;
+
+beforeAll(async () => {
+  d = await startDaemon({ args: ['--warm-starts'] });
+  dockerOk(d, ['pull', '-q', BASE], 300000);
+});
+
+afterAll(async () => {
+  if (d) await stopDaemonLeavingNothing(d);
+});
+
+/** The whole warm states in the daemon's data root (not those being saved). */
+function states(): string[] {
+  try {
+    return fs.readdirSync(path.join(d.dataRoot, 'warm-starts')).filter((n) => !n.startsWith('.'));
+  } catch {
+    return [];
+  }
+}
+
+/** Wait until the daemon holds `n` whole warm states. */
+async function statesAtLeast(n: number, timeoutMs = 300000): Promise<string[]> {
+  const until = Date.now() + timeoutMs;
+  while (states().length < n) {
+    if (Date.now() > until) throw new Error(`only ${states().length} warm states after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return states();
+}
+
+/** Container `name`'s /token, once its program wrote it. */
+async function tokenOf(name: string): Promise<string> {
+  for (let i = 0; i < 120; i++) {
+    const r = dockerSync(d, ['exec', name, 'cat', '/token']);
+    if (r.code === 0 && r.out.trim()) return r.out.trim();
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${name} wrote no token`);
+}
+
+/** Container `name`'s warm-state label ('' for a cold start). */
+function warmLabel(name: string): string {
+  return dockerOk(d, ['inspect', '-f', `{{index .Config.Labels "${STATE_LABEL}"}}`, name]).trim();
+}
+
+let firstToken = '';
+
+test('a later run of the same kind starts from the first one’s save, as a container of its own', async () => {
+  dockerOk(d, ['run', '-d', '--name', 'w1', BASE, 'sh', '-c', PROGRAM]);
+  firstToken = await tokenOf('w1');
+  expect(warmLabel('w1')).toBe('');
+  const [key] = await statesAtLeast(1);
+  // The first run goes on after its save.
+  expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', 'w1']).trim()).toBe('running');
+  expect(await tokenOf('w1')).toBe(firstToken);
+
+  dockerOk(d, ['run', '-d', '--name', 'w2', '-p', '8080', '--label', 'x=y', BASE, 'sh', '-c', PROGRAM]);
+  expect(warmLabel('w2')).toBe(key.slice(0, 12));
+  expect(await tokenOf('w2')).toBe(firstToken);
+  // Its start did not run again, and it is its own container.
+  expect(dockerOk(d, ['logs', 'w2'])).not.toContain('started');
+  const id = dockerOk(d, ['inspect', '-f', '{{.Id}}', 'w2']).trim();
+  expect(id).not.toBe(dockerOk(d, ['inspect', '-f', '{{.Id}}', 'w1']).trim());
+  expect(dockerOk(d, ['exec', 'w2', 'hostname']).trim()).toBe(id.slice(0, 12));
+  expect(dockerOk(d, ['inspect', '-f', '{{index .Config.Labels "x"}}', 'w2']).trim()).toBe('y');
+  expect(dockerOk(d, ['port', 'w2', '8080'])).toMatch(/:\d+/);
+  dockerOk(d, ['exec', 'w2', 'sh', '-c', 'echo mine > /written']);
+  expect(dockerSync(d, ['exec', 'w1', 'cat', '/written']).code).not.toBe(0);
+});
+
+test('two warm runs at once each start from the save, with disks of their own', async () => {
+  const runs = ['w3', 'w4'].map((n) => ['run', '-d', '--name', n, BASE, 'sh', '-c', PROGRAM]);
+  const results = await Promise.all(runs.map((args) => dockerCli(d, args)));
+  expect(results.map((r) => r.code)).toEqual([0, 0]);
+  for (const n of ['w3', 'w4']) {
+    expect(warmLabel(n)).not.toBe('');
+    expect(await tokenOf(n)).toBe(firstToken);
+  }
+  dockerOk(d, ['exec', 'w3', 'sh', '-c', 'echo three > /written']);
+  expect(dockerSync(d, ['exec', 'w4', 'cat', '/written']).code).not.toBe(0);
+  dockerOk(d, ['rm', '-f', 'w2', 'w3', 'w4']);
+});
+
+test('another env, a bind mount, or the opt-out label start cold', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-warm-bind-'));
+  try {
+    const cases: Array<[string, string[]]> = [
+      ['c-env', ['-e', 'X=1']],
+      ['c-bind', ['-v', `${dir}:/mnt`]],
+      ['c-off', ['--label', 'org.podvisor.warm-start=false']],
+    ];
+    for (const [name, opts] of cases) {
+      dockerOk(d, ['run', '-d', '--name', name, ...opts, BASE, 'sh', '-c', PROGRAM]);
+      expect(warmLabel(name)).toBe('');
+      expect(await tokenOf(name)).not.toBe(firstToken);
+      dockerOk(d, ['rm', '-f', name]);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the state goes once its image is removed and no container of it is left', async () => {
+  const before = states();
+  // An image of its own: removing it takes nothing from the other tests.
+  const image = `warm-own-${process.pid}:1`;
+  dockerOk(d, ['commit', '-c', 'LABEL own=1', 'w1', image]);
+  dockerOk(d, ['run', '-d', '--name', 'o1', image, 'sh', '-c', PROGRAM]);
+  const after = await statesAtLeast(before.length + 1);
+  const own = after.filter((k) => !before.includes(k));
+  expect(own).toHaveLength(1);
+  dockerOk(d, ['run', '-d', '--name', 'o2', image, 'sh', '-c', PROGRAM]);
+  expect(warmLabel('o2')).toBe(own[0].slice(0, 12));
+  dockerOk(d, ['rm', '-f', 'o1', 'o2']);
+  dockerOk(d, ['rmi', image]);
+  for (let i = 0; i < 60 && states().includes(own[0]); i++) await new Promise((r) => setTimeout(r, 500));
+  expect(states()).toEqual(before);
+  dockerOk(d, ['rm', '-f', 'w1']);
+});
