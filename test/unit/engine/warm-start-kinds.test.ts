@@ -1,0 +1,157 @@
+/**
+ * The kind of a container for warm starts (src/engine/warm-starts.ts keyOf): what a fork gives
+ * each container anew (ID, name, hostname, labels, network, restart policy, --rm, log, its
+ * anonymous volumes' names) is not in it; everything else of the pod spec is; and a container
+ * whose start depends on the host has no kind. And who asks for warm starts (wanted).
+ */
+import { WarmStarts } from '../../../src/engine/warm-starts';
+import type { PodSpec } from '../../../src/pod/types';
+
+const warm = (enabled = true) =>
+  new WarmStarts({
+    root: '/nonexistent/warm-starts',
+    enabled,
+    pods: {} as never,
+    imageExists: () => true,
+  });
+
+/** A pod spec as a Docker create makes it, with `change` applied. */
+function spec(change: (s: PodSpec) => void = () => undefined): PodSpec {
+  const s = {
+    id: 'a'.repeat(64),
+    hostname: 'aaaaaaaaaaaa',
+    domainname: '',
+    labels: { x: 'y' },
+    vm: { memoryMiB: 2048, cpus: 1 },
+    restartPolicy: { name: 'no', maximumRetryCount: 0 },
+    autoRemove: false,
+    log: { type: 'json-file', config: {} },
+    network: { mode: 'bridge', ports: [{ container: 5432, proto: 'tcp', host: 0 }] },
+    containers: [
+      {
+        id: 'a'.repeat(64),
+        name: 'first',
+        image: 'sha256:' + 'f'.repeat(64),
+        imageRef: 'postgres:15',
+        args: ['postgres'],
+        env: ['PATH=/usr/bin', 'POSTGRES_PASSWORD=secret'],
+        workingDir: '/',
+        user: '',
+        tty: false,
+        openStdin: false,
+        stdinOnce: false,
+        stopSignal: 2,
+        stopTimeout: 10,
+        imageOnDisk: true,
+        security: { capabilities: ['CHOWN'], privileged: false },
+        mounts: [
+          {
+            type: 'volume',
+            name: 'anon1',
+            source: '/v/anon1',
+            target: '/var/lib/postgresql/data',
+            readOnly: false,
+            anonymous: true,
+          },
+          { type: 'tmpfs', target: '/run', options: 'size=64m' },
+        ],
+      },
+    ],
+  } as unknown as PodSpec;
+  change(s);
+  return s;
+}
+
+const IMAGE = 'sha256:' + '1'.repeat(64);
+
+test("a container's own ID, name, hostname, labels, ports, restart policy, --rm, log and volume names are not its kind", () => {
+  const w = warm();
+  const first = w.keyOf(spec(), IMAGE, ['/var/lib/postgresql/data']);
+  expect(first).toMatch(/^[0-9a-f]{64}$/);
+  const other = w.keyOf(
+    spec((s) => {
+      s.id = 'b'.repeat(64);
+      s.hostname = 'bbbbbbbbbbbb';
+      s.labels = { other: 'label' };
+      s.restartPolicy = { name: 'always', maximumRetryCount: 0 };
+      s.autoRemove = true;
+      s.log = { type: 'none', config: {} } as never;
+      (s as { network?: unknown }).network = { mode: 'custom', ports: [] };
+      const c = s.containers[0];
+      c.id = 'b'.repeat(64);
+      c.name = 'second';
+      c.imageRef = 'localhost/postgres:mine';
+      (c.mounts![0] as { name: string; source: string }).name = 'anon2';
+      (c.mounts![0] as { name: string; source: string }).source = '/v/anon2';
+    }),
+    IMAGE,
+    ['/var/lib/postgresql/data'],
+  );
+  expect(other).toBe(first);
+});
+
+test('the image, the env, the command, the capabilities, the memory and the volumes are', () => {
+  const w = warm();
+  const first = w.keyOf(spec(), IMAGE, ['/data']);
+  const kinds = [
+    w.keyOf(spec(), 'sha256:' + '2'.repeat(64), ['/data']),
+    w.keyOf(
+      spec((s) => s.containers[0].env.push('X=1')),
+      IMAGE,
+      ['/data'],
+    ),
+    w.keyOf(
+      spec((s) => (s.containers[0].args = ['postgres', '-c', 'fsync=off'])),
+      IMAGE,
+      ['/data'],
+    ),
+    w.keyOf(
+      spec((s) => s.containers[0].security!.capabilities.push('SYS_ADMIN')),
+      IMAGE,
+      ['/data'],
+    ),
+    w.keyOf(
+      spec((s) => (s.vm = { memoryMiB: 512, cpus: 1 })),
+      IMAGE,
+      ['/data'],
+    ),
+    w.keyOf(spec(), IMAGE, ['/other']),
+    w.keyOf(
+      spec((s) => ((s.containers[0].mounts![0] as { target: string }).target = '/elsewhere')),
+      IMAGE,
+      ['/data'],
+    ),
+  ];
+  expect(new Set([first, ...kinds]).size).toBe(kinds.length + 1);
+});
+
+test('a container whose start depends on the host has no kind: it always starts cold', () => {
+  const w = warm();
+  const cold: Array<(s: PodSpec) => void> = [
+    (s) => s.containers[0].mounts!.push({ type: 'bind', source: '/srv', target: '/srv', readOnly: false } as never),
+    (s) =>
+      s.containers[0].mounts!.push({
+        type: 'volume',
+        name: 'pgdata',
+        source: '/v/pgdata',
+        target: '/pg',
+        readOnly: false,
+        anonymous: false,
+      }),
+    (s) => (s.containers[0].tty = true),
+    (s) => (s.containers[0].openStdin = true),
+    (s) => (s.joinPod = { pod: 'x', pid: false }),
+    (s) => (s.containers[0].imageOnDisk = false),
+    (s) => ((s.containers[0].security as { devices?: unknown[] }).devices = [{ path: '/dev/fuse' }]),
+    (s) => (s.hostCgroupParent = '/mine'),
+    (s) => s.containers.push({ ...s.containers[0], id: 'c'.repeat(64) }),
+  ];
+  for (const change of cold) expect(w.keyOf(spec(change), IMAGE)).toBeUndefined();
+});
+
+test("the label asks for or refuses warm starts, else the daemon's option decides", () => {
+  expect(warm(false).wanted(undefined)).toBe(false);
+  expect(warm(true).wanted({})).toBe(true);
+  expect(warm(false).wanted({ 'org.podvisor.warm-start': 'true' })).toBe(true);
+  expect(warm(true).wanted({ 'org.podvisor.warm-start': 'false' })).toBe(false);
+});
