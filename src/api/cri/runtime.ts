@@ -13,7 +13,8 @@
  * the exec and streaming calls are in ./runtime-exec.ts, the stats calls in ./runtime-stats.ts.
  */
 import * as path from 'node:path';
-import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../../errors';
+import { InvalidArgumentError, NotFoundError } from '../../errors';
+import { checkpointCriContainer, type CheckpointContainerRequest } from './checkpoint';
 import {
   createCriContainer,
   createCriSandbox,
@@ -337,19 +338,10 @@ export class CriRuntime {
     return this.execs.reopenContainerLog(req);
   }
 
-  /**
-   * CheckpointContainer (Kubernetes' forensic checkpoint: an archive of the container at
-   * `location`): refused, saying why. A container of a Kubernetes pod shares its pod's VM with
-   * the pod's other containers and reads its image over the VM's layers share, and QEMU
-   * cannot save a VM with a 9p share mounted; podvisor's checkpoints are of whole VMs whose
-   * container reads its image from its own disk (docs/checkpoint.md). An unknown container is
-   * NOT_FOUND first.
-   */
-  async checkpointContainer(req: ContainerIdRequest): Promise<object> {
-    const r = await this.cri.settled(this.cri.container(req.container_id));
-    throw new NotImplementedError(
-      `CheckpointContainer: container ${r.id} cannot be checkpointed: a Kubernetes pod's containers share one VM and read their images over a 9p share, which QEMU cannot save (podvisor checkpoints whole VMs of containers made with --storage-opt image=disk: docs/checkpoint.md)`,
-    );
+  /** CheckpointContainer: the sandbox's VM saved, its archive at `location` (./checkpoint.ts). */
+  async checkpointContainer(req: CheckpointContainerRequest): Promise<object> {
+    await checkpointCriContainer(this.deps, this.cri, req);
+    return {};
   }
 
   /** Exec (./runtime-exec.ts). */
