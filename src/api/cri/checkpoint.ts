@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { ConflictError, InvalidArgumentError, NotImplementedError } from '../../errors';
 import { CheckpointError } from '../../pod/errors';
 import { diskNameOf, mainContainer } from '../../pod/types';
-import { writeCriCheckpointArchive, type CriCheckpointManifest } from './checkpoint-archive';
+import { CRI_CHECKPOINT_FORMAT, writeCriCheckpointArchive, type CriCheckpointManifest } from './checkpoint-archive';
 import type { CriPods } from './records';
 import type { CriRuntimeDeps } from './runtime-deps';
 
@@ -75,16 +75,12 @@ export async function checkpointCriContainer(
   try {
     const dir = pods.checkpointDir(s.id, name);
     const diskName = diskNameOf(mainContainer(r).spec);
-    const files = fs
-      .readdirSync(dir)
-      .filter((f) => !f.startsWith('.') && fs.lstatSync(path.join(dir, f)).isFile())
-      .sort();
     // Its layer's copy and its image's disk, the VM's only joined container's.
-    if (!files.includes('joined-0.disk') || !files.includes('image-0.ext4') || files.includes('joined-1.disk'))
+    if (!fs.existsSync(path.join(dir, 'joined-0.disk')) || fs.existsSync(path.join(dir, 'joined-1.disk')))
       throw refused(`its VM was saved without its disks (its layer is not on a disk of its own)`);
     const smd = cri.sandboxRecord(s).metadata;
-    const manifest: CriCheckpointManifest = {
-      format: 'podvisor-cri-checkpoint/1',
+    const manifest: Omit<CriCheckpointManifest, 'files'> = {
+      format: CRI_CHECKPOINT_FORMAT,
       created: new Date().toISOString(),
       container: {
         id: r.id,
@@ -95,7 +91,6 @@ export async function checkpointCriContainer(
         diskName,
       },
       sandbox: { id: s.id, metadata: { ...smd } },
-      files,
     };
     await writeCriCheckpointArchive(dir, manifest, req.location);
   } finally {
