@@ -8,7 +8,8 @@
  *    VM (vm.state, vm.json, pod.json), the copy of its layer (its counter file in it, as synced
  *    before the save) and its image's disk, which reads back through the restore's checks
  *    (src/api/cri/checkpoint-archive-read.ts); the container counts on, and no checkpoint is
- *    left on the sandbox's pod; a second checkpoint replaces the archive;
+ *    left on the sandbox's pod; a second checkpoint replaces the archive; a container created
+ *    from the archive (CRI-O's restore: its path as the image) is UNIMPLEMENTED, said so;
  *  - refused, the container running on and nothing written at `location`: an unknown container
  *    (NOT_FOUND), a location that is not absolute (INVALID_ARGUMENT), a container that exited and
  *    one with a host-path mount (FAILED_PRECONDITION), one with another container of its pod
@@ -106,7 +107,9 @@ describe('CheckpointContainer', () => {
     // written back yet is in the saved memory).
     await exec(cid, ['sync']);
     const archive = path.join(dir, 'counter.tar');
+    const t0 = Date.now();
     await checkpoint(cid, archive);
+    const took = Date.now() - t0;
     const after = await count(cid);
     expect(after).toBeGreaterThanOrEqual(before);
 
@@ -139,7 +142,9 @@ describe('CheckpointContainer', () => {
     expect(saved).toBeLessThanOrEqual(after);
     // The disks are sparse in the archive: a few MiB, not their 16 GiB each.
     expect(fs.statSync(archive).size).toBeLessThan(1024 ** 3);
-    process.stdout.write(`checkpoint archive: ${fs.statSync(archive).size} bytes\n`);
+    process.stdout.write(
+      `CheckpointContainer: ${took} ms, archive ${fs.statSync(archive).size} bytes; ${h.daemon.logs().match(/checkpointed to .*\)/)?.[0] ?? ''}\n`,
+    );
     fs.rmSync(out, { recursive: true });
 
     // It counts on, and the save left no checkpoint on the sandbox's pod.
@@ -147,6 +152,19 @@ describe('CheckpointContainer', () => {
       await new Promise((r) => setTimeout(r, 500));
     expect(await count(cid)).toBeGreaterThan(after);
     expect(checkpointsOf(sb.sid)).toEqual([]);
+
+    // A restore from the archive (CRI-O's: its path as the image) is not served yet.
+    const sb2 = await runSandbox('restored');
+    const restore = await criFailure(
+      cri.runtime('CreateContainer', {
+        pod_sandbox_id: sb2.sid,
+        config: { metadata: { name: 'count', attempt: 0 }, image: { image: archive } },
+        sandbox_config: sb2.config,
+      }),
+    );
+    expect(restore.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(restore.details).toContain(`restoring a container from checkpoint archive ${archive} is not served yet`);
+    await removeSandbox(sb2.sid);
 
     // A second checkpoint replaces the archive.
     await checkpoint(cid, archive);

@@ -26,6 +26,9 @@ import { diskNameOf, mainContainer } from '../../pod/types';
 import { CRI_CHECKPOINT_FORMAT, writeCriCheckpointArchive, type CriCheckpointManifest } from './checkpoint-archive';
 import type { CriPods } from './records';
 import type { CriRuntimeDeps } from './runtime-deps';
+import { logger } from '../../util/log';
+
+const log = logger('cri');
 
 /** CheckpointContainerRequest. */
 export interface CheckpointContainerRequest {
@@ -65,6 +68,7 @@ export async function checkpointCriContainer(
       `its host-path mounts (${rec.mounts.map((m) => m.containerPath).join(', ')}) are on the VM's file share, which QEMU cannot save (docs/cri.md, "CheckpointContainer")`,
     );
   const name = `cri-${crypto.randomBytes(8).toString('hex')}`;
+  const started = Date.now();
   try {
     await pods.checkpoint(s.id, name, { exit: false, criSandbox: true });
   } catch (err) {
@@ -92,7 +96,11 @@ export async function checkpointCriContainer(
       },
       sandbox: { id: s.id, metadata: { ...smd } },
     };
+    const saved = Date.now();
     await writeCriCheckpointArchive(dir, manifest, req.location);
+    log.info(
+      `container ${r.id.slice(0, 12)}: checkpointed to ${req.location} (VM saved in ${saved - started} ms, archive written in ${Date.now() - saved} ms)`,
+    );
   } finally {
     await pods.removeCheckpoint(s.id, name).catch(() => undefined);
   }

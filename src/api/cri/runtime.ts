@@ -13,7 +13,7 @@
  * the exec and streaming calls are in ./runtime-exec.ts, the stats calls in ./runtime-stats.ts.
  */
 import * as path from 'node:path';
-import { InvalidArgumentError, NotFoundError } from '../../errors';
+import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../../errors';
 import { checkpointCriContainer, type CheckpointContainerRequest } from './checkpoint';
 import {
   createCriContainer,
@@ -190,6 +190,11 @@ export class CriRuntime {
     const c = req.config;
     need(c?.metadata?.name, 'config.metadata.name');
     need(c?.image?.image, 'config.image.image');
+    // CRI-O's restore: the image names a checkpoint archive on the node (docs/cri.md).
+    if (c.image.image.startsWith('/'))
+      throw new NotImplementedError(
+        `CreateContainer: restoring a container from checkpoint archive ${c.image.image} is not served yet (docs/cri.md, "CheckpointContainer")`,
+      );
     const sec = c.linux?.security_context;
     checkNamespaces(sec?.namespace_options, 'CreateContainer');
     // containerd's rule: a privileged container only in a sandbox whose config (sent with the request) is privileged.
