@@ -11,9 +11,10 @@
  *    left on the sandbox's pod; a second checkpoint replaces the archive; a container created
  *    from the archive (CRI-O's restore: its path as the image) is UNIMPLEMENTED, said so;
  *  - refused, the container running on and nothing written at `location`: an unknown container
- *    (NOT_FOUND), a location that is not absolute (INVALID_ARGUMENT), a container that exited and
- *    one with a host-path mount (FAILED_PRECONDITION), one with another container of its pod
- *    running beside it (UNIMPLEMENTED).
+ *    (NOT_FOUND), a location that is not absolute (INVALID_ARGUMENT), a container that exited,
+ *    one with a host-path mount, and one whose pod had a container with one (the VM's file share
+ *    stays mounted: FAILED_PRECONDITION), one with another container of its pod running beside
+ *    it (UNIMPLEMENTED).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -202,6 +203,15 @@ describe('CheckpointContainer', () => {
     const e3 = await criFailure(checkpoint(mounted, location));
     expect(e3.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(e3.details).toMatch(/not running/);
+
+    // The pod's one running container now, but the VM's file share stays mounted for the
+    // host-path mount of the container that exited.
+    const e4 = await criFailure(checkpoint(plain, location));
+    expect(e4.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(e4.details).toMatch(
+      /its sandbox's VM has a file share mounted, which QEMU cannot save: a container of the pod had host-path mounts \(QEMU: Migration is disabled when VirtFS export path .* is mounted in the guest using mount_tag 'podvisor-vol'\)$/,
+    );
+    expect(await exec(plain, ['echo', 'still'])).toBe('still\n');
 
     expect(fs.existsSync(location)).toBe(false);
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('.refused'))).toEqual([]);

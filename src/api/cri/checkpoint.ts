@@ -9,8 +9,10 @@
  * `criSandbox`) copies the container's layer while the VM is stopped and records its image
  * disk. Refused, the container running on:
  *   - FAILED_PRECONDITION for a container that does not run, one with host-path mounts (on the
- *     VM's 9p file share, which QEMU cannot save), one whose layer is on the host, and any
- *     other reason the VM cannot be saved now (QEMU's words);
+ *     VM's 9p file share, which QEMU cannot save), one in a sandbox whose VM has that share
+ *     mounted (another container of the pod had host-path mounts, even one that exited since),
+ *     one whose layer is on the host, and any other reason the VM cannot be saved now (QEMU's
+ *     words);
  *   - UNIMPLEMENTED for a pod of several app containers running (the archive is of one
  *     container, and its saved VM would hold the others' processes too), and on a daemon that
  *     cannot save VMs.
@@ -72,8 +74,16 @@ export async function checkpointCriContainer(
   try {
     await pods.checkpoint(s.id, name, { exit: false, criSandbox: true });
   } catch (err) {
-    if (err instanceof CheckpointError && err.refusal !== 'missing')
+    if (err instanceof CheckpointError && err.refusal !== 'missing') {
+      // QEMU's blocker for a 9p share: the sandbox VM's volume share, which stays mounted
+      // once a container of the pod had a host-path mount (even one that exited since).
+      const qemu = /Migration is disabled when VirtFS[^(]*/.exec(err.detail)?.[0].trim();
+      if (qemu)
+        throw refused(
+          `its sandbox's VM has a file share mounted, which QEMU cannot save: a container of the pod had host-path mounts (QEMU: ${qemu})`,
+        );
       throw refused(err.detail || err.refusal.replace(/-/g, ' '));
+    }
     throw err;
   }
   try {
