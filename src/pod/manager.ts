@@ -49,6 +49,7 @@ import { sampleGuest } from './stats/guest-stats';
 import { guestDiskUsed } from './mounts/disk-usage';
 import type { PodCounts, PodService, StartOptions } from './service';
 import {
+  type CheckpointOptions,
   checkpointsDir,
   checkpointToRestore,
   createCheckpoint,
@@ -239,7 +240,7 @@ export class PodManager implements PodService {
     return listCheckpoints(this.ctx, this.ctx.registry.lookup(ref));
   }
 
-  checkpoint(ref: string, name: string, opts: { exit: boolean }): Promise<void> {
+  checkpoint(ref: string, name: string, opts: CheckpointOptions): Promise<void> {
     return createCheckpoint(this.ctx, this.ctx.registry.lookup(ref), ref, name, opts);
   }
 

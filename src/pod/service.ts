@@ -20,6 +20,7 @@ import type { WaitCondition, WaitResult } from './records/registry';
 import type { ProcessTable } from './stats/ps-format';
 import type { PodRecord, PodSpec } from './types';
 import type { PodUpdate } from './records/update';
+import type { CheckpointOptions } from './checkpoints/checkpoints';
 
 export type { AttachOptions, LogsOptions, PodUpdate, ProcessTable, WaitCondition, WaitResult };
 
@@ -189,7 +190,7 @@ export interface PodService {
    * Save running pod `ref` as checkpoint `name` (stopping it after with `exit`). Refusals are
    * CheckpointError (./errors.ts); a refused save makes nothing and the pod runs on.
    */
-  checkpoint?(ref: string, name: string, opts: { exit: boolean }): Promise<void>;
+  checkpoint?(ref: string, name: string, opts: CheckpointOptions): Promise<void>;
   /**
    * The directory of checkpoint `name` of pod `ref` (CheckpointError when it has none): what a
    * checkpoint image packs (docs/checkpoint-images.md). Optional, as checkpoint().

@@ -136,7 +136,7 @@ describe('RuntimeService', () => {
     expect(err.details).toBe('podvisor does not serve runtime.v1.RuntimeService/ListPodSandboxMetrics yet');
   });
 
-  test('CheckpointContainer says why a Kubernetes container cannot be checkpointed, after NOT_FOUND for an unknown one', async () => {
+  test('CheckpointContainer of an unknown container is NOT_FOUND', async () => {
     const missing = await criFailure(
       cri.runtime('CheckpointContainer', { container_id: 'nosuch', location: '/tmp/x.tar' }),
     );

@@ -189,12 +189,15 @@ describe('CRI runtime service', () => {
       cri.runtime('ExecSync', { container_id: cid, cmd: ['sleep', '30'], timeout: 1 }, 60_000),
     );
     expect(timedOut.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    // Kubernetes' forensic checkpoint: refused with the reason (docs/checkpoint.md), nothing written.
+    // Kubernetes' checkpoint of a container with a host-path mount (on the VM's file share):
+    // refused with the reason (docs/cri.md, "CheckpointContainer"), nothing written.
     const checkpoint = await criFailure(
       cri.runtime('CheckpointContainer', { container_id: cid, location: '/tmp/podvisor-cri-checkpoint.tar' }),
     );
-    expect(checkpoint.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(checkpoint.details).toMatch(/cannot be checkpointed: a Kubernetes pod's containers share one VM/);
+    expect(checkpoint.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(checkpoint.details).toMatch(
+      /host-path mounts \(\/hostdata\) are on the VM's file share, which QEMU cannot save/,
+    );
     expect(fs.existsSync('/tmp/podvisor-cri-checkpoint.tar')).toBe(false);
 
     // Exec through the streaming server's URL, over SPDY as crictl and the kubelet dial it.

@@ -14,6 +14,7 @@
  */
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../../errors';
+import { checkpointCriContainer, type CheckpointContainerRequest } from './checkpoint';
 import {
   createCriContainer,
   createCriSandbox,
@@ -189,6 +190,11 @@ export class CriRuntime {
     const c = req.config;
     need(c?.metadata?.name, 'config.metadata.name');
     need(c?.image?.image, 'config.image.image');
+    // CRI-O's restore: the image names a checkpoint archive on the node (docs/cri.md).
+    if (c.image.image.startsWith('/'))
+      throw new NotImplementedError(
+        `CreateContainer: restoring a container from checkpoint archive ${c.image.image} is not served yet (docs/cri.md, "CheckpointContainer")`,
+      );
     const sec = c.linux?.security_context;
     checkNamespaces(sec?.namespace_options, 'CreateContainer');
     // containerd's rule: a privileged container only in a sandbox whose config (sent with the request) is privileged.
@@ -337,19 +343,10 @@ export class CriRuntime {
     return this.execs.reopenContainerLog(req);
   }
 
-  /**
-   * CheckpointContainer (Kubernetes' forensic checkpoint: an archive of the container at
-   * `location`): refused, saying why. A container of a Kubernetes pod shares its pod's VM with
-   * the pod's other containers and reads its image over the VM's layers share, and QEMU
-   * cannot save a VM with a 9p share mounted; podvisor's checkpoints are of whole VMs whose
-   * container reads its image from its own disk (docs/checkpoint.md). An unknown container is
-   * NOT_FOUND first.
-   */
-  async checkpointContainer(req: ContainerIdRequest): Promise<object> {
-    const r = await this.cri.settled(this.cri.container(req.container_id));
-    throw new NotImplementedError(
-      `CheckpointContainer: container ${r.id} cannot be checkpointed: a Kubernetes pod's containers share one VM and read their images over a 9p share, which QEMU cannot save (podvisor checkpoints whole VMs of containers made with --storage-opt image=disk: docs/checkpoint.md)`,
-    );
+  /** CheckpointContainer: the sandbox's VM saved, its archive at `location` (./checkpoint.ts). */
+  async checkpointContainer(req: CheckpointContainerRequest): Promise<object> {
+    await checkpointCriContainer(this.deps, this.cri, req);
+    return {};
   }
 
   /** Exec (./runtime-exec.ts). */

@@ -78,6 +78,19 @@ export function hasCheckpoint(ctx: PodContext, e: Entry, name: string): boolean 
   }
 }
 
+/** How a checkpoint is made (createCheckpoint). */
+export interface CheckpointOptions {
+  /** End the pod's run after the save (dockerd's `--leave-running` unset). */
+  exit: boolean;
+  /**
+   * The save of a CRI sandbox's VM for CheckpointContainer: allowed on a VM on the node's CNI
+   * network (without `exit` only), its containers saved as joined ones, no fork template made
+   * (the caller packs the checkpoint into an archive and removes it); each joined container's
+   * image disk is linked into it as `image-N.ext4`, beside the copy of its layer `joined-N.disk`.
+   */
+  criSandbox?: boolean;
+}
+
 /**
  * Save running pod `e` (named `ref` by the caller) as checkpoint `name`, refused as dockerd
  * refuses it: a pod that does not run, a terminal, a bad or taken name; then the VM's reasons
@@ -89,7 +102,7 @@ export async function createCheckpoint(
   e: Entry,
   ref: string,
   name: string,
-  opts: { exit: boolean },
+  opts: CheckpointOptions,
 ): Promise<void> {
   await e.ops.run(async () => {
     const run = e.run;
@@ -101,7 +114,11 @@ export async function createCheckpoint(
       new CheckpointError('cannot-save', ref, name, `its VM cannot be saved (see docs/checkpoint.md): ${why}`);
     const hv = ctx.deps.hypervisor;
     if (!hv?.saveVm) throw cannot('this daemon cannot save VMs');
-    if (run.borrowed || e.record.sandbox.spec.cni) throw cannot('only a container with a VM of its own can be saved');
+    if (run.borrowed) throw cannot('only a container with a VM of its own can be saved');
+    // A CRI sandbox's VM (its CNI network set up by the host) only for CheckpointContainer,
+    // which leaves it running and packs the save into its archive (src/api/cri/checkpoint.ts).
+    if (e.record.sandbox.spec.cni && !(opts.criSandbox && !opts.exit))
+      throw cannot('only a container with a VM of its own can be saved');
     // A native pod of several: each container's disks are hot-plugged, saved as a joined
     // container's are, and kept by its restore.
     const several = containersOf(e.record).length > 1;
@@ -140,6 +157,10 @@ export async function createCheckpoint(
       } finally {
         run.saving = false;
       }
+      // For the CRI's archive, which must carry them: each joined container's image disk,
+      // linked (the same data root) as `image-N.ext4` beside its `joined-N.disk`.
+      if (opts.criSandbox)
+        for (const [i, j] of joined.entries()) await fs.promises.link(j.imageFile, path.join(tmp, `image-${i}.ext4`));
       await fs.promises.rename(tmp, path.join(checkpointsDir(ctx, e), name));
     } catch (err) {
       await removeTree(tmp).catch(() => undefined);
@@ -149,7 +170,7 @@ export async function createCheckpoint(
       throw cannot(/Migration is disabled/.test(why) ? `${why} (${SAVABLE_HINT})` : why);
     }
     log.info(`container ${e.record.id.slice(0, 12)}: checkpoint ${name} saved${opts.exit ? '' : ', left running'}`);
-    prepareForkTemplate(ctx, path.join(checkpointsDir(ctx, e), name));
+    if (!opts.criSandbox) prepareForkTemplate(ctx, path.join(checkpointsDir(ctx, e), name));
     // dockerd publishes `checkpoint` once the save is done (before the run's `die`).
     ctx.emit(e.record, 'checkpoint', {});
     if (opts.exit) await endSavedRun(ctx, e, run);

@@ -61,6 +61,13 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['fs.promises.mkdir', 'fs.promises.rename', 'removeTree'],
     reason: CONTAINER_DIR,
   },
+  {
+    file: 'src/pod/checkpoints/checkpoints.ts',
+    fn: 'createCheckpoint',
+    calls: ['fs.promises.link'],
+    reason:
+      "a CRI save's link of a joined container's image disk (<data-root>/image-disks/, made by the host, behind a read-only device) into the checkpoint's new directory: neither is a path a guest writes, and link(2) never follows a link at its source",
+  },
   { file: 'src/pod/checkpoints/checkpoints.ts', fn: 'hasCheckpoint', calls: ['fs.lstatSync'], reason: CONTAINER_DIR },
   {
     file: 'src/pod/checkpoints/checkpoints.ts',

@@ -1,0 +1,220 @@
+/**
+ * CheckpointContainer (as `crictl checkpoint --export=FILE ID` and the kubelet's checkpoint API
+ * send it: the container's id and the archive's `location`), through the real daemon and real
+ * VMs with our grpc-js test client, on a private CNI network of Debian's plugins (bridge
+ * pvtcni47 on 10.99.47.0/24):
+ *
+ *  - a busybox counter's checkpoint writes a tar at `location` holding its manifest, the saved
+ *    VM (vm.state, vm.json, pod.json), the copy of its layer (its counter file in it, as synced
+ *    before the save) and its image's disk, which reads back through the restore's checks
+ *    (src/api/cri/checkpoint-archive-read.ts); the container counts on, and no checkpoint is
+ *    left on the sandbox's pod; a second checkpoint replaces the archive; a container created
+ *    from the archive (CRI-O's restore: its path as the image) is UNIMPLEMENTED, said so;
+ *  - refused, the container running on and nothing written at `location`: an unknown container
+ *    (NOT_FOUND), a location that is not absolute (INVALID_ARGUMENT), a container that exited,
+ *    one with a host-path mount, and one whose pod had a container with one (the VM's file share
+ *    stays mounted: FAILED_PRECONDITION), one with another container of its pod running beside
+ *    it (UNIMPLEMENTED).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
+import { criFailure, type CriClient } from '../helpers/cri';
+import { fixtureRegistry } from '../fixtures/registry';
+import { unpackCriCheckpointArchive } from '../../src/api/cri/checkpoint-archive-read';
+
+jest.setTimeout(300_000);
+
+const BUSYBOX = `${fixtureRegistry()}/busybox:latest`;
+const COUNTER = ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /n; echo $i; sleep 1; done'];
+
+let h: CriTestDaemon;
+let cri: CriClient;
+let dir: string;
+
+async function runSandbox(name: string): Promise<{ sid: string; config: object }> {
+  const config = {
+    metadata: { name, uid: `uid-${name}`, namespace: 'default', attempt: 0 },
+    hostname: name,
+    log_directory: path.join(dir, 'logs', name),
+  };
+  const r = await cri.runtime<{ pod_sandbox_id: string }>('RunPodSandbox', { config }, 240_000);
+  return { sid: r.pod_sandbox_id, config };
+}
+
+async function runContainer(
+  sb: { sid: string; config: object },
+  name: string,
+  command: string[],
+  mounts: object[] = [],
+): Promise<string> {
+  const r = await cri.runtime<{ container_id: string }>('CreateContainer', {
+    pod_sandbox_id: sb.sid,
+    config: { metadata: { name, attempt: 0 }, image: { image: BUSYBOX }, command, mounts },
+    sandbox_config: sb.config,
+  });
+  await cri.runtime('StartContainer', { container_id: r.container_id }, 240_000);
+  return r.container_id;
+}
+
+async function exec(cid: string, cmd: string[]): Promise<string> {
+  const r = await cri.runtime<{ stdout: Buffer; stderr: Buffer; exit_code: number }>(
+    'ExecSync',
+    { container_id: cid, cmd, timeout: 60 },
+    120_000,
+  );
+  if (r.exit_code !== 0) throw new Error(`${cmd.join(' ')} exited ${r.exit_code}: ${r.stderr.toString()}`);
+  return r.stdout.toString();
+}
+
+const count = async (cid: string) => Number((await exec(cid, ['sh', '-c', 'cat /n 2>/dev/null || echo 0'])).trim());
+
+const checkpoint = (cid: string, location: string) =>
+  cri.runtime('CheckpointContainer', { container_id: cid, location }, 240_000);
+
+async function removeSandbox(sid: string): Promise<void> {
+  await cri.runtime('StopPodSandbox', { pod_sandbox_id: sid }, 120_000);
+  await cri.runtime('RemovePodSandbox', { pod_sandbox_id: sid }, 120_000);
+}
+
+/** The names in the `ls` of the sandbox pod's checkpoints (the native API's view). */
+function checkpointsOf(sid: string): string[] {
+  const out = execFileSync('curl', [
+    '-sf',
+    '--unix-socket',
+    h.daemon.socketPath,
+    `http://localhost/v1/pods/${sid}/checkpoints`,
+  ]).toString();
+  return (JSON.parse(out) as Array<{ name: string }>).map((c) => c.name);
+}
+
+beforeAll(async () => {
+  h = await startCriTestDaemon('podvisor-cri-ckpt-', 47, BUSYBOX);
+  ({ dir, cri } = h);
+});
+
+afterAll(() => stopCriTestDaemon(h));
+
+describe('CheckpointContainer', () => {
+  it("writes the archive of a running counter's saved VM at location; the container counts on", async () => {
+    const sb = await runSandbox('counter');
+    const cid = await runContainer(sb, 'count', COUNTER);
+    for (const end = Date.now() + 60_000; (await count(cid)) < 3 && Date.now() < end; )
+      await new Promise((r) => setTimeout(r, 500));
+    const before = await count(cid);
+    // Written back to its disk, so that the layer's copy holds it (what the guest has not
+    // written back yet is in the saved memory).
+    await exec(cid, ['sync']);
+    const archive = path.join(dir, 'counter.tar');
+    const t0 = Date.now();
+    await checkpoint(cid, archive);
+    const took = Date.now() - t0;
+    const after = await count(cid);
+    expect(after).toBeGreaterThanOrEqual(before);
+
+    // Its members, in the order written: the manifest first.
+    const members = execFileSync('tar', ['-tf', archive]).toString().trim().split('\n');
+    expect(members).toEqual([
+      'podvisor-cri-checkpoint.json',
+      'vm.state',
+      'vm.json',
+      'pod.json',
+      'joined-0.disk',
+      'image-0.ext4',
+    ]);
+    // Read back as a restore reads it (as hostile input).
+    const out = path.join(dir, 'unpacked');
+    fs.mkdirSync(out);
+    const manifest = await unpackCriCheckpointArchive(archive, out);
+    expect(manifest.format).toBe('podvisor-cri-checkpoint/1');
+    expect(manifest.container).toMatchObject({ id: cid, image: BUSYBOX, metadata: { name: 'count' } });
+    expect(manifest.sandbox.id).toBe(sb.sid);
+    // The image's disk is a 16 GiB sparse file, as made at the pull.
+    expect(manifest.files.find((f) => f.name === 'image-0.ext4')?.size).toBe(16 * 1024 ** 3);
+    // The copy of its layer holds its counter as synced before the save: between the reads around it.
+    const saved = Number(
+      execFileSync('debugfs', ['-R', 'cat upper/n', path.join(out, 'joined-0.disk')], { stdio: 'pipe' })
+        .toString()
+        .trim(),
+    );
+    expect(saved).toBeGreaterThanOrEqual(before);
+    expect(saved).toBeLessThanOrEqual(after);
+    // The disks are sparse in the archive: a few MiB, not their 16 GiB each.
+    expect(fs.statSync(archive).size).toBeLessThan(1024 ** 3);
+    process.stdout.write(
+      `CheckpointContainer: ${took} ms, archive ${fs.statSync(archive).size} bytes; ${h.daemon.logs().match(/checkpointed to .*\)/)?.[0] ?? ''}\n`,
+    );
+    fs.rmSync(out, { recursive: true });
+
+    // It counts on, and the save left no checkpoint on the sandbox's pod.
+    for (const end = Date.now() + 60_000; (await count(cid)) <= after && Date.now() < end; )
+      await new Promise((r) => setTimeout(r, 500));
+    expect(await count(cid)).toBeGreaterThan(after);
+    expect(checkpointsOf(sb.sid)).toEqual([]);
+
+    // A restore from the archive (CRI-O's: its path as the image) is not served yet.
+    const sb2 = await runSandbox('restored');
+    const restore = await criFailure(
+      cri.runtime('CreateContainer', {
+        pod_sandbox_id: sb2.sid,
+        config: { metadata: { name: 'count', attempt: 0 }, image: { image: archive } },
+        sandbox_config: sb2.config,
+      }),
+    );
+    expect(restore.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(restore.details).toContain(`restoring a container from checkpoint archive ${archive} is not served yet`);
+    await removeSandbox(sb2.sid);
+
+    // A second checkpoint replaces the archive.
+    await checkpoint(cid, archive);
+    expect(execFileSync('tar', ['-tf', archive]).toString()).toContain('vm.state');
+    await removeSandbox(sb.sid);
+  });
+
+  it('refuses what it cannot save, the container running on and nothing written', async () => {
+    const location = path.join(dir, 'refused.tar');
+    expect((await criFailure(checkpoint('nosuchcontainer', location))).code).toBe(grpc.status.NOT_FOUND);
+
+    const sb = await runSandbox('refusals');
+    const bind = path.join(dir, 'bind');
+    fs.mkdirSync(bind);
+    const mounted = await runContainer(
+      sb,
+      'mounted',
+      ['sleep', '3600'],
+      [{ container_path: '/data', host_path: bind }],
+    );
+    const e1 = await criFailure(checkpoint(mounted, location));
+    expect(e1.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(e1.details).toMatch(/host-path mounts \(\/data\).*file share/);
+
+    // Another container of its pod runs beside it.
+    const plain = await runContainer(sb, 'plain', ['sleep', '3600']);
+    const e2 = await criFailure(checkpoint(plain, location));
+    expect(e2.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(e2.details).toMatch(/only running container of a pod/);
+    expect((await criFailure(checkpoint(plain, 'relative.tar'))).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(await exec(plain, ['echo', 'still'])).toBe('still\n');
+
+    // A container that exited.
+    await cri.runtime('StopContainer', { container_id: mounted, timeout: 0 }, 120_000);
+    const e3 = await criFailure(checkpoint(mounted, location));
+    expect(e3.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(e3.details).toMatch(/not running/);
+
+    // The pod's one running container now, but the VM's file share stays mounted for the
+    // host-path mount of the container that exited.
+    const e4 = await criFailure(checkpoint(plain, location));
+    expect(e4.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(e4.details).toMatch(
+      /its sandbox's VM has a file share mounted, which QEMU cannot save: a container of the pod had host-path mounts \(QEMU: Migration is disabled when VirtFS export path .* is mounted in the guest using mount_tag 'podvisor-vol'\)$/,
+    );
+    expect(await exec(plain, ['echo', 'still'])).toBe('still\n');
+
+    expect(fs.existsSync(location)).toBe(false);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('.refused'))).toEqual([]);
+    await removeSandbox(sb.sid);
+  });
+});
