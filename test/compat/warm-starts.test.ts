@@ -6,6 +6,8 @@
  *   drew is in it, its start's output is not run again, and it is a container of its own (its
  *   ID, hostname and disk), marked by the label org.podvisor.warm-start.state;
  * - two warm runs at once each start from the save, with disks of their own;
+ * - docker-py's run of the same kind starts warm, and so does Compose v2's second `up` of a
+ *   service (after a `down`);
  * - another env, a bind mount, or the label org.podvisor.warm-start=false start cold;
  * - the state goes once its image is removed and no container of it is left.
  */
@@ -14,7 +16,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
+import { execFileSync } from 'node:child_process';
 import { dockerCli, dockerOk, dockerSync } from '../helpers/docker-cli';
+import { composeV2, composeV2Env, composeV2Plugin } from '../helpers/compose-v2';
 
 jest.setTimeout(900000);
 
@@ -104,6 +108,42 @@ test('two warm runs at once each start from the save, with disks of their own', 
   dockerOk(d, ['exec', 'w3', 'sh', '-c', 'echo three > /written']);
   expect(dockerSync(d, ['exec', 'w4', 'cat', '/written']).code).not.toBe(0);
   dockerOk(d, ['rm', '-f', 'w2', 'w3', 'w4']);
+});
+
+test("docker-py's run of the same kind starts warm; Compose v2's second up starts warm", async () => {
+  const script = [
+    'import docker, sys',
+    'c = docker.from_env()',
+    'x = c.containers.run(sys.argv[1], ["sh", "-c", sys.argv[2]], detach=True, name="dpy")',
+    'print(x.id)',
+  ].join('\n');
+  execFileSync('python3', ['-c', script, BASE, PROGRAM], { env: d.env, timeout: 300000 });
+  expect(warmLabel('dpy')).not.toBe('');
+  expect(await tokenOf('dpy')).toBe(firstToken);
+  dockerOk(d, ['rm', '-f', 'dpy']);
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-warm-compose-'));
+  const env = composeV2Env(d.env, composeV2Plugin());
+  // Another command than the runs above: a kind of its own, whose first is the first up's.
+  const program = PROGRAM.replace('started', 'app started');
+  fs.writeFileSync(
+    path.join(dir, 'compose.yaml'),
+    `services:\n  app:\n    image: ${BASE}\n    command: ["sh", "-c", ${JSON.stringify(program)}]\n`,
+  );
+  try {
+    const before = states().length;
+    expect((await composeV2(env, dir, 'warmv2', ['up', '-d'])).code).toBe(0);
+    const first = await tokenOf('warmv2-app-1');
+    expect(warmLabel('warmv2-app-1')).toBe('');
+    await statesAtLeast(before + 1);
+    expect((await composeV2(env, dir, 'warmv2', ['down', '-t', '1'])).code).toBe(0);
+    expect((await composeV2(env, dir, 'warmv2', ['up', '-d'])).code).toBe(0);
+    expect(warmLabel('warmv2-app-1')).not.toBe('');
+    expect(await tokenOf('warmv2-app-1')).toBe(first);
+  } finally {
+    await composeV2(env, dir, 'warmv2', ['down', '-t', '1']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('another env, a bind mount, or the opt-out label start cold', async () => {
