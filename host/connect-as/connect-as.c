@@ -4,6 +4,7 @@
  * (src/pod/network/connect-as.ts).
  *
  *   podvisor-connect-as UID GID [GROUP...]
+ *   podvisor-connect-as --peer
  *
  *   fd 0  what the container's process writes (EOF: shut the connection's write side)
  *   fd 1  what the host service writes (closed once the service shut its write side)
@@ -19,6 +20,14 @@
  * The credentials are set for good before the connect (groups, gid, then uid; no_new_privs):
  * any uid but 0 leaves no capability. The socket is reached through /proc/self/fd/3, which a
  * process may open even once it is no longer dumpable. Only fds 0-3 are kept.
+ *
+ * With --peer it connects nothing: fd 3 is a connection a host client made to a listener of the
+ * daemon's (a guest's socket in a share, src/pod/network/share-sockets.ts), and what it writes
+ * on fd 1 is who that client is, "UID GID[ GROUP...]\n" (SO_PEERCRED, and SO_PEERGROUPS: at
+ * most MAX_GROUPS, none when the client has more), for the guest agent to connect as them
+ * (src/pod/network/peer-of.ts). Node cannot read either option; /proc/<pid>/status of the
+ * client would be read after the fact, by a pid that may be another process's by then. On
+ * error "<errno>\n" on fd 2 and exit status 1. Nothing of the socket is read or changed.
  *
  * Exit status: 0 once both directions ended (or the daemon stopped reading), 1 when the
  * connect failed, 2 on bad arguments or credentials that cannot be taken, 3 when the
@@ -133,8 +142,43 @@ static int relay(int s) {
   }
 }
 
+/* --peer: who connected on fd 3 (see the comment at the top); the exit status. */
+static int peer_of(void) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(3, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof cred) {
+    status(errno ? errno : EINVAL);
+    return 1;
+  }
+  gid_t groups[MAX_GROUPS];
+  socklen_t glen = sizeof groups;
+  size_t ngroups = 0;
+  if (getsockopt(3, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) {
+    ngroups = glen / sizeof groups[0];
+  } else if (errno != ERANGE) { /* ERANGE: more than MAX_GROUPS, none carried (no partial list) */
+    status(errno);
+    return 1;
+  }
+  char out[12 * (MAX_GROUPS + 2) + 2];
+  int n = snprintf(out, sizeof out, "%u %u", (unsigned)cred.uid, (unsigned)cred.gid);
+  for (size_t i = 0; i < ngroups; i++) n += snprintf(out + n, sizeof out - (size_t)n, " %u", (unsigned)groups[i]);
+  n += snprintf(out + n, sizeof out - (size_t)n, "\n");
+  for (int off = 0; off < n;) {
+    ssize_t w = write(1, out + off, (size_t)(n - off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return 1;
+    off += (int)w;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  if (argc == 2 && strcmp(argv[1], "--peer") == 0) {
+    syscall(SYS_close_range, 4U, ~0U, 0U);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    return peer_of();
+  }
   pid_t parent = getppid();
   uint32_t uid, gid;
   gid_t groups[MAX_GROUPS];
