@@ -2,7 +2,9 @@
  * Who a host client is, read from its connection to a listener of the daemon's
  * (src/pod/network/peer-of.ts, `podvisor-connect-as --peer`): the uid, gid and groups the
  * kernel recorded at the client's connect, as the guest's server would read them under runc;
- * the helper's line is parsed strictly, and without the helper no answer is made up.
+ * the staying helper (`--peers`) answers about the descriptor it is named, with its inode, and
+ * about nothing that is not a socket; the helper's lines are parsed strictly, and without the
+ * helper no answer is made up.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,7 +14,8 @@ import * as path from 'node:path';
 import type { PeerCredentials } from '../../../src/vm/types';
 import { O_PATH } from '../../../src/util/beneath';
 import { connectHostSocket } from '../../../src/pod/network/connect-as';
-import { parsePeerLine, peerOf } from '../../../src/pod/network/peer-of';
+import { connectAsBinary } from '../../../src/pod/network/connect-as';
+import { parsePeerLine, parsePeersAnswer, peerOf } from '../../../src/pod/network/peer-of';
 
 let dir: string;
 let server: net.Server;
@@ -128,4 +131,41 @@ test('without the helper, or with one that fails, no ids are made up', async () 
   await expect(peerOf(s, '/bin/true')).rejects.toThrow(/cannot tell who connected/);
   c.destroy();
   s.destroy();
+});
+
+test("the staying helper answers about the daemon's descriptor it is named: its inode and ids (as the helper of one connection does); not a socket, a closed fd or garbage is an error", async () => {
+  const accepted = new Promise<net.Socket>((resolve) => (onConnection = resolve));
+  const c = net.createConnection(sock);
+  c.on('error', () => undefined);
+  const s = await accepted;
+  const fd = (s as unknown as { _handle: { fd: number } })._handle.fd;
+  const file = fs.openSync(path.join(dir, 'plain'), 'w');
+  const closed = fs.openSync(path.join(dir, 'plain'), 'r');
+  fs.closeSync(closed);
+  const helper = spawn(connectAsBinary()!, ['--peers'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  let out = '';
+  helper.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  helper.stdin.end(`${fd}\n${file}\n${closed}\nabc\n`);
+  await new Promise((r) => helper.once('close', r));
+  const lines = out.split('\n');
+  expect(parsePeersAnswer(`${lines[0]}\n`)).toEqual({
+    ino: fs.fstatSync(fd, { bigint: true }).ino,
+    peer: { uid: 0, gid: 0, groups: expect.any(Array) },
+  });
+  expect(lines.slice(1)).toEqual(['err 88', 'err 9', 'err 9', '']);
+  // The helper of one connection (where the staying one cannot take a copy): the same ids.
+  const one = spawn(connectAsBinary()!, ['--peer'], { stdio: ['ignore', 'pipe', 'pipe', s] });
+  let line = '';
+  one.stdout!.on('data', (b: Buffer) => (line += b.toString()));
+  await new Promise((r) => one.once('close', r));
+  expect(parsePeerLine(line)).toEqual(parsePeersAnswer(`${lines[0]}\n`)?.peer);
+  fs.closeSync(file);
+  c.destroy();
+  s.destroy();
+});
+
+test('an answer of the staying helper is taken only as ok INODE UID GID[ GROUP...]', () => {
+  expect(parsePeersAnswer('ok 123 1000 100 27\n')).toEqual({ ino: 123n, peer: { uid: 1000, gid: 100, groups: [27] } });
+  for (const bad of ['ok 123 1000\n', 'ok 1000 100\n', 'err 9\n', 'ok x 0 0\n', 'ok 1 0 0', 'ok 1 0 4294967295\n'])
+    expect(parsePeersAnswer(bad)).toBeUndefined();
 });
