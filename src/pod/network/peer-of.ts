@@ -110,6 +110,12 @@ class PeersHelper {
     }
   }
 
+  /** End it: what is pending fails. */
+  close(): void {
+    this.child.stdin!.destroy();
+    this.child.kill('SIGKILL');
+  }
+
   /** Who is at the other end of the daemon's descriptor `fd`; rejects when the helper cannot say. */
   ask(fd: number): Promise<PeerCredentials> {
     if (this.ended) return Promise.reject(new Error('the peers helper ended'));
@@ -127,6 +133,12 @@ class PeersHelper {
 }
 
 let helper: { bin: string; h: PeersHelper } | undefined;
+
+/** End the staying helper, if one runs (the next peerOf starts another). */
+export function closePeersHelper(): void {
+  helper?.h.close();
+  helper = undefined;
+}
 
 function peersHelper(bin: string): PeersHelper {
   if (!helper || helper.bin !== bin || helper.h.ended) helper = { bin, h: new PeersHelper(bin) };

@@ -15,7 +15,7 @@ import type { PeerCredentials } from '../../../src/vm/types';
 import { O_PATH } from '../../../src/util/beneath';
 import { connectHostSocket } from '../../../src/pod/network/connect-as';
 import { connectAsBinary } from '../../../src/pod/network/connect-as';
-import { parsePeerLine, parsePeersAnswer, peerOf } from '../../../src/pod/network/peer-of';
+import { closePeersHelper, parsePeerLine, parsePeersAnswer, peerOf } from '../../../src/pod/network/peer-of';
 
 let dir: string;
 let server: net.Server;
@@ -49,6 +49,8 @@ afterEach(async () => {
   await new Promise((r) => server.close(r));
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+afterAll(() => closePeersHelper());
 
 /** The next connection's answer, once it comes. */
 async function nextSeen(n: number): Promise<PeerCredentials | string> {
