@@ -17,13 +17,17 @@
  * and the SOCKET_ANSWER request is answered then. SOCKET_DIAL connects the agent itself to a
  * socket file of the share (a socket bound here, which the host listens for at its file) and
  * answers with that connection as such a process. The kernel never sends the agent's own
- * connects out again, so a socket no longer bound here is refused, never looped.
+ * connects out again, so a socket no longer bound here is refused, never looped. A DIAL with
+ * UID GID GROUP... (the host client's, SO_PEERCRED and SO_PEERGROUPS of its connection on the
+ * host) connects as them: the guest's server reads them with SO_PEERCRED, as under runc, where
+ * the host client connects itself, and the socket file's mode is checked against them.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -226,10 +230,70 @@ void op_socket_answer(const struct tlv_msg *m, uint32_t id) {
   kernel_reply(token, 0, fd);
 }
 
+/* Who a SOCKET_DIAL connects as: the host client's ids. */
+struct dial_peer {
+  uint32_t uid, gid;
+  uint32_t ngroups;
+  gid_t groups[PV_MAX_GROUPS];
+};
+
+static uint32_t u32_le(const uint8_t *v) { return v[0] | (v[1] << 8) | (v[2] << 16) | ((uint32_t)v[3] << 24); }
+
+/* A SOCKET_DIAL's UID GID GROUP...: 1 with them in *p, 0 with none at all, -1 answered. Strict:
+ * one UID and one GID or neither, no id 2^32-1, at most PV_MAX_GROUPS groups, every field 4
+ * bytes; anything else is refused, never a connection made as someone else. */
+static int dial_peer(const struct tlv_msg *m, uint32_t id, struct dial_peer *p) {
+  int nuid = tlv_count(m, PV_TAG_UID), ngid = tlv_count(m, PV_TAG_GID), ngroups = tlv_count(m, PV_TAG_GROUP);
+  if (nuid == 0 && ngid == 0 && ngroups == 0) return 0;
+  if (nuid != 1 || ngid != 1 || tlv_get_u32(m, PV_TAG_UID, &p->uid) < 0 || tlv_get_u32(m, PV_TAG_GID, &p->gid) < 0 ||
+      p->uid == (uint32_t)-1 || p->gid == (uint32_t)-1)
+    return fail(id, PV_ERR_INVALID, EINVAL, "bad peer credentials"), -1;
+  if (ngroups > PV_MAX_GROUPS) return fail(id, PV_ERR_TOO_LARGE, E2BIG, "too many supplementary groups"), -1;
+  p->ngroups = 0;
+  size_t pos = 0;
+  struct tlv_field f;
+  while (tlv_next(m, &pos, &f))
+    if (f.tag == PV_TAG_GROUP) {
+      if (f.len != 4 || u32_le(f.val) == (uint32_t)-1) return fail(id, PV_ERR_INVALID, EINVAL, "bad peer group"), -1;
+      p->groups[p->ngroups++] = (gid_t)u32_le(f.val);
+    }
+  return 1;
+}
+
+/*
+ * connect(fd, sa) with `p`'s groups, effective gid and effective uid (what SO_PEERCRED and
+ * SO_PEERGROUPS record, and what the socket file's mode is checked against), then the agent's
+ * own again. Raw syscalls: they change this thread only, and the agent is one thread, so
+ * nothing else runs meanwhile; the real and saved ids stay the agent's, so it may go back. A
+ * failure to go back ends the agent (the VM with it) rather than go on as someone else.
+ */
+static int connect_as(int fd, const struct sockaddr_un *sa, const struct dial_peer *p) {
+  uid_t ruid, euid, suid;
+  gid_t rgid, egid, sgid, saved[PV_MAX_GROUPS];
+  int nsaved = getgroups(PV_MAX_GROUPS, saved);
+  if (nsaved < 0 || getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0) return -1;
+  int r = -1, err = 0;
+  if (syscall(SYS_setgroups, (size_t)p->ngroups, p->groups) < 0 || syscall(SYS_setresgid, -1, p->gid, -1) < 0 ||
+      syscall(SYS_setresuid, -1, p->uid, -1) < 0)
+    err = errno;
+  else if ((r = connect(fd, (const struct sockaddr *)sa, sizeof *sa)) < 0)
+    err = errno;
+  if (syscall(SYS_setresuid, -1, euid, -1) < 0 || syscall(SYS_setresgid, -1, egid, -1) < 0 ||
+      syscall(SYS_setgroups, (size_t)nsaved, saved) < 0) {
+    logf_("sockets: cannot take back the agent's credentials: %s", strerror(errno));
+    _exit(1);
+  }
+  errno = err;
+  return r;
+}
+
 void op_socket_dial(const struct tlv_msg *m, uint32_t id) {
   struct stream_request s;
+  struct dial_peer peer;
   char tag[MAX_EVENT_TAG + 1], rel[PV_MAX_PATH + 1], dir[PV_MAX_PATH * 2 + 2];
   if (need_stream(m, id, &s) < 0) return;
+  int as_peer = dial_peer(m, id, &peer);
+  if (as_peer < 0) return;
   if (need_str(m, id, PV_TAG_SOURCE, "share tag", tag, MAX_EVENT_TAG) < 0) return;
   if (need_str(m, id, PV_TAG_PATH, "path", rel, PV_MAX_PATH) < 0) return;
   if (!valid_container_path(rel)) return fail(id, PV_ERR_INVALID, EINVAL, "path must be absolute without ..");
@@ -251,13 +315,15 @@ void op_socket_dial(const struct tlv_msg *m, uint32_t id) {
     return fail(id, PV_ERR_INVALID, ENAMETOOLONG, "socket name too long");
   }
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int r = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  int r = fd < 0 ? -1 : as_peer ? connect_as(fd, &sa, &peer) : connect(fd, (struct sockaddr *)&sa, sizeof sa);
   int err = errno;
   close(dfd);
   if (r < 0) {
     if (fd >= 0) close(fd);
     /* A full backlog (EAGAIN) is refused, as a blocking client would wait forever otherwise. */
     if (err == EAGAIN) err = ECONNREFUSED;
+    /* The peer's ids may not open the socket: that client is refused, the socket still listens. */
+    if (err == EACCES || err == EPERM) return fail(id, PV_ERR_PERMISSION, err, strerror(err));
     return fail(id, PV_ERR_NOT_FOUND, err, strerror(err));
   }
   struct agent_error e;

@@ -342,11 +342,16 @@
  *        once). Without, the host has connected on its side: the process is connected to a
  *        socket of the agent's, and that connection becomes a process without a pid, as
  *        SOCKET_ACCEPT's (ACK once connected; NOT_FOUND if the process never connects).
- *   PV_OP_SOCKET_DIAL        CONTAINER_ID PROCESS_ID HANDLE WINDOW SOURCE PATH -> ACK PID (0)
+ *   PV_OP_SOCKET_DIAL        CONTAINER_ID PROCESS_ID HANDLE WINDOW SOURCE PATH [UID GID GROUP...]
+ *                                                          -> ACK PID (0)
  *        The agent connects to the socket file PATH (from the root of the mounted 9p tag
  *        SOURCE): a guest socket bound there, which the host listens for at its file. The
- *        connection is a process without a pid, as SOCKET_ACCEPT's. NOT_FOUND with the
- *        connect's errno when nothing in the guest listens there.
+ *        connection is a process without a pid, as SOCKET_ACCEPT's. With UID GID GROUP... (at
+ *        most PV_MAX_GROUPS; the host client's SO_PEERCRED and SO_PEERGROUPS) the connect is
+ *        made with them as its effective ids and groups, so the guest's server sees them, and
+ *        the file's mode is checked against them (PERMISSION with the errno when they may
+ *        not open it); half a pair, an id 2^32-1 or a malformed GROUP is INVALID. NOT_FOUND
+ *        with the connect's errno when nothing in the guest listens there.
  *   PV_OP_FILE_EVENT         SOURCE PATH EVENT_MASK [EVENT_COOKIE] [EVENT_NAME] -> ACK
  *        Another writer's event (the host's, another VM's) on a file of the 9p tag SOURCE
  *        that a guest process watches (SOCKET_EVENT WATCH named it): the guest kernel

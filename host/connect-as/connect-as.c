@@ -4,6 +4,8 @@
  * (src/pod/network/connect-as.ts).
  *
  *   podvisor-connect-as UID GID [GROUP...]
+ *   podvisor-connect-as --peer
+ *   podvisor-connect-as --peers
  *
  *   fd 0  what the container's process writes (EOF: shut the connection's write side)
  *   fd 1  what the host service writes (closed once the service shut its write side)
@@ -19,6 +21,19 @@
  * The credentials are set for good before the connect (groups, gid, then uid; no_new_privs):
  * any uid but 0 leaves no capability. The socket is reached through /proc/self/fd/3, which a
  * process may open even once it is no longer dumpable. Only fds 0-3 are kept.
+ *
+ * With --peer it connects nothing: fd 3 is a connection a host client made to a listener of the
+ * daemon's (a guest's socket in a share, src/pod/network/share-sockets.ts), and what it writes
+ * on fd 1 is who that client is, "UID GID[ GROUP...]\n" (SO_PEERCRED, and SO_PEERGROUPS: at
+ * most MAX_GROUPS, none when the client has more), for the guest agent to connect as them
+ * (src/pod/network/peer-of.ts). Node cannot read either option; /proc/<pid>/status of the
+ * client would be read after the fact, by a pid that may be another process's by then. On
+ * error "<errno>\n" on fd 2 and exit status 1. Nothing of the socket is read or changed.
+ * With --peers it does the same for many connections, staying: each line on fd 0 is the
+ * number of a descriptor of its parent's (the daemon's), which it takes a copy of
+ * (pidfd_getfd: no process per connection) and answers on fd 1, in order, with
+ * "ok INODE UID GID[ GROUP...]\n" (INODE: the socket's, for the daemon to check it asked
+ * about the descriptor it meant) or "err <errno>\n"; it ends at fd 0's end or its parent's.
  *
  * Exit status: 0 once both directions ended (or the daemon stopped reading), 1 when the
  * connect failed, 2 on bad arguments or credentials that cannot be taken, 3 when the
@@ -36,6 +51,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -133,8 +149,115 @@ static int relay(int s) {
   }
 }
 
+/* --peer: who connected on fd 3 (see the comment at the top); the exit status. */
+static int peer_of(void) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(3, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof cred) {
+    status(errno ? errno : EINVAL);
+    return 1;
+  }
+  gid_t groups[MAX_GROUPS];
+  socklen_t glen = sizeof groups;
+  size_t ngroups = 0;
+  if (getsockopt(3, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) {
+    ngroups = glen / sizeof groups[0];
+  } else if (errno != ERANGE) { /* ERANGE: more than MAX_GROUPS, none carried (no partial list) */
+    status(errno);
+    return 1;
+  }
+  char out[12 * (MAX_GROUPS + 2) + 2];
+  int n = snprintf(out, sizeof out, "%u %u", (unsigned)cred.uid, (unsigned)cred.gid);
+  for (size_t i = 0; i < ngroups; i++) n += snprintf(out + n, sizeof out - (size_t)n, " %u", (unsigned)groups[i]);
+  n += snprintf(out + n, sizeof out - (size_t)n, "\n");
+  for (int off = 0; off < n;) {
+    ssize_t w = write(1, out + off, (size_t)(n - off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return 1;
+    off += (int)w;
+  }
+  return 0;
+}
+
+/* Write all of `b` to fd 1; -1 when the daemon went. */
+static int put_all(const char *b, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(1, b, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* One answer of --peers about `fd` (a copy of the daemon's descriptor) into `out`. */
+static int peer_answer(int fd, char *out, size_t max) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  struct stat st;
+  gid_t groups[MAX_GROUPS];
+  socklen_t glen = sizeof groups;
+  size_t ngroups = 0;
+  if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) return snprintf(out, max, "err %d\n", ENOTSOCK);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof cred)
+    return snprintf(out, max, "err %d\n", errno ? errno : EINVAL);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) ngroups = glen / sizeof groups[0];
+  else if (errno != ERANGE) return snprintf(out, max, "err %d\n", errno);
+  int n = snprintf(out, max, "ok %llu %u %u", (unsigned long long)st.st_ino, (unsigned)cred.uid, (unsigned)cred.gid);
+  for (size_t i = 0; i < ngroups; i++) n += snprintf(out + n, max - (size_t)n, " %u", (unsigned)groups[i]);
+  n += snprintf(out + n, max - (size_t)n, "\n");
+  return n;
+}
+
+/* --peers: answer for each descriptor number the daemon names (see the comment at the top). */
+static int peers(void) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  int pidfd = (int)syscall(SYS_pidfd_open, getppid(), 0);
+  if (pidfd < 0) return 1;
+  char in[64], out[32 + 12 * (MAX_GROUPS + 2)];
+  size_t have = 0;
+  for (;;) {
+    ssize_t r = read(0, in + have, sizeof in - have);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return 0;
+    have += (size_t)r;
+    char *nl;
+    while ((nl = memchr(in, '\n', have))) {
+      *nl = '\0';
+      uint32_t num;
+      int n;
+      if (parse_id(in, &num) < 0 || num > 0x7fffffff) {
+        n = snprintf(out, sizeof out, "err %d\n", EBADF);
+      } else {
+        int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)num, 0);
+        if (fd < 0) {
+          n = snprintf(out, sizeof out, "err %d\n", errno);
+        } else {
+          n = peer_answer(fd, out, sizeof out);
+          close(fd);
+        }
+      }
+      if (put_all(out, (size_t)n) < 0) return 0;
+      size_t used = (size_t)(nl - in) + 1;
+      memmove(in, nl + 1, have - used);
+      have -= used;
+    }
+    if (have == sizeof in) return 2; /* a line longer than any number: not the daemon's */
+  }
+}
+
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  if (argc == 2 && strcmp(argv[1], "--peers") == 0) {
+    syscall(SYS_close_range, 3U, ~0U, 0U);
+    return peers();
+  }
+  if (argc == 2 && strcmp(argv[1], "--peer") == 0) {
+    syscall(SYS_close_range, 4U, ~0U, 0U);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    return peer_of();
+  }
   pid_t parent = getppid();
   uint32_t uid, gid;
   gid_t groups[MAX_GROUPS];

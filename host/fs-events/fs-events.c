@@ -2,7 +2,8 @@
  * podvisor-fs-events - the host's watch of the files a VM's guest watches in its shares
  * (src/pod/share-events.ts starts one per such VM).
  *
- *   podvisor-fs-events QEMU_PID        (fd 3: the VM's share, a directory the daemon opened)
+ *   podvisor-fs-events QEMU_PID [UID_BASE UID_COUNT]
+ *                                      (fd 3: the VM's share, a directory the daemon opened)
  *
  * The guest kernel sees only its own writes to a 9p share: an edit made on the host, or by
  * another VM, reaches its files but none of its inotify watches. When a guest process adds a
@@ -12,6 +13,16 @@
  * says which process caused the event: QEMU_PID's own (the guest's writes, which its kernel
  * has already reported) are left out. A rename (FAN_RENAME) becomes inotify's MOVED_FROM and
  * MOVED_TO with a cookie of ours.
+ *
+ * Which other process is a QEMU (another VM's 9p server, whose file making is one event under
+ * one kernel: see report()) is told by what the process cannot change about itself: its uids,
+ * all in UID_BASE..UID_BASE+UID_COUNT-1 (the host ids jailed QEMUs run as, which no host
+ * account uses: src/vm/qemu/confinement/jail.ts), or root's with a command name of QEMU's (an
+ * unjailed QEMU; root is trusted anyway). A command name alone, which any process sets for
+ * itself, proves nothing. The process is the one that caused the event, pinned by the pidfd
+ * fanotify gives with it (FAN_REPORT_PIDFD): its /proc/PID is read, then the pidfd is checked
+ * to be still alive, so the pid read was not another process's by then; a process gone, or a
+ * kernel without pidfds in events, is no QEMU. What is read is bounded (one page of status).
  *
  * stdin, from the daemon: one request per mark to add,
  *   u32 id, u16 path length, path (relative to the share: `.` for the share itself), which this
@@ -71,6 +82,8 @@ struct mark {
 static struct mark g_marks[MAX_MARKS];
 static int g_nmarks;
 static pid_t g_ignored;
+/* The host ids jailed QEMUs run as (UID_BASE, UID_COUNT; none when not given). */
+static uint32_t g_uid_base, g_uid_count;
 /* The share the marks are beneath (fd 3 at the start). */
 enum { SHARE_FD = 3 };
 static uint32_t g_cookie;
@@ -178,25 +191,56 @@ static const struct mark *find(const struct fanotify_event_info_fid *fid) {
   return NULL;
 }
 
-/* Whether `pid` is a QEMU (a VM's 9p server), by its command name; remembered for the last few. */
-static int is_qemu(pid_t pid) {
-  static pid_t seen[16];
-  static int yes[16], next;
-  for (int i = 0; i < 16; i++)
-    if (seen[i] == pid) return yes[i];
-  char path[64], comm[32] = "";
-  snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t r = read(fd, comm, sizeof comm - 1);
-    comm[r > 0 ? r : 0] = '\0';
-    close(fd);
+/* Read /proc/PID/NAME (at most `max` - 1 bytes) into `out`; 0, or -1. */
+static int read_proc(pid_t pid, const char *name, char *out, size_t max) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return -1;
+  ssize_t r = read(fd, out, max - 1);
+  close(fd);
+  if (r < 0) return -1;
+  out[r] = '\0';
+  return 0;
+}
+
+/* Whether uid `u` is one jailed QEMUs run as. */
+static int vm_uid(unsigned long u) { return g_uid_count && u >= g_uid_base && u - g_uid_base < g_uid_count; }
+
+/*
+ * Whether the process that caused an event (`pid`, pinned by `pidfd`) is a QEMU: all four of
+ * its uids a VM's, or all root's with QEMU's command name (see the comment at the top).
+ */
+static int is_qemu(pid_t pid, int pidfd) {
+  char status[4096], comm[32] = "";
+  if (pidfd < 0 || pid <= 0 || read_proc(pid, "status", status, sizeof status) < 0) return 0;
+  const char *u = strstr(status, "\nUid:");
+  unsigned long ids[4];
+  if (!u || sscanf(u, "\nUid: %lu %lu %lu %lu", &ids[0], &ids[1], &ids[2], &ids[3]) != 4) return 0;
+  int vm = 1, root = 1;
+  for (int i = 0; i < 4; i++) {
+    vm &= vm_uid(ids[i]);
+    root &= ids[i] == 0;
   }
-  int slot = next;
-  next = (next + 1) % 16;
-  seen[slot] = pid;
-  yes[slot] = strncmp(comm, "qemu-system", 11) == 0;
-  return yes[slot];
+  if (!vm && !(root && read_proc(pid, "comm", comm, sizeof comm) == 0 && strncmp(comm, "qemu-system", 11) == 0))
+    return 0;
+  /* Still there: the pid read above was this process's, not a later one's. (Signal 0 to
+   * another user's process is EPERM; ESRCH is a process gone.) */
+  return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 || errno == EPERM;
+}
+
+/* The pidfd an event carries (FAN_REPORT_PIDFD), or -1: none, or the process was gone. */
+static int event_pidfd(const struct fanotify_event_metadata *e) {
+  for (size_t off = e->metadata_len; off + sizeof(struct fanotify_event_info_header) <= e->event_len;) {
+    const struct fanotify_event_info_header *hdr = (const void *)((const char *)e + off);
+    if (hdr->len == 0 || off + hdr->len > e->event_len) break;
+    if (hdr->info_type == FAN_EVENT_INFO_TYPE_PIDFD && hdr->len >= sizeof(struct fanotify_event_info_pidfd)) {
+      int fd = ((const struct fanotify_event_info_pidfd *)hdr)->pidfd;
+      return fd >= 0 ? fd : -1;
+    }
+    off += hdr->len;
+  }
+  return -1;
 }
 
 /* An info record's handle and the name after it. */
@@ -221,7 +265,7 @@ static void to_dir(const struct fanotify_event_info_fid *dfid, const char *name,
  * it is reported as inotify does, MOVED_FROM to the old directory and MOVED_TO to the new one,
  * with one cookie.
  */
-static void report(const struct fanotify_event_metadata *e) {
+static void report(const struct fanotify_event_metadata *e, int pidfd) {
   const struct fanotify_event_info_fid *dfid = NULL, *ofid = NULL, *oldd = NULL, *newd = NULL;
   for (size_t off = e->metadata_len; off + sizeof(struct fanotify_event_info_header) <= e->event_len;) {
     const struct fanotify_event_info_header *hdr = (const void *)((const char *)e + off);
@@ -249,7 +293,8 @@ static void report(const struct fanotify_event_metadata *e) {
   static pid_t created_by;
   static char created[256];
   const char *n = dfid ? name_of(dfid) : "";
-  if (is_qemu(e->pid)) {
+  /* Asked only where it matters: a create, a mode or owner change, or the creator's next event. */
+  if (((all & (FAN_CREATE | FAN_ATTRIB)) || created_by == e->pid) && is_qemu(e->pid, pidfd)) {
     /* Its owner and its mode may come as two events, or one: each is left out until the
      * next event of that QEMU (a write, say) ends the file's making. */
     if ((all & FAN_ATTRIB) && ((all & FAN_CREATE) || (created_by == e->pid && strcmp(created, n) == 0))) all &= ~FAN_ATTRIB;
@@ -336,9 +381,20 @@ static int confine(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: podvisor-fs-events QEMU_PID (fd 3: the share)\n");
+  if (argc != 2 && argc != 4) {
+    fprintf(stderr, "usage: podvisor-fs-events QEMU_PID [UID_BASE UID_COUNT] (fd 3: the share)\n");
     return 2;
+  }
+  if (argc == 4) {
+    char *end1, *end2;
+    unsigned long base = strtoul(argv[2], &end1, 10), count = strtoul(argv[3], &end2, 10);
+    if (*end1 || *end2 || !*argv[2] || !*argv[3] || base == 0 || count == 0 || base > 0xfffffffeUL ||
+        count > 0xffffffffUL - base) {
+      fprintf(stderr, "podvisor-fs-events: bad uid range\n");
+      return 2;
+    }
+    g_uid_base = (uint32_t)base;
+    g_uid_count = (uint32_t)count;
   }
   struct stat share;
   if (fstat(SHARE_FD, &share) < 0 || !S_ISDIR(share.st_mode)) {
@@ -346,8 +402,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   g_ignored = (pid_t)atoi(argv[1]);
-  int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_FID | FAN_CLOEXEC | FAN_NONBLOCK,
-                          O_RDONLY | O_CLOEXEC);
+  unsigned int flags = FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_FID | FAN_CLOEXEC | FAN_NONBLOCK;
+  /* With each event's process pinned (5.15 on); an older kernel's events name no QEMU. */
+  int fan = fanotify_init(flags | FAN_REPORT_PIDFD, O_RDONLY | O_CLOEXEC);
+  if (fan < 0 && errno == EINVAL) fan = fanotify_init(flags, O_RDONLY | O_CLOEXEC);
   if (fan < 0) {
     fprintf(stderr, "podvisor-fs-events: fanotify_init: %s\n", strerror(errno));
     return 1;
@@ -356,7 +414,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "podvisor-fs-events: confining itself: %s\n", strerror(errno));
     return 1;
   }
-  static char buf[65536] __attribute__((aligned(8)));
+  /* 16 KiB: each event read brings a pidfd with it, so a read must not bring more than the fd limit allows. */
+  static char buf[16384] __attribute__((aligned(8)));
   for (;;) {
     struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = fan, .events = POLLIN}};
     if (poll(p, 2, -1) < 0) {
@@ -367,8 +426,9 @@ int main(int argc, char **argv) {
       ssize_t n = read(fan, buf, sizeof buf);
       for (const struct fanotify_event_metadata *e = (const void *)buf; n > 0 && FAN_EVENT_OK(e, n); e = FAN_EVENT_NEXT(e, n)) {
         if (e->vers != FANOTIFY_METADATA_VERSION) return 1;
-        if (e->mask & FAN_Q_OVERFLOW) continue;
-        report(e);
+        int pidfd = event_pidfd(e);
+        if (!(e->mask & FAN_Q_OVERFLOW)) report(e, pidfd);
+        if (pidfd >= 0) close(pidfd);
       }
     }
     if (p[0].revents & (POLLIN | POLLHUP)) {

@@ -59,6 +59,11 @@ export interface SocketDialRequest {
   tag: string;
   /** Absolute path from the share's root. */
   path: string;
+  /**
+   * The host client's ids (SO_PEERCRED and SO_PEERGROUPS of its connection): the agent
+   * connects as them, so the guest's server sees what it sees under runc; absent: as root.
+   */
+  peer?: PeerCredentials;
 }
 
 /** Agent.listenSocket: where and how the socket is made in the container. */

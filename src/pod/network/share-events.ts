@@ -31,6 +31,7 @@ import type { ShareSocketEvent, Vm } from '../../vm/types';
 import { PACKAGE_ROOT } from '../../util/package-info';
 import { logger } from '../../util/log';
 import { ROOT_FLAGS } from '../../util/beneath';
+import { VM_UID_BASE, VM_UID_COUNT } from '../../vm/qemu/confinement/jail';
 
 const log = logger('pod');
 
@@ -147,7 +148,11 @@ function startWatcher(vm: Vm): Watcher | undefined {
     // The share's directory, the watcher's fd 3: the paths it is asked to watch are beneath it.
     // Never through a symlink: a VM an earlier build started has it where its QEMU could swap it.
     share = fs.openSync(vm.devices.volumes!.hostDir, ROOT_FLAGS);
-    child = spawn(FS_EVENTS_BIN, [String(vm.pid)], { stdio: ['pipe', 'pipe', 'inherit', share] });
+    // With the host ids jailed QEMUs run as: how it tells another VM's 9p server (not by the
+    // command name a process gives itself).
+    child = spawn(FS_EVENTS_BIN, [String(vm.pid), String(VM_UID_BASE), String(VM_UID_COUNT)], {
+      stdio: ['pipe', 'pipe', 'inherit', share],
+    });
   } catch (e) {
     // Some failures to start are thrown rather than emitted (E2BIG, ENOMEM...).
     log.warn(`${FS_EVENTS_BIN}: ${(e as Error).message}: file events of the host do not reach VM ${vm.id}`);

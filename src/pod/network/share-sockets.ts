@@ -17,7 +17,9 @@
  *             file on its side: a socket of its own bound under a random name in the same
  *             directory (the guest's file's mode and owner), renamed over the guest's file.
  *             Each connection to it (a host client, or another VM's through the host) is
- *             piped to a connection the agent makes to the guest's socket (Agent.dialSocket).
+ *             piped to a connection the agent makes to the guest's socket (Agent.dialSocket),
+ *             as the client's uid, gid and groups (SO_PEERCRED and SO_PEERGROUPS of its
+ *             connection, ./peer-of.ts), so the guest's server sees them as under runc.
  *             Once the guest's socket is gone, the host's listener is closed and the file
  *             left, as a socket whose server exited leaves it: connects are refused.
  *
@@ -46,13 +48,15 @@ import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import type { AgentProcess, ShareSocketEvent, Vm } from '../../vm/types';
+import type { AgentProcess, PeerCredentials, ShareSocketEvent, Vm } from '../../vm/types';
 import { at, O_PATH, openChild, type BeneathPath } from '../../util/beneath';
 import { openGuestParent } from '../../util/resolve-beneath';
 import { WorkSlots } from '../../util/work-slots';
+import { InvalidArgumentError } from '../../errors';
 import { logger } from '../../util/log';
 import { pipeGuestConnection } from './socket-relay';
 import { connectHostSocket } from './connect-as';
+import { peerOf } from './peer-of';
 import { stopShareWatcher, watchShareFile } from './share-events';
 
 const log = logger('pod');
@@ -407,14 +411,27 @@ async function onHostConnection(
   s.on('error', () => undefined);
   if (state.open >= MAX_CONNECTIONS) return void s.destroy();
   const release = takeSlot(state);
+  let peer: PeerCredentials;
+  try {
+    // Who the client is, from its connection (the kernel's record of its connect): the agent
+    // connects as them, so the guest's server sees the client's ids, as under runc.
+    peer = await peerOf(s);
+  } catch (e) {
+    release();
+    s.destroy();
+    log.warn(`VM ${vm.id}: a connection to ${ev.path} refused: ${(e as Error).message}`);
+    return;
+  }
   let conn: AgentProcess;
   try {
     conn = await underContainer(state, (containerId, processId) =>
-      vm.agent.dialSocket!({ containerId, processId, tag: ev.tag, path: ev.path }),
+      vm.agent.dialSocket!({ containerId, processId, tag: ev.tag, path: ev.path, peer }),
     );
   } catch (e) {
     release();
     s.destroy();
+    // The client's ids may not open the guest's socket (the agent's EACCES): this client is refused, the listener stays.
+    if (e instanceof InvalidArgumentError) return;
     // Nothing in the guest listens there any more: connects to the file are refused from now on.
     if (state.listeners.get(ev.path) === l) state.listeners.delete(ev.path);
     closeListener(l);

@@ -125,18 +125,27 @@ export function encodeSocketAnswer(req: SocketAnswerRequest, window: number): Tl
     .u32(Tag.WINDOW, window);
 }
 
-/** SOCKET_DIAL (the process's handle is added by the caller). */
+/** SOCKET_DIAL (the process's handle is added by the caller), with UID GID GROUP... when it has a peer. */
 export function encodeSocketDial(req: SocketDialRequest, window: number): TlvWriter {
   checkId(req.containerId, 'container id');
   checkId(req.processId, 'process id');
   if (!TAG_RE.test(req.tag)) throw new InvalidArgumentError(`invalid share tag ${JSON.stringify(req.tag)}`);
   checkPath(req.path);
-  return new TlvWriter()
+  const w = new TlvWriter()
     .str(Tag.CONTAINER_ID, req.containerId)
     .str(Tag.PROCESS_ID, req.processId)
     .u32(Tag.WINDOW, window)
     .str(Tag.SOURCE, req.tag)
     .str(Tag.PATH, req.path, Limits.MAX_PATH);
+  if (req.peer) {
+    const { uid, gid, groups } = req.peer;
+    if (groups.length > Limits.MAX_GROUPS) throw new InvalidArgumentError(`more than ${Limits.MAX_GROUPS} groups`);
+    for (const id of [uid, gid, ...groups])
+      if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new InvalidArgumentError(`invalid peer id ${id}`);
+    w.u32(Tag.UID, uid).u32(Tag.GID, gid);
+    for (const g of groups) w.u32(Tag.GROUP, g);
+  }
+  return w;
 }
 
 /** The inotify bits FILE_EVENT carries (IN_MODIFY ... IN_DELETE, IN_ISDIR). */

@@ -9,9 +9,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UnavailableError } from '../../../src/errors';
+import { InvalidArgumentError, UnavailableError } from '../../../src/errors';
 import { AgentClient } from '../../../src/vm/agent/client';
-import { decodePeer, decodeSocketEvent } from '../../../src/vm/agent/socket-ops';
+import { decodePeer, decodeSocketEvent, encodeSocketDial } from '../../../src/vm/agent/socket-ops';
 import { Limits, Op, SocketEvent, Tag } from '../../../src/vm/agent/protocol';
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
 import { FakeAgent } from '../../helpers/fake-agent';
@@ -112,4 +112,21 @@ describe('SOCKET_ACCEPT', () => {
     );
     expect(client!.closed).toBe(true);
   });
+});
+
+test('SOCKET_DIAL carries the host client as UID GID GROUP...; ids out of range or too many groups are refused before they go', () => {
+  const dial = { containerId: 'c1', processId: 'ssock-1', tag: 'vol', path: '/s.sock' };
+  const r = TlvReader.parse(
+    encodeSocketDial({ ...dial, peer: { uid: 1000, gid: 100, groups: [2000, 3000] } }, 65536).toBuffer(),
+  );
+  expect(decodePeer(r)).toEqual({ uid: 1000, gid: 100, groups: [2000, 3000] });
+  expect(decodePeer(TlvReader.parse(encodeSocketDial(dial, 65536).toBuffer()))).toBeUndefined();
+  for (const peer of [
+    { uid: -1, gid: 0, groups: [] },
+    { uid: 0xffffffff, gid: 0, groups: [] },
+    { uid: 0, gid: 1.5, groups: [] },
+    { uid: 0, gid: 0, groups: [0xffffffff] },
+    { uid: 0, gid: 0, groups: Array<number>(Limits.MAX_GROUPS + 1).fill(1) },
+  ])
+    expect(() => encodeSocketDial({ ...dial, peer }, 65536)).toThrow(InvalidArgumentError);
 });

@@ -203,6 +203,21 @@ export function vmCgroupDirs(dir: string): string[] {
 }
 
 /**
+ * The memory limit of the VM cgroup of `dir` (wherever it was put), bytes, as the kernel has
+ * it: what the daemon wrote from the size it booted the VM with, in a file no jailed process
+ * can reach. Undefined when the VM has no cgroup (a host without, an unconfined VM) or the
+ * limit is `max`.
+ */
+export function vmCgroupMemoryLimit(dir: string): number | undefined {
+  for (const d of vmCgroupDirs(dir))
+    for (const file of ['memory.max', 'memory.limit_in_bytes']) {
+      const v = readOr(path.join(d, file), '').trim();
+      if (/^\d{1,20}$/.test(v)) return Number(v);
+    }
+  return undefined;
+}
+
+/**
  * Remove the cgroup of the VM in `dir` once its processes are gone (nothing when it is not
  * there), wherever it was put, and the record of where. A process killed a moment ago may
  * still be in it while it exits: a busy cgroup is tried again for up to a second, then in the
