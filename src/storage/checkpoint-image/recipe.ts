@@ -119,25 +119,10 @@ export function dataOpHead(disk: number, count: number): Buffer {
   return b;
 }
 
-/** Block `block` of an open file of `size` bytes, zero-padded; `into` is 4096 bytes. */
-export async function readFileBlock(
-  fh: fs.promises.FileHandle,
-  size: number,
-  block: number,
-  into: Buffer,
-): Promise<void> {
-  const start = block * RECIPE_BLOCK;
-  const want = Math.min(RECIPE_BLOCK, size - start);
-  into.fill(0);
-  for (let done = 0; done < want; ) {
-    const { bytesRead } = await fh.read(into, done, want - done, start + done);
-    if (bytesRead === 0) throw new UnavailableError('a file of the image shrank while it was read');
-    done += bytesRead;
-  }
-}
-
 /** Open files kept by the sender while it verifies matches. */
 const OPEN_FILES = 16;
+/** Blocks of a file read at once to verify matches (1 MiB). */
+const WINDOW_BLOCKS = 256;
 
 /** The blocks of a tree's files, by a hash of their bytes, and the files to read them again. */
 class BlockIndex {
@@ -201,21 +186,38 @@ class BlockIndex {
     return fh;
   }
 
+  /** Blocks of one file read ahead (a run's next blocks are compared from memory). */
+  private window?: { file: number; first: number; blocks: number; buf: Buffer };
+
   /** Whether block `block` of file `i` (zero-padded) is `bytes`. */
-  async equals(i: number, block: number, bytes: Buffer, scratch: Buffer): Promise<boolean> {
+  async equals(i: number, block: number, bytes: Buffer): Promise<boolean> {
     const size = this.tree.files[i].size;
     if (block * RECIPE_BLOCK >= size) return false;
-    await readFileBlock(await this.handle(i), size, block, scratch);
-    return scratch.equals(bytes);
+    let w = this.window;
+    if (!w || w.file !== i || block < w.first || block >= w.first + w.blocks) {
+      const blocks = Math.min(WINDOW_BLOCKS, Math.ceil(size / RECIPE_BLOCK) - block);
+      const buf = w?.buf ?? Buffer.alloc(WINDOW_BLOCKS * RECIPE_BLOCK);
+      const want = Math.min(blocks * RECIPE_BLOCK, size - block * RECIPE_BLOCK);
+      const fh = await this.handle(i);
+      buf.fill(0, 0, blocks * RECIPE_BLOCK);
+      for (let done = 0; done < want; ) {
+        const { bytesRead } = await fh.read(buf, done, want - done, block * RECIPE_BLOCK + done);
+        if (bytesRead === 0) throw new UnavailableError('a file of the image shrank while it was read');
+        done += bytesRead;
+      }
+      w = this.window = { file: i, first: block, blocks, buf };
+    }
+    const at = (block - w.first) * RECIPE_BLOCK;
+    return w.buf.subarray(at, at + RECIPE_BLOCK).equals(bytes);
   }
 
   /** The file and block whose bytes are `bytes`, verified; undefined when none. */
-  async find(bytes: Buffer, scratch: Buffer): Promise<{ file: number; block: number } | undefined> {
+  async find(bytes: Buffer): Promise<{ file: number; block: number } | undefined> {
     const e = this.byHash.get(crypto.createHash('md5').update(bytes).digest('base64'));
     if (e === undefined) return undefined;
     const file = this.fileOf[e];
     const block = this.blockOf[e];
-    return (await this.equals(file, block, bytes, scratch)) ? { file, block } : undefined;
+    return (await this.equals(file, block, bytes)) ? { file, block } : undefined;
   }
 
   async close(): Promise<void> {
@@ -262,7 +264,6 @@ export async function recipeOf(disk: string, root: string, tree: TreeListing): P
       yield recipeHeader(size, tree.files.length, tree.digest);
       const digest = new DiskDigest(size);
       const stats: RecipeStats = { copied: 0, literal: 0, zero: 0, runs: 0 };
-      const scratch = Buffer.alloc(RECIPE_BLOCK);
       /** The copy run being gathered, or the literal blocks. */
       let run: { disk: number; file: number; block: number; count: number } | undefined;
       let lit: { disk: number; blocks: Buffer[] } | undefined;
@@ -306,13 +307,13 @@ export async function recipeOf(disk: string, root: string, tree: TreeListing): P
             if (
               run &&
               run.disk + run.count === blockNo &&
-              (await index.equals(run.file, run.block + run.count, bytes, scratch))
+              (await index.equals(run.file, run.block + run.count, bytes))
             ) {
               run.count++;
               stats.copied++;
               continue;
             }
-            const hit = await index.find(bytes, scratch);
+            const hit = await index.find(bytes);
             if (hit) {
               const r = flushRun();
               if (r) yield r;
