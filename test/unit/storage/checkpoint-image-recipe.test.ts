@@ -171,6 +171,22 @@ test('the tree is listed in a fixed order, regular files only, no symlink follow
   expect((await listTreeFiles(tree)).digest).toBe(listing.digest);
 });
 
+test('a hard link is listed at each of its paths; a name that is not UTF-8 and a FIFO are left out', async () => {
+  const before = await listTreeFiles(tree);
+  fs.linkSync(path.join(tree, 'etc/small'), path.join(tree, 'etc/small-link'));
+  fs.writeFileSync(Buffer.from(`${tree}/etc/\xff-latin1`, 'latin1'), 'x');
+  execFileSync('mkfifo', [path.join(tree, 'etc/fifo')]);
+  const after = await listTreeFiles(tree);
+  expect(after.files.map((f) => f.rel)).toEqual([
+    'etc/empty',
+    'etc/small',
+    'etc/small-link',
+    'etc/zeros',
+    ...before.files.slice(3).map((f) => f.rel),
+  ]);
+  expect(after.digest).not.toBe(before.digest);
+});
+
 test('an ext4 made by mkfs.ext4 -d travels as a small recipe and comes back byte for byte', async () => {
   const disk = path.join(root, 'image.ext4');
   mkfs(tree, disk);
