@@ -35,6 +35,7 @@ import { VolumeStore } from '../storage/volumes';
 import { repairFrontend } from '../translate/docker/repair';
 import { logger } from '../util/log';
 import { sharedMounter } from '../util/mounter';
+import { mountBaseTree, removeLeftoverTrees } from '../storage/checkpoint-image/base-tree';
 import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk/upper-disk';
 import { IMAGE_DISK_BYTES } from '../vm/devices/image-disk/image-disk';
 import { HeldVms } from '../vm/idle-vms';
@@ -228,13 +229,17 @@ async function openCreation(
   removeWithContainers(volumes);
   // Checkpoint images (docs/checkpoint-images.md): made by committing and checkpointing a
   // container, started as forks of their saved state, unpacked under the data root.
+  const checkpointImagesRoot = path.join(opts.dataRoot, 'checkpoint-images');
+  // The base trees an earlier daemon's packs and unpacks left mounted go first.
+  await removeLeftoverTrees(sharedMounter(), checkpointImagesRoot);
   const checkpointImages = new CheckpointImages({
-    root: path.join(opts.dataRoot, 'checkpoint-images'),
+    root: checkpointImagesRoot,
     pods,
     content: images.content,
     images: images.store,
     prepareForkTemplate: (dir) => vm.hypervisor.prepareForkTemplate(dir),
     checkStartable: (dir) => vm.hypervisor.checkSavedVm?.(dir),
+    mountLayers: (dirs) => mountBaseTree(sharedMounter(), dirs, checkpointImagesRoot),
     registries: opts.checkpointImageRegistries,
     commit: (id) =>
       commitContainer(

@@ -27,7 +27,7 @@ import { parseTagged, type ImageReference } from '../storage/reference';
 import type { ContentStore } from '../storage/content';
 import type { ImageStore } from '../storage/images';
 import { packCheckpointFiles } from '../storage/checkpoint-image/pack';
-import { unpackCheckpointFiles } from '../storage/checkpoint-image/unpack';
+import { unpackCheckpointFiles, type BaseTree } from '../storage/checkpoint-image/unpack';
 import { readSavedVm, VM_STATE_FILE } from '../vm/qemu/snapshots/saved-record';
 import {
   readSavedState,
@@ -80,6 +80,12 @@ export interface CheckpointImageDeps {
    * absent or empty: any. States made on this daemon always do; loaded ones only without a list.
    */
   registries?: readonly string[];
+  /**
+   * Mount image layer directories (lowest first) read-only and list their files
+   * (src/storage/checkpoint-image/base-tree.ts): the image disk then travels as a recipe over its
+   * base image's files. Absent: it travels as its bytes, and a recipe is refused at the unpack.
+   */
+  mountLayers?: (layerDirs: string[]) => Promise<BaseTree>;
   /** Make the fork template of a checkpoint's directory (the hypervisor's); absent: none is made ahead. */
   prepareForkTemplate?: (dir: string) => Promise<void>;
   /**
@@ -94,7 +100,7 @@ const UNPACK_LIMITS = {
   files: {
     [STATE_FILE]: { maxBytes: 64 * 1024 ** 3, sparse: false },
     [DISK_FILE]: { maxBytes: 64 * 1024 ** 3, sparse: true },
-    [IMAGE_DISK_FILE]: { maxBytes: 64 * 1024 ** 3, sparse: true },
+    [IMAGE_DISK_FILE]: { maxBytes: 64 * 1024 ** 3, sparse: true, recipe: true },
   },
   maxTotalBytes: 192 * 1024 ** 3,
 };
@@ -125,7 +131,7 @@ export class CheckpointImages {
     await pods.checkpoint!(rec.id, name, { exit: opts.exit });
     try {
       const dir = pods.checkpointDir!(rec.id, name);
-      const digest = await this.pack(dir);
+      const digest = await this.pack(dir, containerImageOf(rec));
       await images.attachCheckpoint(id, digest);
       await images.tag(id, target);
     } finally {
@@ -138,8 +144,11 @@ export class CheckpointImages {
     return id;
   }
 
-  /** Pack checkpoint `dir` into the content store; the state manifest's digest. */
-  private async pack(dir: string): Promise<string> {
+  /**
+   * Pack checkpoint `dir` of a container of image `baseImage` into the content store; the state
+   * manifest's digest.
+   */
+  private async pack(dir: string, baseImage: string | undefined): Promise<string> {
     let container: SavedContainerState;
     try {
       container = savedStateOf(dir);
@@ -161,16 +170,64 @@ export class CheckpointImages {
         'the container cannot be saved as an image yet: it was itself started from a checkpoint (its disk is an overlay over the saved one)',
       );
     const record: StateRecord = { format: 1, container, vm: travellingVmRecord(vm) };
-    const packed = await packCheckpointFiles(
-      this.deps.content,
-      [
-        { name: STATE_FILE, path: path.join(dir, VM_STATE_FILE), sparse: false },
-        { name: DISK_FILE, path: disk, sparse: true },
-        { name: IMAGE_DISK_FILE, path: vm.imageDisk.file, sparse: true },
-      ],
-      record,
-    );
-    return packed.digest;
+    const base = await this.baseTreeOf(baseImage);
+    try {
+      const packed = await packCheckpointFiles(
+        this.deps.content,
+        [
+          { name: STATE_FILE, path: path.join(dir, VM_STATE_FILE), sparse: false },
+          { name: DISK_FILE, path: disk, sparse: true },
+          {
+            name: IMAGE_DISK_FILE,
+            path: vm.imageDisk.file,
+            sparse: true,
+            ...(base ? { recipe: { root: base.tree.root, tree: base.tree.tree, base: base.diffIds } } : {}),
+          },
+        ],
+        record,
+      );
+      return packed.digest;
+    } finally {
+      await base?.tree.close();
+    }
+  }
+
+  /**
+   * The tree of image `imageId`'s layers, mounted, with their diff IDs: what its image disk is
+   * made from. Undefined (the disk then travels as its bytes) when there is no mounter or the
+   * image is gone.
+   */
+  private async baseTreeOf(imageId: string | undefined): Promise<{ tree: BaseTree; diffIds: string[] } | undefined> {
+    if (!imageId || !this.deps.mountLayers) return undefined;
+    try {
+      const diffIds = this.deps.images.config(imageId).rootfs.diff_ids;
+      const dirs = await this.deps.images.layerDirs(imageId);
+      if (!diffIds.length || diffIds.length !== dirs.length) return undefined;
+      return { tree: await this.deps.mountLayers(dirs), diffIds };
+    } catch (err) {
+      log.warn(`image ${imageId.slice(7, 19)}: its disk goes as its bytes: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * The opener of image `imageId`'s base tree for a recipe: the base layers it names must be
+   * the image's own first layers (the image's layers were pulled and checked by their digests),
+   * else the recipe is refused; they are then mounted as the sender's were.
+   */
+  private baseOpener(imageId: string): ((base: string[]) => Promise<BaseTree>) | undefined {
+    const mount = this.deps.mountLayers;
+    if (!mount) return undefined;
+    return async (base) => {
+      const diffIds = this.deps.images.config(imageId).rootfs.diff_ids;
+      if (base.length > diffIds.length || base.some((d, i) => diffIds[i] !== d)) {
+        throw new InvalidArgumentError(
+          "its image disk's recipe was made over layers that are not this image's own first layers",
+        );
+      }
+      const dirs = await this.deps.images.layerDirs(imageId);
+      return mount(dirs.slice(0, base.length));
+    };
   }
 
   /**
@@ -242,7 +299,13 @@ export class CheckpointImages {
     const tmp = await fs.promises.mkdtemp(path.join(this.deps.root, `.new-${key.slice(0, 12)}-`));
     try {
       const started = Date.now();
-      const { record } = await unpackCheckpointFiles(this.deps.content, digest, tmp, UNPACK_LIMITS);
+      const { record } = await unpackCheckpointFiles(
+        this.deps.content,
+        digest,
+        tmp,
+        UNPACK_LIMITS,
+        this.baseOpener(imageId),
+      );
       const r = record as Partial<StateRecord> | null;
       if (typeof r !== 'object' || r === null || r.format !== 1)
         throw new Error('its record is not one this daemon reads');
@@ -284,6 +347,9 @@ export class CheckpointImages {
     );
     for (const n of names) {
       const dir = this.dirOf(n);
+      // A base tree's mount (a pack's, an unpack's) goes with what made it; one a killed
+      // daemon left is in the daemon's own mount namespace no more.
+      if (n.startsWith('.tree-')) continue;
       if (n.startsWith('.new-')) {
         if (!this.unpacking.size) await removeTree(dir).catch(() => undefined);
         continue;
@@ -292,6 +358,12 @@ export class CheckpointImages {
       await removeTree(dir).catch((err: Error) => log.warn(`removing ${dir}: ${err.message}`));
     }
   }
+}
+
+/** The image of a pod's (only) container. */
+function containerImageOf(rec: PodRecord): string | undefined {
+  const cs = Object.values(rec.containers);
+  return cs.length === 1 ? cs[0].spec.image : undefined;
 }
 
 /** `repo[:tag]` as an image reference to tag (InvalidArgumentError otherwise). */

@@ -11,8 +11,9 @@
  * - what a saved process cannot take (a command, -e, -v) is refused naming the option, with
  *   nothing made; the cold-start label runs the image's filesystem afresh;
  * - a state tampered with in the registry (a changed record, a truncated layer, a disk said to
- *   be 1 TiB) is pulled, but refused at the run naming what is wrong, with nothing started and
- *   nothing unpacked left;
+ *   be 1 TiB, an image disk's recipe whose disk is not the recorded one or over other layers
+ *   than the image's own) is pulled, but refused at the run naming what is wrong, with nothing
+ *   started and nothing unpacked left;
  * - dockerd runs the same reference as a plain image: the container's filesystem as `docker
  *   commit` makes it, and nothing of the saved state in it;
  * - a daemon limited to other registries (--checkpoint-image-registry) refuses the state, and
@@ -361,7 +362,27 @@ test('a tampered state from the registry is refused with nothing started and not
     const bytes = Buffer.from(JSON.stringify(config));
     return { config: { ...m.config, digest: await reg.putBlob(bytes), size: bytes.length }, layers: m.layers };
   });
-  // A daemon of its own: the three share the saved image's ID, whose state each pull replaces.
+  // A recipe whose disk is not the one recorded: the image disk's digest changed.
+  await pushTampered('recipe', async (m, reg) => {
+    const config = JSON.parse((await reg.blob(m.config.digest)).toString()) as {
+      files: Array<{ name: string; recipe?: { digest: string } }>;
+    };
+    const entry = config.files.find((f) => f.name === 'image.ext4');
+    expect(entry?.recipe).toBeDefined();
+    entry!.recipe!.digest = `sha256:${'0'.repeat(64)}`;
+    const bytes = Buffer.from(JSON.stringify(config));
+    return { config: { ...m.config, digest: await reg.putBlob(bytes), size: bytes.length }, layers: m.layers };
+  });
+  // A recipe over layers that are not the image's own: they would be read from this host.
+  await pushTampered('base', async (m, reg) => {
+    const config = JSON.parse((await reg.blob(m.config.digest)).toString()) as {
+      files: Array<{ name: string; recipe?: { base: string[] } }>;
+    };
+    config.files.find((f) => f.name === 'image.ext4')!.recipe!.base = [`sha256:${'1'.repeat(64)}`];
+    const bytes = Buffer.from(JSON.stringify(config));
+    return { config: { ...m.config, digest: await reg.putBlob(bytes), size: bytes.length }, layers: m.layers };
+  });
+  // A daemon of its own: the five share the saved image's ID, whose state each pull replaces.
   const d = await startDaemon({ args: ['--experimental'] });
   try {
     const states = path.join(d.dataRoot, 'checkpoint-images');
@@ -370,6 +391,8 @@ test('a tampered state from the registry is refused with nothing started and not
       ['record', /its record is not one this daemon reads: no container id/],
       ['truncated', /vm\.state.*zstd: truncated stream/],
       ['oversized', /upper\.ext4 of 1099511627776 bytes is over its limit/],
+      ['recipe', /image\.ext4: image disk recipe: the disk it makes \(sha256:\w+\) is not the one it was made from/],
+      ['base', /image\.ext4: its image disk's recipe was made over layers that are not this image's own first layers/],
     ] as const) {
       dockerOk(d, ['pull', '-q', `${repo}:${tag}`], 300000);
       const r = dockerSync(d, ['run', '-d', `${repo}:${tag}`]);

@@ -5,7 +5,20 @@
  * field by field, and every name is a plain file name, safe to join to a directory.
  */
 import { CHECKPOINT_CONFIG_MAX } from './media-types';
+import { isDigest } from '../digest';
 import { InvalidArgumentError } from '../../errors';
+
+/**
+ * An image disk sent as a recipe (./recipe.ts): the diff IDs of the base image's layers it was
+ * made from (lowest first; the checkpoint image's own first layers) and the disk's digest.
+ */
+export interface RecipeEntry {
+  base: string[];
+  digest: string;
+}
+
+/** Most base layers a recipe may name. */
+export const RECIPE_MAX_BASE_LAYERS = 128;
 
 /** One saved file: its name in the checkpoint directory, its size, and whether it is sparse. */
 export interface CheckpointFileEntry {
@@ -13,6 +26,8 @@ export interface CheckpointFileEntry {
   /** The file's length (its logical size when sparse). */
   bytes: number;
   sparse: boolean;
+  /** Present when the layer is the file's recipe (not sparse then). */
+  recipe?: RecipeEntry;
 }
 
 /** The config blob's content. */
@@ -79,14 +94,30 @@ export function parseCheckpointConfig(bytes: Buffer): CheckpointConfig {
     if (!f || typeof f !== 'object' || Array.isArray(f)) {
       throw new InvalidArgumentError(`checkpoint config: files[${i}] is not an object`);
     }
-    const { name, bytes: size, sparse } = f as Record<string, unknown>;
+    const { name, bytes: size, sparse, recipe } = f as Record<string, unknown>;
     if (!isCheckpointFileName(name)) {
       throw new InvalidArgumentError(`checkpoint config: files[${i}] has no plain file name: ${JSON.stringify(name)}`);
     }
     if (!isSize(size)) throw new InvalidArgumentError(`checkpoint config: file ${name} has no valid size`);
     if (typeof sparse !== 'boolean')
       throw new InvalidArgumentError(`checkpoint config: file ${name} has no sparse flag`);
-    return { name, bytes: size, sparse };
+    if (recipe === undefined) return { name, bytes: size, sparse };
+    if (sparse) throw new InvalidArgumentError(`checkpoint config: file ${name} is both sparse and a recipe`);
+    return { name, bytes: size, sparse, recipe: parseRecipeEntry(name, recipe) };
   });
   return { format: 1, files, record: c.record };
+}
+
+/** A file entry's `recipe`, its shape checked. */
+function parseRecipeEntry(name: string, v: unknown): RecipeEntry {
+  const bad = (why: string): never => {
+    throw new InvalidArgumentError(`checkpoint config: file ${name}'s recipe ${why}`);
+  };
+  if (!v || typeof v !== 'object' || Array.isArray(v)) bad('is not an object');
+  const { base, digest } = v as Record<string, unknown>;
+  if (!Array.isArray(base) || base.length === 0 || base.length > RECIPE_MAX_BASE_LAYERS)
+    bad(`names no base layers, or more than ${RECIPE_MAX_BASE_LAYERS}`);
+  if (!(base as unknown[]).every((d) => isDigest(d))) bad('names a base layer by no valid digest');
+  if (!isDigest(digest)) bad('has no valid disk digest');
+  return { base: [...(base as string[])], digest: digest as string };
 }

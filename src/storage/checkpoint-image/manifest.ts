@@ -9,6 +9,7 @@ import {
   CHECKPOINT_CONFIG_TYPE,
   CHECKPOINT_FILE_TYPE,
   CHECKPOINT_MANIFEST_MAX,
+  CHECKPOINT_RECIPE_TYPE,
   CHECKPOINT_SPARSE_TYPE,
 } from './media-types';
 import { MediaType } from '../registry/manifest';
@@ -21,12 +22,15 @@ export const TITLE_ANNOTATION = 'org.opencontainers.image.title';
 export interface CheckpointLayer {
   name: string;
   sparse: boolean;
+  /** An image disk's recipe (./recipe.ts) rather than its bytes. */
+  recipe?: boolean;
   digest: string;
   size: number;
 }
 
 /** The media type of a file's layer. */
-export function layerMediaType(sparse: boolean): string {
+export function layerMediaType(sparse: boolean, recipe = false): string {
+  if (recipe) return CHECKPOINT_RECIPE_TYPE;
   return sparse ? CHECKPOINT_SPARSE_TYPE : CHECKPOINT_FILE_TYPE;
 }
 
@@ -41,7 +45,7 @@ export function encodeCheckpointManifest(config: { digest: string; size: number 
     artifactType: CHECKPOINT_ARTIFACT_TYPE,
     config: { mediaType: CHECKPOINT_CONFIG_TYPE, digest: config.digest, size: config.size },
     layers: layers.map((l) => ({
-      mediaType: layerMediaType(l.sparse),
+      mediaType: layerMediaType(l.sparse, l.recipe),
       digest: l.digest,
       size: l.size,
       annotations: { [TITLE_ANNOTATION]: l.name },

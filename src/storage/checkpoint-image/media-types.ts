@@ -11,10 +11,13 @@
  *   mediaType     application/vnd.oci.image.manifest.v1+json
  *   artifactType  CHECKPOINT_ARTIFACT_TYPE
  *   config        CHECKPOINT_CONFIG_TYPE: JSON (at most CHECKPOINT_CONFIG_MAX bytes)
- *                 { format: 1, files: [{ name, bytes, sparse }], record: <the caller's JSON> }
+ *                 { format: 1, files: [{ name, bytes, sparse, recipe? }], record: <the caller's JSON> }
  *   layers        one per file, in `files` order, annotated with its name
  *                 (org.opencontainers.image.title): CHECKPOINT_FILE_TYPE (the file's bytes,
- *                 zstd) or CHECKPOINT_SPARSE_TYPE (the file's data extents, zstd; ./extents.ts)
+ *                 zstd), CHECKPOINT_SPARSE_TYPE (the file's data extents, zstd; ./extents.ts)
+ *                 or CHECKPOINT_RECIPE_TYPE (an image disk as a recipe over its base image's
+ *                 files, zstd; ./recipe.ts: its entry's `recipe` names the base image's layers
+ *                 and the disk's digest)
  */
 
 /** The state manifest's artifactType (OCI 1.1). */
@@ -25,6 +28,8 @@ export const CHECKPOINT_CONFIG_TYPE = 'application/vnd.podvisor.checkpoint.confi
 export const CHECKPOINT_FILE_TYPE = 'application/vnd.podvisor.checkpoint.file.v1+zstd';
 /** A sparse saved file (a disk): its data extents, zstd-compressed. */
 export const CHECKPOINT_SPARSE_TYPE = 'application/vnd.podvisor.checkpoint.sparse.v1+zstd';
+/** An image disk told as references to its base image's files and literals, zstd-compressed. */
+export const CHECKPOINT_RECIPE_TYPE = 'application/vnd.podvisor.checkpoint.recipe.v1+zstd';
 /** The annotation, on the state manifest's entry in the index, naming the image manifest it saves. */
 export const CHECKPOINT_FOR = 'org.podvisor.checkpoint.for';
 /** Most bytes of a state manifest, and of its config. */

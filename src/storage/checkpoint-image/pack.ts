@@ -9,15 +9,31 @@ import { Transform, pipeline as pipelineCb, type Readable } from 'node:stream';
 import type { ContentStore } from '../content';
 import { storeZstd } from './compress';
 import { extentStreamOf } from './extents';
+import { recipeOf, type RecipeStats } from './recipe';
+import type { TreeListing } from './tree-files';
+import { logger } from '../../util/log';
 import { encodeCheckpointConfig, isCheckpointFileName, type CheckpointFileEntry } from './config';
 import { encodeCheckpointManifest, type CheckpointLayer } from './manifest';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 
-/** A file to pack: its name in the checkpoint, where it is, and whether to keep only its data extents. */
+const log = logger('checkpoint-image');
+
+/**
+ * A file to pack: its name in the checkpoint, where it is, whether to keep only its data
+ * extents, and for an image disk the tree of its base image to send it as a recipe over
+ * (./recipe.ts; should the recipe fail, the disk goes as its extents).
+ */
 export interface CheckpointFileSource {
   name: string;
   path: string;
   sparse: boolean;
+  recipe?: {
+    /** The base image's layers mounted read-only, and its files listed (./tree-files.ts). */
+    root: string;
+    tree: TreeListing;
+    /** The diff IDs of those layers, lowest first. */
+    base: string[];
+  };
 }
 
 /** What packing stored. */
@@ -80,6 +96,27 @@ export async function packCheckpointFiles(
   const entries: CheckpointFileEntry[] = [];
   const layers: CheckpointLayer[] = [];
   for (const f of files) {
+    if (f.recipe) {
+      try {
+        const started = Date.now();
+        const source = await recipeOf(f.path, f.recipe.root, f.recipe.tree);
+        const stored = await storeZstd(content, source.stream);
+        if (!source.result) throw new UnavailableError('the recipe stream ended early');
+        entries.push({
+          name: f.name,
+          bytes: source.size,
+          sparse: false,
+          recipe: { base: f.recipe.base, digest: source.result.digest },
+        });
+        layers.push({ name: f.name, sparse: false, recipe: true, digest: stored.digest, size: stored.size });
+        log.info(
+          `${f.name}: a recipe of ${stored.size} bytes in ${Date.now() - started} ms (${describe(source.result.stats)})`,
+        );
+        continue;
+      } catch (err) {
+        log.warn(`${f.name}: no recipe over its base image (it goes as its extents): ${(err as Error).message}`);
+      }
+    }
     const source = f.sparse ? await extentStreamOf(f.path) : await plainSource(f.path);
     const stored = await storeZstd(content, source.stream);
     entries.push({ name: f.name, bytes: source.size, sparse: f.sparse });
@@ -90,4 +127,10 @@ export async function packCheckpointFiles(
   const manifestBytes = encodeCheckpointManifest(config, layers);
   const digest = await content.put(manifestBytes);
   return { digest, size: manifestBytes.length, blobs: [config.digest, ...layers.map((l) => l.digest)] };
+}
+
+/** A recipe's stats for the log. */
+function describe(s: RecipeStats): string {
+  const mib = (blocks: number) => ((blocks * 4096) / 1024 ** 2).toFixed(1);
+  return `${mib(s.copied)} MiB by ${s.runs} references, ${mib(s.literal)} MiB literal, ${mib(s.zero)} MiB zeros`;
 }

@@ -4,7 +4,7 @@
  * Parsing is strict and bounded: at most CHECKPOINT_MANIFEST_MAX bytes, an OCI image manifest
  * (schemaVersion 2) whose config is a CHECKPOINT_CONFIG_TYPE blob of at most
  * CHECKPOINT_CONFIG_MAX bytes and whose layers (at most CHECKPOINT_MAX_LAYERS) are
- * CHECKPOINT_FILE_TYPE or CHECKPOINT_SPARSE_TYPE blobs. Only the descriptors are read here;
+ * CHECKPOINT_FILE_TYPE, CHECKPOINT_SPARSE_TYPE or CHECKPOINT_RECIPE_TYPE blobs. Only the descriptors are read here;
  * what the blobs hold is the unpacker's business (./unpack.ts).
  */
 import { InvalidArgumentError } from '../../errors';
@@ -16,6 +16,7 @@ import {
   CHECKPOINT_CONFIG_TYPE,
   CHECKPOINT_FILE_TYPE,
   CHECKPOINT_MANIFEST_MAX,
+  CHECKPOINT_RECIPE_TYPE,
   CHECKPOINT_SPARSE_TYPE,
 } from './media-types';
 
@@ -83,7 +84,9 @@ export function parseStateManifest(body: Buffer): StateManifest {
   if (config.size > CHECKPOINT_CONFIG_MAX) fail(`config of ${config.size} bytes, more than ${CHECKPOINT_CONFIG_MAX}`);
   if (!Array.isArray(o.layers)) fail('no layers');
   if (o.layers.length > CHECKPOINT_MAX_LAYERS) fail(`${o.layers.length} layers, more than ${CHECKPOINT_MAX_LAYERS}`);
-  const layers = o.layers.map((l, i) => blob(l, `layers[${i}]`, [CHECKPOINT_FILE_TYPE, CHECKPOINT_SPARSE_TYPE]));
+  const layers = o.layers.map((l, i) =>
+    blob(l, `layers[${i}]`, [CHECKPOINT_FILE_TYPE, CHECKPOINT_SPARSE_TYPE, CHECKPOINT_RECIPE_TYPE]),
+  );
   return { config, layers };
 }
 

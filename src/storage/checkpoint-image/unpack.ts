@@ -15,21 +15,44 @@ import * as crypto from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { ContentStore } from '../content';
 import { isDigest } from '../digest';
-import { CHECKPOINT_CONFIG_MAX, CHECKPOINT_MANIFEST_MAX, CHECKPOINT_SPARSE_TYPE } from './media-types';
+import {
+  CHECKPOINT_CONFIG_MAX,
+  CHECKPOINT_MANIFEST_MAX,
+  CHECKPOINT_RECIPE_TYPE,
+  CHECKPOINT_SPARSE_TYPE,
+} from './media-types';
 import { parseCheckpointConfig, type CheckpointFileEntry } from './config';
 import { TITLE_ANNOTATION } from './manifest';
 import { parseStateManifest, type StateBlob } from './state-manifest';
 import { ExtentApplier } from './extents-apply';
+import { RecipeApplier } from './recipe-apply';
+import type { TreeListing } from './tree-files';
 import { decodeZstd } from './zstd-decode';
 import { InvalidArgumentError } from '../../errors';
 
 /** What the caller accepts in a checkpoint: which files (by name), and how big. */
 export interface CheckpointUnpackLimits {
-  /** Every file the checkpoint may hold, with its kind and largest size (logical, if sparse). */
-  files: Record<string, { maxBytes: number; sparse: boolean }>;
+  /**
+   * Every file the checkpoint may hold, with its kind and largest size (logical, if sparse);
+   * `recipe`: it may come as an image disk's recipe instead (./recipe.ts).
+   */
+  files: Record<string, { maxBytes: number; sparse: boolean; recipe?: boolean }>;
   /** Largest sum of the files' declared sizes. */
   maxTotalBytes: number;
 }
+
+/** A base image's tree, mounted read-only and listed, for a recipe; closed (unmounted) after. */
+export interface BaseTree {
+  root: string;
+  tree: TreeListing;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the tree of the base layers a recipe names (their diff IDs, lowest first): the
+ * caller's to check they are the image's own; InvalidArgumentError otherwise.
+ */
+export type OpenBaseTree = (base: string[]) => Promise<BaseTree>;
 
 /** A file to write: its config entry and its layer. */
 interface PlannedFile extends CheckpointFileEntry {
@@ -112,10 +135,19 @@ function planFiles(layers: StateBlob[], files: CheckpointFileEntry[], limits: Ch
     const limit = limits.files[f.name];
     if (seen.has(f.name)) throw new InvalidArgumentError(`checkpoint file ${f.name} is listed twice`);
     seen.add(f.name);
-    if (f.sparse !== limit.sparse) {
+    if (f.recipe) {
+      if (!limit.recipe) throw new InvalidArgumentError(`checkpoint file ${f.name} cannot come as a recipe`);
+      if (layer.mediaType !== CHECKPOINT_RECIPE_TYPE) {
+        throw new InvalidArgumentError(
+          `checkpoint file ${f.name}: its layer's media type ${layer.mediaType} is not a recipe's`,
+        );
+      }
+    } else if (f.sparse !== limit.sparse) {
       throw new InvalidArgumentError(`checkpoint file ${f.name} must ${limit.sparse ? '' : 'not '}be sparse`);
+    } else if (layer.mediaType === CHECKPOINT_RECIPE_TYPE) {
+      throw new InvalidArgumentError(`checkpoint file ${f.name}: its layer is a recipe, and its entry names none`);
     }
-    if ((layer.mediaType === CHECKPOINT_SPARSE_TYPE) !== f.sparse) {
+    if (!f.recipe && (layer.mediaType === CHECKPOINT_SPARSE_TYPE) !== f.sparse) {
       throw new InvalidArgumentError(
         `checkpoint file ${f.name}: its layer's media type ${layer.mediaType} is not its kind's`,
       );
@@ -147,8 +179,16 @@ async function writeAll(fh: FileHandle, b: Buffer, position: number): Promise<vo
   }
 }
 
-/** Decode `f`'s blob into `out` (new and empty), bounded by its declared size and limit. */
-async function fillFile(content: ContentStore, f: PlannedFile, out: FileHandle): Promise<void> {
+/**
+ * Decode `f`'s blob into `out` (new and empty), bounded by its declared size and limit; a
+ * recipe over the base tree `openBase` opens.
+ */
+async function fillFile(
+  content: ContentStore,
+  f: PlannedFile,
+  out: FileHandle,
+  openBase: OpenBaseTree | undefined,
+): Promise<void> {
   const blob = await openBlob(content, f.layer.digest, 'its blob');
   try {
     const st = await blob.stat();
@@ -165,7 +205,25 @@ async function fillFile(content: ContentStore, f: PlannedFile, out: FileHandle):
         yield b;
       }
     }
-    if (f.sparse) {
+    if (f.recipe) {
+      if (!openBase) throw new InvalidArgumentError('it is a recipe over a base image, and none is at hand here');
+      const base = await openBase(f.recipe.base);
+      try {
+        const applier = new RecipeApplier(out, base.root, base.tree, {
+          size: f.bytes,
+          maxDataBytes: f.maxBytes,
+          digest: f.recipe.digest,
+        });
+        try {
+          await decodeZstd(compressed(), (c) => applier.push(c));
+          applier.end();
+        } finally {
+          await applier.close();
+        }
+      } finally {
+        await base.close();
+      }
+    } else if (f.sparse) {
       const applier = new ExtentApplier(out, { maxDataBytes: f.maxBytes, maxSize: f.bytes, size: f.bytes });
       await decodeZstd(compressed(), (c) => applier.push(c));
       applier.end();
@@ -196,7 +254,8 @@ async function fillFile(content: ContentStore, f: PlannedFile, out: FileHandle):
  * directory the caller just made, mode 0700), within `limits`: each file created there with
  * O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600 (so nothing already there is followed or replaced),
  * its blob decoded in-process and bounded by the file's declared size (a sparse file's data
- * and logical size by its extent stream's checks). Resolves with the config's `record`,
+ * and logical size by its extent stream's checks; an image disk's recipe rebuilt over the base
+ * tree `openBase` gives, its digest checked: ./recipe-apply.ts). Resolves with the config's `record`,
  * which the caller validates. On failure the files it made are removed and the error thrown:
  * an InvalidArgumentError naming the problem whenever the checkpoint is at fault.
  */
@@ -205,6 +264,7 @@ export async function unpackCheckpointFiles(
   manifestDigest: string,
   dir: string,
   limits: CheckpointUnpackLimits,
+  openBase?: OpenBaseTree,
 ): Promise<{ record: unknown }> {
   if (!isDigest(manifestDigest)) {
     throw new InvalidArgumentError(`invalid checkpoint manifest digest ${JSON.stringify(manifestDigest)}`);
@@ -251,7 +311,7 @@ export async function unpackCheckpointFiles(
       }
       made.push(target);
       try {
-        await fillFile(content, f, out);
+        await fillFile(content, f, out, openBase);
       } catch (err) {
         throw named(`checkpoint file ${f.name}`, err);
       } finally {
