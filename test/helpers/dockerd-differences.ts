@@ -64,22 +64,6 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
     reason: 'not yet: dockerd 20.10 leaves Runtime out when the body has no HostConfig at all; podvisor shows runc',
   },
   {
-    path: 'Config.Env[*]',
-    cases: ['full image, everything set'],
-    reason:
-      "not yet: dockerd puts the body's variables first and the image's others after them; podvisor keeps the image's order (containerd's merge, shared with the CRI)",
-  },
-  {
-    path: 'Config.Entrypoint.**',
-    cases: ['entrypoint empty string'],
-    reason: 'not yet: dockerd stores an Entrypoint of [""] as null; podvisor keeps [""]',
-  },
-  {
-    path: 'Config.Volumes',
-    cases: ['volumes empty'],
-    reason: 'not yet: dockerd stores an empty Volumes as null; podvisor keeps {}',
-  },
-  {
     path: 'Config.Healthcheck.StartInterval',
     cases: ['healthcheck durations only'],
     versions: ['1.41'],
@@ -159,19 +143,6 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
       'several endpoints',
     ],
     reason: EARLY,
-  },
-  {
-    path: 'outcome',
-    cases: [
-      'bad bind',
-      'network container',
-      'network disabled with ports',
-      'bad link',
-      'bad dns and bad port',
-      'endpoint null',
-      'bad seccomp and a bad storage option',
-    ],
-    reason: "not yet: dockerd's status or words for this refusal (or its refusal) differ from podvisor's",
   },
   {
     path: 'outcome',

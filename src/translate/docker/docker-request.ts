@@ -16,8 +16,8 @@
  * and its options. Merging with the image is the neutral request's (../request/image-merge.ts),
  * for the record's Config too, so that inspect shows what the pod runs. The faults named here
  * come in dockerd's order before the translation's: no command, the log driver, a security
- * option, a ulimit, the name-service options, the published ports, several networks where the
- * API version allows one.
+ * option, a ulimit, the extra hosts, the published ports, several networks where the API
+ * version allows one, an endpoint given as null, the name servers.
  */
 import { InvalidArgumentError } from '../../errors';
 import type { PodMount } from '../../pod/types';
@@ -71,11 +71,11 @@ export function dockerContainerRequest(
   const rlimits = parseUlimits(hc.Ulimits);
   const devices = parseDevices(hc.Devices);
   const deviceRules = parseDeviceCgroupRules(hc.DeviceCgroupRules);
-  parseEtcOptions(hc); // the name-service options' faults, before the ports'
+  parseEtcOptions({ ExtraHosts: hc.ExtraHosts }); // the extra hosts' faults, before the ports'
   const exposed = Object.fromEntries((merged.exposedPorts ?? []).map((k) => [k, {}]));
-  const published = c.NetworkDisabled
-    ? []
-    : fromApi(hc.PortBindings as Parameters<typeof fromApi>[0], hc.PublishAllPorts, exposed);
+  // dockerd checks the port bindings of a container with its network disabled too.
+  const bindings = fromApi(hc.PortBindings as Parameters<typeof fromApi>[0], hc.PublishAllPorts, exposed);
+  const published = c.NetworkDisabled ? [] : bindings;
   const network = networkOf(req);
   if (network.mode === 'join' && published.length > 0)
     throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
@@ -84,6 +84,9 @@ export function dockerContainerRequest(
     throw new InvalidArgumentError(
       `Container cannot be connected to network endpoints: ${endpoints.map((e) => e.network).join(', ')}`,
     );
+  checkNoNullEndpoint(req);
+  // The name servers last: dockerd does not check them at create (podvisor does: its VM is planned now).
+  parseEtcOptions(hc);
   const mode = hc.NetworkMode;
   const ownNetwork = mode !== 'host' && !mode.startsWith('container:');
   const request: ContainerRequest = {
@@ -154,9 +157,10 @@ function recordOf(
     ...(merged.stopSignal ? { StopSignal: merged.stopSignal } : {}),
     ...(merged.exposedPorts ? { ExposedPorts: keys(merged.exposedPorts) } : {}),
     ...(health ? { Healthcheck: health } : {}),
-    ...(merged.volumes ? { Volumes: keys(merged.volumes) } : {}),
+    // dockerd stores an empty Volumes, and an Entrypoint of [""], as null.
+    ...(merged.volumes ? { Volumes: merged.volumes.length ? keys(merged.volumes) : null } : {}),
     Cmd: merged.cmd,
-    Entrypoint: merged.entrypoint,
+    Entrypoint: merged.entrypoint?.length === 1 && merged.entrypoint[0] === '' ? null : merged.entrypoint,
   };
   const hostConfig: DockerHostConfig = {
     ...hc,
@@ -198,6 +202,7 @@ function containerOf(req: CreateRequest): ContainerRequest {
     ...(req.entrypointSet ? { entrypoint: c.Entrypoint ?? [] } : {}),
     ...(c.Cmd ? { args: c.Cmd } : {}),
     ...(c.Env ? { env: c.Env } : {}),
+    envOrder: 'request-first',
     ...(c.WorkingDir ? { workingDir: c.WorkingDir } : {}),
     ...(c.User ? { user: c.User } : {}),
     ...(c.Shell ? { shell: c.Shell } : {}),
@@ -256,6 +261,17 @@ function networkOf(req: CreateRequest): NetworkRequest {
   if (mode === '' || mode === 'default') return { mode: 'default' };
   if (mode === 'host' || mode === 'none') return { mode };
   return { mode: 'named', name: mode };
+}
+
+/** An endpoint given as null: dockerd 26's 400 from API 1.42 (it checks each endpoint then), else dockerd 20.10's. */
+function checkNoNullEndpoint(req: CreateRequest): void {
+  for (const [network, ep] of Object.entries(req.endpointsConfig ?? {}))
+    if (ep === null || ep === undefined)
+      throw new InvalidArgumentError(
+        req.asDockerd26
+          ? `invalid config for network ${network}: EndpointsConfig is nil`
+          : `no EndpointSettings for ${network}`,
+      );
 }
 
 /** NetworkingConfig.EndpointsConfig as each network's settings, in the body's order. */

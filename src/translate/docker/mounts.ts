@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import type { PodMount } from '../../pod/types';
 import type { DockerHostConfig } from './docker-types';
+import { DockerPlainError } from './plain-error';
 
 /** Bind modes dockerd accepts (SELinux labels and propagation are taken and have no effect in the VM). */
 const BIND_MODES = new Set([
@@ -59,8 +60,22 @@ function volumeMount(
   };
 }
 
-/** One `-v [src:]dst[:mode]` entry of HostConfig.Binds (src absolute: a bind; a name: a volume). */
+/**
+ * One `-v [src:]dst[:mode]` entry of HostConfig.Binds (src absolute: a bind; a name: a
+ * volume). dockerd reads Binds when it registers the container's mounts, where a fault is a
+ * plain error: its 500.
+ */
 function parseBind(spec: string): PodMount {
+  try {
+    return readBind(spec);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new DockerPlainError(err.message);
+    throw err;
+  }
+}
+
+/** parseBind's reading, with its faults as InvalidArgumentError. */
+function readBind(spec: string): PodMount {
   const parts = spec.split(':');
   if (parts.length > 3 || parts.some((p) => p === ''))
     throw new InvalidArgumentError(`invalid volume specification: '${spec}'`);

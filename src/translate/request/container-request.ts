@@ -234,6 +234,12 @@ export interface ContainerRequest {
   args?: string[];
   /** KEY=VALUE. */
   env?: string[];
+  /**
+   * How `env` merges with the image's: `request-first` as dockerd merges them (`env` as given,
+   * then the image's entries of other keys); absent: as containerd does (the image's order, an
+   * entry of `env` replacing the image's of its key, the others after them).
+   */
+  envOrder?: 'request-first';
   workingDir?: string;
   /** user[:group], names or ids. */
   user?: string;

@@ -63,8 +63,9 @@ export function translateContainerRequest(
   const args = commandLineOf(m);
   const log = logOf(req, opts);
   const network = networkPlanOf(req, m, opts);
-  const seccomp = seccompOf(req.security ?? {});
+  // The disk's options before the seccomp profile, as dockerd names them (it reads the profile at start).
   const disk = parseStorageOpt(req.diskOptions);
+  const seccomp = seccompOf(req.security ?? {});
   const cgroupParent = parseCgroupParent(req.cgroupParent ?? '');
   const resources = req.resources ?? {};
   const limits = cgroupLimitsOf(resources);

@@ -249,9 +249,16 @@ describe('merge with the image', () => {
     expect(translate({ Entrypoint: '', Cmd: ['ls'] }, img).spec.containers[0].args).toEqual(['ls']);
   });
 
-  test('Env merges by key with the caller winning; Labels likewise', () => {
+  test("Env merges by key with the caller winning, the caller's first as dockerd has them; Labels likewise", () => {
     const t = translate({ Env: ['X=me', 'Y=1'], Labels: { both: 'me', mine: 'x' } });
-    expect(t.frontend.config.Env).toEqual(['PATH=/bin', 'X=me', 'Y=1']);
+    expect(t.frontend.config.Env).toEqual(['X=me', 'Y=1', 'PATH=/bin']);
+    expect(t.spec.containers[0].env).toEqual(['X=me', 'Y=1', 'PATH=/bin']);
+    expect(translate({ Env: ['PATH=/mine', 'A=1', 'A=2'] }).frontend.config.Env).toEqual([
+      'PATH=/mine',
+      'A=1',
+      'A=2',
+      'X=img',
+    ]);
     expect(t.frontend.config.Labels).toEqual({ from: 'image', both: 'me', mine: 'x' });
     expect(t.spec.labels).toEqual({ from: 'image', both: 'me', mine: 'x' });
   });
