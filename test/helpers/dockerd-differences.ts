@@ -54,30 +54,9 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
   },
   // Real differences, not fixed yet.
   {
-    path: 'HostConfig.MaskedPaths[*]',
-    versions: ['1.45'],
-    reason: "not yet: dockerd 26 also masks /sys/devices/virtual/powercap; podvisor's default list is dockerd 20.10's",
-  },
-  {
-    path: 'HostConfig.Runtime',
-    versions: ['1.41'],
-    reason: 'not yet: dockerd 20.10 leaves Runtime out when the body has no HostConfig at all; podvisor shows runc',
-  },
-  {
-    path: 'Config.Healthcheck.StartInterval',
-    cases: ['healthcheck durations only'],
-    versions: ['1.41'],
-    reason: 'not yet: dockerd 20.10 drops StartInterval (a field of 1.44); podvisor keeps it at 1.41',
-  },
-  {
     path: 'AppArmorProfile',
     cases: ['no new privileges false'],
     reason: 'a VM has no AppArmor: podvisor takes apparmor=PROFILE and shows no profile',
-  },
-  {
-    path: 'HostConfig.SecurityOpt[*]',
-    cases: ['privileged'],
-    reason: "not yet: dockerd adds label=disable to a privileged container's SecurityOpt",
   },
   {
     path: 'Mounts[*].**',

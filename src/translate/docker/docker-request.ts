@@ -67,7 +67,7 @@ export function dockerContainerRequest(
   // The faults of the module comment, in dockerd's order (the translation names the rest).
   commandLineOf(merged);
   const logConfig = verifyLogConfig(hc.LogConfig, opts.logDefaults ?? { Type: 'json-file', Config: {} });
-  const sec = dockerSecurity({ ...hc });
+  const sec = dockerSecurity({ ...hc }, req.asDockerd26 === true);
   const rlimits = parseUlimits(hc.Ulimits);
   const devices = parseDevices(hc.Devices);
   const deviceRules = parseDeviceCgroupRules(hc.DeviceCgroupRules);
@@ -168,8 +168,10 @@ function recordOf(
     // As dockerd shows them: the paths it applied, and SecurityOpt without systempaths.
     MaskedPaths: sec.maskedPaths,
     ReadonlyPaths: sec.readonlyPaths,
-    SecurityOpt: hc.SecurityOpt?.filter((o) => o !== 'systempaths=unconfined') ?? null,
+    SecurityOpt: securityOptShown(hc),
   };
+  // dockerd 20.10 names no runtime for a body with no HostConfig.
+  if (!req.hostConfigSent && !req.asDockerd26) delete hostConfig.Runtime;
   const endpointDriverOpts = driverOptsOf(req.endpointsConfig as Record<string, unknown> | undefined);
   return {
     config: orderConfig(config),
@@ -177,6 +179,19 @@ function recordOf(
     imageRef: c.Image,
     ...(endpointDriverOpts ? { endpointDriverOpts } : {}),
   };
+}
+
+/**
+ * SecurityOpt as dockerd stores it: without `systempaths=unconfined` (the CLI's, which dockerd
+ * takes as empty MaskedPaths and ReadonlyPaths), and with the `label=disable` dockerd adds for a
+ * privileged container unless a label option is there (it adds it for the host's PID or IPC
+ * namespace too, which podvisor refuses).
+ */
+function securityOptShown(hc: DockerHostConfig): string[] | null {
+  const opts = hc.SecurityOpt?.filter((o) => o !== 'systempaths=unconfined') ?? [];
+  const labelled = opts.some((o) => o.split('=')[0] === 'label');
+  if (!labelled && hc.Privileged) opts.push('label=disable');
+  return opts.length || hc.SecurityOpt ? opts : null;
 }
 
 /** A HostConfig's resources in the request's words. */

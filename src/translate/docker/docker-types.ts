@@ -75,7 +75,8 @@ export interface DockerHostConfig {
   UsernsMode: string;
   ShmSize: number;
   Sysctls?: Record<string, string>;
-  Runtime: string;
+  /** Absent where dockerd 20.10 leaves it out: a create body with no HostConfig, at API 1.41. */
+  Runtime?: string;
   ConsoleSize: [number, number];
   Isolation: string;
   CpuShares: number;
