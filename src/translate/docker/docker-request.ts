@@ -106,6 +106,7 @@ export function dockerContainerRequest(
         }
       : {}),
     dns: { servers: hc.Dns ?? [], search: hc.DnsSearch ?? [], options: hc.DnsOptions ?? [] },
+    ...(req.asDockerd26 ? { resolvComments: true as const } : {}),
     extraHosts: hc.ExtraHosts ?? [],
     mounts: parseMounts(hc).map(mountRequestOf),
     ...(hc.StorageOpt ? { diskOptions: { ...hc.StorageOpt } } : {}),

@@ -290,6 +290,8 @@ export interface ContainerRequest {
   extraHosts?: string[];
   /** Name servers, search domains and resolver options of its /etc/resolv.conf. */
   dns?: { servers?: string[]; search?: string[]; options?: string[] };
+  /** Its /etc/resolv.conf with dockerd 26's comments (../../net/resolv-comments.ts); absent: as dockerd 20.10 writes it. */
+  resolvComments?: true;
   /** Ports to expose and publish. */
   ports?: PortRequest[];
   /** Ports exposed only, `port[/protocol]`, besides the image's and those of `ports`. */

@@ -137,7 +137,11 @@ function networkPlanOf(req: ContainerRequest, m: MergedContainer, opts: Translat
     dnsOptions: req.dns?.options ?? [],
     extraHosts: req.extraHosts ?? [],
   });
-  const withEtc = (p: ContainerNetworkPlan): ContainerNetworkPlan => (etc ? { ...p, etc } : p);
+  const withEtc = (p: ContainerNetworkPlan): ContainerNetworkPlan => ({
+    ...p,
+    ...(etc ? { etc } : {}),
+    ...(req.resolvComments ? { resolvComments: true as const } : {}),
+  });
   const none: ContainerNetworkPlan = { mode: 'none', networks: [], ports: [] };
   if (n.mode === 'join') {
     const conflict = (what: string) =>
