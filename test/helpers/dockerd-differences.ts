@@ -58,23 +58,6 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
     cases: ['no new privileges false'],
     reason: 'a VM has no AppArmor: podvisor takes apparmor=PROFILE and shows no profile',
   },
-  {
-    path: 'Mounts[*].**',
-    cases: ['binds', 'binds with volume driver'],
-    reason:
-      'not yet: the Mounts of Binds with options (z, rshared, nocopy) and anonymous volumes differ in Mode, Propagation, RW and Driver',
-  },
-  {
-    path: 'NetworkSettings.**',
-    cases: [
-      'endpoint named other than the mode',
-      'several endpoints refused',
-      'endpoint mac over the container mac',
-      'dockerd 26 bad mac',
-    ],
-    reason:
-      'not yet: podvisor shows an endpoint under the network it joins, dockerd under the name the body gave (and the container-wide MAC at 1.41)',
-  },
   // Refusals.
   {
     path: 'outcome',

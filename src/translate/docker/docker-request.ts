@@ -174,11 +174,21 @@ function recordOf(
   // dockerd 20.10 names no runtime for a body with no HostConfig.
   if (!req.hostConfigSent && !req.asDockerd26) delete hostConfig.Runtime;
   const endpointDriverOpts = driverOptsOf(req.endpointsConfig as Record<string, unknown> | undefined);
+  // dockerd names an endpoint given as `default` of the default network mode `bridge`.
+  const defaultMode = hc.NetworkMode === 'default' || hc.NetworkMode === '';
+  const endpoints = Object.entries(req.endpointsConfig ?? {}).map(
+    ([k, ep]) => [k === 'default' && defaultMode ? 'bridge' : k, ep] as const,
+  );
+  const endpointMacs = Object.fromEntries(
+    endpoints.flatMap(([k, ep]) => (typeof ep?.MacAddress === 'string' && ep.MacAddress ? [[k, ep.MacAddress]] : [])),
+  );
   return {
     config: orderConfig(config),
     hostConfig,
     imageRef: c.Image,
     ...(endpointDriverOpts ? { endpointDriverOpts } : {}),
+    ...(Object.keys(endpointMacs).length ? { endpointMacs } : {}),
+    ...(endpoints.length ? { endpointNames: endpoints.map(([k]) => k) } : {}),
   };
 }
 

@@ -230,8 +230,9 @@ function bindModes(hc: Pick<DockerHostConfig, 'Binds'>): Map<string, string> {
   const out = new Map<string, string>();
   for (const b of hc.Binds ?? []) {
     const parts = String(b).split(':');
-    if (parts.length < 2) continue;
-    out.set(mountTarget(parts[1]), parts[2] ?? '');
+    // `-v /path`: an anonymous volume, with no mode.
+    if (parts.length === 1) out.set(mountTarget(parts[0]), '');
+    else out.set(mountTarget(parts[1]), parts[2] ?? '');
   }
   return out;
 }
@@ -281,7 +282,8 @@ export function mountPoints(
     } else if (m.type === 'bind') {
       out.push({
         Type: 'bind',
-        Source: m.source,
+        // Shown cleaned, as dockerd keeps it (no trailing '/').
+        Source: mountTarget(m.source),
         Destination: m.target,
         Mode: v ?? '',
         RW: !m.readOnly,
