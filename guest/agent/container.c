@@ -6,7 +6,7 @@
  *
  *   prepare (ahead)  unshare(NEWNS | NEWUTS); make / private; on a small tmpfs at the stage
  *                    directory: /sys (sysfs, ro), /dev (tmpfs + nodes), /dev/pts (new devpts
- *                    instance), /dev/shm; report "prepared"; wait for a request.
+ *                    instance), /dev/shm, /dev/mqueue; report "prepared"; wait for a request.
  *   enter (asked)    bind the rootfs onto itself; move the staged /sys and /dev into it
  *                    (MS_MOVE: no new mounts); hostname; pivot_root; report "ok".
  *   hold             stay asleep until the agent closes the request pipe (the container is
@@ -182,6 +182,11 @@ static void stage_fs(int fd) {
   if (mkdir("dev/shm", 01777) < 0) helper_fail(fd, "mkdir /dev/shm");
   if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0)
     helper_fail(fd, "mount /dev/shm");
+  /* POSIX message queues, as Docker mounts them: the VM's IPC namespace is the container's
+   * (a kernel without them, ENODEV, gets none). */
+  if (mkdir("dev/mqueue", 01777) < 0) helper_fail(fd, "mkdir /dev/mqueue");
+  if (mount("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 && errno != ENODEV)
+    helper_fail(fd, "mount /dev/mqueue");
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
     if (symlink(links[i].target, links[i].path) < 0) helper_fail(fd, "symlink in /dev");
 }

@@ -7,7 +7,7 @@
  * after the body's are shared with the neutral entry (./request.ts).
  */
 import { ANONYMOUS_VOLUME_LABEL } from '../storage/volumes';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError, NotFoundError } from '../errors';
 import type { ImageRecord } from '../storage/types';
 import { parseLinks } from '../translate/network/links';
 import { validateContainerName, type CreateRequest } from '../translate/docker/create-body';
@@ -66,7 +66,7 @@ export async function planParsed(
   await yieldLoop();
   const join = joinRequestOf(request.config, request.hostConfig);
   const image = await deps.images.resolve(request.config.Image);
-  if (join?.checkAtCreate) deps.pods.get(join.target); // dockerd: "No such container: X" (404)
+  if (join?.checkAtCreate) containerToJoin(deps, join.target);
   for (const l of parseLinks(request.hostConfig.Links)) {
     try {
       deps.pods.get(l.name);
@@ -95,4 +95,14 @@ export async function planParsed(
     // from API 1.42, so that 1.41 stays as dockerd 20.10.
     ...(request.asDockerd26 ? { anonymousVolumeLabels: { [ANONYMOUS_VOLUME_LABEL]: '' } } : {}),
   };
+}
+
+/** Check that the container a --pid or --ipc names is there: dockerd's 400 "No such container: X" when it is not. */
+function containerToJoin(deps: EngineDeps, target: string): void {
+  try {
+    deps.pods.get(target);
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new InvalidArgumentError(`No such container: ${target}`);
+    throw err;
+  }
 }

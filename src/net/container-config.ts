@@ -43,6 +43,8 @@ export interface ContainerNetworkPlan {
   links?: LegacyLink[];
   /** The exposed ports ("80/tcp"), which a container linking to this one is told of. */
   exposed?: string[];
+  /** Write /etc/resolv.conf with dockerd 26's comments and order (./resolv-comments.ts); absent: as dockerd 20.10. */
+  resolvComments?: true;
 }
 
 /** What planning needs to know of the networks a container names. */

@@ -12,7 +12,8 @@
  */
 import type { TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
-import { dockerCli, type CliResult } from '../helpers/docker-cli';
+import { dockerCli, pinnedAt, type CliResult } from '../helpers/docker-cli';
+import { besideDockerd26 } from '../helpers/baseline-choice';
 import type { BaselineDockerd } from '../../bench/common';
 import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
 
@@ -214,8 +215,10 @@ test("Docker's masked and read-only paths; none with systempaths=unconfined", as
   ]);
   expect(open.out).toMatch(/^[1-9]\d*\n\d+\n0\n$/);
   expect(open.err).not.toContain('/proc/sys/kernel/shmmax');
+  // podvisor at the baseline's API version: the default masked paths are dockerd 26's from 1.42.
+  const pv = besideDockerd26() ? d : pinnedAt(d, '1.41');
   const [ours, theirs] = await Promise.all([
-    dockerCli(d, ['create', '--name', 'paths', '--security-opt', 'systempaths=unconfined', IMAGE]),
+    dockerCli(pv, ['create', '--name', 'paths', '--security-opt', 'systempaths=unconfined', IMAGE]),
     dockerCli(base!, ['create', '--name', 'paths', '--security-opt', 'systempaths=unconfined', IMAGE]),
   ]);
   expect([ours.code, theirs.code]).toEqual([0, 0]);
@@ -228,7 +231,7 @@ test("Docker's masked and read-only paths; none with systempaths=unconfined", as
   expect((await dockerCli(d, fmt)).out).toBe((await dockerCli(base!, fmt)).out);
   const plain = ['inspect', '-f', '{{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}}', 'plain'];
   await Promise.all([
-    dockerCli(d, ['create', '--name', 'plain', IMAGE]),
+    dockerCli(pv, ['create', '--name', 'plain', IMAGE]),
     dockerCli(base!, ['create', '--name', 'plain', IMAGE]),
   ]);
   expect((await dockerCli(d, plain)).out).toBe((await dockerCli(base!, plain)).out);

@@ -13,6 +13,8 @@ import type { PodContext } from '../context';
 import type { Entry, Run } from '../records/registry';
 import { hostsFile, startPod, type StartedPod } from './runtime';
 import { extraHostLines, resolvWith, withExtraHosts } from '../../net/etc-config';
+import { withDockerd26Comments } from '../../net/resolv-comments';
+import type { ContainerNetworkPlan } from '../../net/container-config';
 import { joinNetwork, leaveNetworks, nicsFor } from '../network/network';
 import { resolveLinks } from '../network/links';
 import { containersOf, diskNameOf, mainContainer, podSpecOf, type PodRecord, type PodSpec } from '../types';
@@ -180,7 +182,7 @@ export async function bootSandbox(
                     restoreFrom ? vm.restoredNics : undefined,
                   )
                 : undefined;
-              if (!joined && !plan.etc && !linked) return undefined;
+              if (!joined && !plan.etc && !linked && !plan.resolvComments) return undefined;
               const gateway = joined?.endpoints[0]?.gateway;
               const extra = extraHostLines(plan.etc?.extraHosts ?? [], gateway);
               const onUserNetwork =
@@ -191,7 +193,11 @@ export async function bootSandbox(
                   ...extra,
                   ...(linked?.hosts ?? []),
                 ]),
-                resolv: resolvWith(joined?.files.resolv ?? hostResolv, plan.etc, onUserNetwork),
+                resolv: resolvOf(plan, resolvWith(joined?.files.resolv ?? hostResolv, plan.etc, onUserNetwork), {
+                  sourcePath: ctx.deps.resolvConf ?? '/etc/resolv.conf',
+                  hostResolv,
+                  onUserNetwork,
+                }),
                 ...(linked?.env.length ? { env: linked.env } : {}),
                 undo: () => (joined ? leaveNetworks(nets, r.id) : Promise.resolve()),
               };
@@ -201,6 +207,28 @@ export async function bootSandbox(
     },
     spec,
   );
+}
+
+/**
+ * The container's resolv.conf: `made`, with dockerd 26's comments where its plan asks for them
+ * (../../net/resolv-comments.ts): on a user network the network's DNS server relays to the
+ * host's nameservers.
+ */
+function resolvOf(
+  plan: ContainerNetworkPlan,
+  made: string,
+  how: { sourcePath: string; hostResolv: string; onUserNetwork: boolean },
+): string {
+  if (!plan.resolvComments) return made;
+  const hostServers = how.hostResolv
+    .split('\n')
+    .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+    .filter((x): x is string => !!x);
+  return withDockerd26Comments(made, {
+    sourcePath: how.sourcePath,
+    ...(plan.etc ? { asked: plan.etc } : {}),
+    ...(how.onUserNetwork ? { relaysTo: hostServers } : {}),
+  });
 }
 
 /**

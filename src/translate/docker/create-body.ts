@@ -38,6 +38,8 @@ export interface CreateRequest {
   hostConfig: DockerHostConfig;
   /** Whether the caller set Entrypoint (even to empty), which stops Cmd inheritance. */
   entrypointSet: boolean;
+  /** Whether the body had a HostConfig (not null): dockerd 20.10 names no Runtime without one. */
+  hostConfigSent?: boolean;
   /** NetworkingConfig.EndpointsConfig as sent (aliases, --ip, per network). */
   endpointsConfig?: EndpointsConfig;
   /** Whether endpointsConfig may name several networks (the API version allows it). */
@@ -191,7 +193,13 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     ...(b.Shell ? { Shell: list<string>(b.Shell) ?? [] } : {}),
   };
   const nc = map<object>(b.NetworkingConfig) as { EndpointsConfig?: EndpointsConfig } | undefined;
-  return { config, hostConfig, entrypointSet, ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}) };
+  return {
+    config,
+    hostConfig,
+    entrypointSet,
+    ...(b.HostConfig !== undefined && b.HostConfig !== null ? { hostConfigSent: true } : {}),
+    ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}),
+  };
 }
 
 /**

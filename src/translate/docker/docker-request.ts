@@ -16,8 +16,8 @@
  * and its options. Merging with the image is the neutral request's (../request/image-merge.ts),
  * for the record's Config too, so that inspect shows what the pod runs. The faults named here
  * come in dockerd's order before the translation's: no command, the log driver, a security
- * option, a ulimit, the name-service options, the published ports, several networks where the
- * API version allows one.
+ * option, a ulimit, the extra hosts, the published ports, several networks where the API
+ * version allows one, an endpoint given as null, the name servers.
  */
 import { InvalidArgumentError } from '../../errors';
 import type { PodMount } from '../../pod/types';
@@ -67,15 +67,15 @@ export function dockerContainerRequest(
   // The faults of the module comment, in dockerd's order (the translation names the rest).
   commandLineOf(merged);
   const logConfig = verifyLogConfig(hc.LogConfig, opts.logDefaults ?? { Type: 'json-file', Config: {} });
-  const sec = dockerSecurity({ ...hc });
+  const sec = dockerSecurity({ ...hc }, req.asDockerd26 === true);
   const rlimits = parseUlimits(hc.Ulimits);
   const devices = parseDevices(hc.Devices);
   const deviceRules = parseDeviceCgroupRules(hc.DeviceCgroupRules);
-  parseEtcOptions(hc); // the name-service options' faults, before the ports'
+  parseEtcOptions({ ExtraHosts: hc.ExtraHosts }); // the extra hosts' faults, before the ports'
   const exposed = Object.fromEntries((merged.exposedPorts ?? []).map((k) => [k, {}]));
-  const published = c.NetworkDisabled
-    ? []
-    : fromApi(hc.PortBindings as Parameters<typeof fromApi>[0], hc.PublishAllPorts, exposed);
+  // dockerd checks the port bindings of a container with its network disabled too.
+  const bindings = fromApi(hc.PortBindings as Parameters<typeof fromApi>[0], hc.PublishAllPorts, exposed);
+  const published = c.NetworkDisabled ? [] : bindings;
   const network = networkOf(req);
   if (network.mode === 'join' && published.length > 0)
     throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
@@ -84,6 +84,9 @@ export function dockerContainerRequest(
     throw new InvalidArgumentError(
       `Container cannot be connected to network endpoints: ${endpoints.map((e) => e.network).join(', ')}`,
     );
+  checkNoNullEndpoint(req);
+  // The name servers last: dockerd does not check them at create (podvisor does: its VM is planned now).
+  parseEtcOptions(hc);
   const mode = hc.NetworkMode;
   const ownNetwork = mode !== 'host' && !mode.startsWith('container:');
   const request: ContainerRequest = {
@@ -103,6 +106,7 @@ export function dockerContainerRequest(
         }
       : {}),
     dns: { servers: hc.Dns ?? [], search: hc.DnsSearch ?? [], options: hc.DnsOptions ?? [] },
+    ...(req.asDockerd26 ? { resolvComments: true as const } : {}),
     extraHosts: hc.ExtraHosts ?? [],
     mounts: parseMounts(hc).map(mountRequestOf),
     ...(hc.StorageOpt ? { diskOptions: { ...hc.StorageOpt } } : {}),
@@ -154,9 +158,10 @@ function recordOf(
     ...(merged.stopSignal ? { StopSignal: merged.stopSignal } : {}),
     ...(merged.exposedPorts ? { ExposedPorts: keys(merged.exposedPorts) } : {}),
     ...(health ? { Healthcheck: health } : {}),
-    ...(merged.volumes ? { Volumes: keys(merged.volumes) } : {}),
+    // dockerd stores an empty Volumes, and an Entrypoint of [""], as null.
+    ...(merged.volumes ? { Volumes: merged.volumes.length ? keys(merged.volumes) : null } : {}),
     Cmd: merged.cmd,
-    Entrypoint: merged.entrypoint,
+    Entrypoint: merged.entrypoint?.length === 1 && merged.entrypoint[0] === '' ? null : merged.entrypoint,
   };
   const hostConfig: DockerHostConfig = {
     ...hc,
@@ -164,15 +169,40 @@ function recordOf(
     // As dockerd shows them: the paths it applied, and SecurityOpt without systempaths.
     MaskedPaths: sec.maskedPaths,
     ReadonlyPaths: sec.readonlyPaths,
-    SecurityOpt: hc.SecurityOpt?.filter((o) => o !== 'systempaths=unconfined') ?? null,
+    SecurityOpt: securityOptShown(hc),
   };
+  // dockerd 20.10 names no runtime for a body with no HostConfig.
+  if (!req.hostConfigSent && !req.asDockerd26) delete hostConfig.Runtime;
   const endpointDriverOpts = driverOptsOf(req.endpointsConfig as Record<string, unknown> | undefined);
+  // dockerd names an endpoint given as `default` of the default network mode `bridge`.
+  const defaultMode = hc.NetworkMode === 'default' || hc.NetworkMode === '';
+  const endpoints = Object.entries(req.endpointsConfig ?? {}).map(
+    ([k, ep]) => [k === 'default' && defaultMode ? 'bridge' : k, ep] as const,
+  );
+  const endpointMacs = Object.fromEntries(
+    endpoints.flatMap(([k, ep]) => (typeof ep?.MacAddress === 'string' && ep.MacAddress ? [[k, ep.MacAddress]] : [])),
+  );
   return {
     config: orderConfig(config),
     hostConfig,
     imageRef: c.Image,
     ...(endpointDriverOpts ? { endpointDriverOpts } : {}),
+    ...(Object.keys(endpointMacs).length ? { endpointMacs } : {}),
+    ...(endpoints.length ? { endpointNames: endpoints.map(([k]) => k) } : {}),
   };
+}
+
+/**
+ * SecurityOpt as dockerd stores it: without `systempaths=unconfined` (the CLI's, which dockerd
+ * takes as empty MaskedPaths and ReadonlyPaths), and with the `label=disable` dockerd adds for a
+ * privileged container unless a label option is there (it adds it for the host's PID or IPC
+ * namespace too, which podvisor refuses).
+ */
+function securityOptShown(hc: DockerHostConfig): string[] | null {
+  const opts = hc.SecurityOpt?.filter((o) => o !== 'systempaths=unconfined') ?? [];
+  const labelled = opts.some((o) => o.split('=')[0] === 'label');
+  if (!labelled && hc.Privileged) opts.push('label=disable');
+  return opts.length || hc.SecurityOpt ? opts : null;
 }
 
 /** A HostConfig's resources in the request's words. */
@@ -198,6 +228,7 @@ function containerOf(req: CreateRequest): ContainerRequest {
     ...(req.entrypointSet ? { entrypoint: c.Entrypoint ?? [] } : {}),
     ...(c.Cmd ? { args: c.Cmd } : {}),
     ...(c.Env ? { env: c.Env } : {}),
+    envOrder: 'request-first',
     ...(c.WorkingDir ? { workingDir: c.WorkingDir } : {}),
     ...(c.User ? { user: c.User } : {}),
     ...(c.Shell ? { shell: c.Shell } : {}),
@@ -256,6 +287,17 @@ function networkOf(req: CreateRequest): NetworkRequest {
   if (mode === '' || mode === 'default') return { mode: 'default' };
   if (mode === 'host' || mode === 'none') return { mode };
   return { mode: 'named', name: mode };
+}
+
+/** An endpoint given as null: dockerd 26's 400 from API 1.42 (it checks each endpoint then), else dockerd 20.10's. */
+function checkNoNullEndpoint(req: CreateRequest): void {
+  for (const [network, ep] of Object.entries(req.endpointsConfig ?? {}))
+    if (ep === null || ep === undefined)
+      throw new InvalidArgumentError(
+        req.asDockerd26
+          ? `invalid config for network ${network}: EndpointsConfig is nil`
+          : `no EndpointSettings for ${network}`,
+      );
 }
 
 /** NetworkingConfig.EndpointsConfig as each network's settings, in the body's order. */

@@ -75,7 +75,8 @@ export interface DockerHostConfig {
   UsernsMode: string;
   ShmSize: number;
   Sysctls?: Record<string, string>;
-  Runtime: string;
+  /** Absent where dockerd 20.10 leaves it out: a create body with no HostConfig, at API 1.41. */
+  Runtime?: string;
   ConsoleSize: [number, number];
   Isolation: string;
   CpuShares: number;
@@ -125,10 +126,16 @@ export interface DockerFrontend {
   /** The create's endpoint DriverOpts, by network (inspect shows them; ../json/endpoint-settings.ts). */
   endpointDriverOpts?: EndpointDriverOpts;
   /**
-   * EndpointConfig.MacAddress of `network connect` while the container did not run, by network
-   * name: dockerd 20.10 keeps and shows it until the container starts, and then does not use it.
+   * EndpointConfig.MacAddress of the create's endpoints, and of `network connect` while the
+   * container did not run, by network name: dockerd keeps and shows it until the container
+   * starts (dockerd 20.10 does not use a connect's then).
    */
   endpointMacs?: Record<string, string>;
+  /**
+   * The keys of the create's NetworkingConfig.EndpointsConfig, in the body's order: dockerd
+   * shows a container that has not started on these (../json/endpoint-settings.ts underCreateNames).
+   */
+  endpointNames?: string[];
 }
 
 /** Read the Docker data of a pod record (created by the Docker API). */

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import type { PodMount } from '../../pod/types';
 import type { DockerHostConfig } from './docker-types';
+import { DockerPlainError } from './plain-error';
 
 /** Bind modes dockerd accepts (SELinux labels and propagation are taken and have no effect in the VM). */
 const BIND_MODES = new Set([
@@ -59,8 +60,22 @@ function volumeMount(
   };
 }
 
-/** One `-v [src:]dst[:mode]` entry of HostConfig.Binds (src absolute: a bind; a name: a volume). */
+/**
+ * One `-v [src:]dst[:mode]` entry of HostConfig.Binds (src absolute: a bind; a name: a
+ * volume). dockerd reads Binds when it registers the container's mounts, where a fault is a
+ * plain error: its 500.
+ */
 function parseBind(spec: string): PodMount {
+  try {
+    return readBind(spec);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new DockerPlainError(err.message);
+    throw err;
+  }
+}
+
+/** parseBind's reading, with its faults as InvalidArgumentError. */
+function readBind(spec: string): PodMount {
   const parts = spec.split(':');
   if (parts.length > 3 || parts.some((p) => p === ''))
     throw new InvalidArgumentError(`invalid volume specification: '${spec}'`);
@@ -215,8 +230,9 @@ function bindModes(hc: Pick<DockerHostConfig, 'Binds'>): Map<string, string> {
   const out = new Map<string, string>();
   for (const b of hc.Binds ?? []) {
     const parts = String(b).split(':');
-    if (parts.length < 2) continue;
-    out.set(mountTarget(parts[1]), parts[2] ?? '');
+    // `-v /path`: an anonymous volume, with no mode.
+    if (parts.length === 1) out.set(mountTarget(parts[0]), '');
+    else out.set(mountTarget(parts[1]), parts[2] ?? '');
   }
   return out;
 }
@@ -266,7 +282,8 @@ export function mountPoints(
     } else if (m.type === 'bind') {
       out.push({
         Type: 'bind',
-        Source: m.source,
+        // Shown cleaned, as dockerd keeps it (no trailing '/').
+        Source: mountTarget(m.source),
         Destination: m.target,
         Mode: v ?? '',
         RW: !m.readOnly,

@@ -32,6 +32,9 @@ export const DEFAULT_MASKED_PATHS: readonly string[] = [
   '/sys/firmware',
 ];
 
+/** dockerd 26's masked paths: 20.10's and the power-capping interface (its energy counters). */
+export const DOCKERD26_MASKED_PATHS: readonly string[] = [...DEFAULT_MASKED_PATHS, '/sys/devices/virtual/powercap'];
+
 /** The paths dockerd makes read-only in a container that is not privileged. */
 export const DEFAULT_READONLY_PATHS: readonly string[] = [
   '/proc/bus',
@@ -117,16 +120,20 @@ export function parseSecurityOpt(opts: readonly string[] | null): SecurityOpts {
 
 /**
  * The container's security settings, and the MaskedPaths and ReadonlyPaths its inspect shows
- * (dockerd's: the defaults when none were sent; null for a privileged container; [] with
- * `systempaths=unconfined`).
+ * (dockerd's: the defaults when none were sent, dockerd 26's with `dockerd26`; null for a
+ * privileged container; [] with `systempaths=unconfined`).
  */
-export function dockerSecurity(hc: DockerHostConfig): {
+export function dockerSecurity(
+  hc: DockerHostConfig,
+  dockerd26 = false,
+): {
   security: ContainerSecurity;
   maskedPaths: string[] | null;
   readonlyPaths: string[] | null;
 } {
   const opts = parseSecurityOpt(hc.SecurityOpt);
-  let masked: string[] | null = hc.MaskedPaths ? [...hc.MaskedPaths] : [...DEFAULT_MASKED_PATHS];
+  const defaultMasked = dockerd26 ? DOCKERD26_MASKED_PATHS : DEFAULT_MASKED_PATHS;
+  let masked: string[] | null = hc.MaskedPaths ? [...hc.MaskedPaths] : [...defaultMasked];
   let readonly: string[] | null = hc.ReadonlyPaths ? [...hc.ReadonlyPaths] : [...DEFAULT_READONLY_PATHS];
   if (opts.unconfinedPaths) masked = readonly = [];
   if (hc.Privileged) masked = readonly = null;

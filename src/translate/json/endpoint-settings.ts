@@ -53,3 +53,25 @@ export function withAskedEndpointSettings(
     if (mac && entry.MacAddress === '') entry.MacAddress = mac;
   }
 }
+
+/**
+ * NetworkSettings.Networks of a container that has not joined its networks, as dockerd keeps
+ * them until the start: under the names its create's EndpointsConfig gave (`names`). Where
+ * they leave out `main` (the network of its NetworkMode, the plan's first), that one is shown
+ * under the only name given (an endpoint named other than the network it configures), or not
+ * at all when several were given; the others (a connect's too) under their own names. No
+ * names, or `main` among them: `planned` as it is.
+ */
+export function underCreateNames(
+  planned: Record<string, Record<string, unknown>>,
+  names: readonly string[] | undefined,
+  main: string | undefined,
+): Record<string, Record<string, unknown>> {
+  if (!names?.length || main === undefined || names.includes(main)) return planned;
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [name, entry] of Object.entries(planned)) {
+    if (name !== main) out[name] = entry;
+    else if (names.length === 1 && !(names[0] in planned)) out[names[0]] = entry;
+  }
+  return out;
+}

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import type { PodRecord } from '../../pod/types';
 import { mainContainer } from '../../pod/types';
-import { type DockerHostConfig } from '../docker/docker-types';
+import { type DockerFrontend, type DockerHostConfig } from '../docker/docker-types';
 import { mountPoints } from '../docker/mounts';
 import { dockerState, statusText } from './status';
 import { dockerHealth, healthSuffix } from '../docker/health';
@@ -15,7 +15,7 @@ import { inspectLinks, parseLinks } from '../network/links';
 import { endpointJson, networkSettingsJson, noneNetworksJson, plannedNetworksJson, psPorts } from './network-json';
 import type { EndpointConfig } from '../../net/manager';
 import type { PortBinding } from '../../net/types';
-import { withAskedEndpointSettings } from './endpoint-settings';
+import { underCreateNames, withAskedEndpointSettings } from './endpoint-settings';
 import { dockerViewOf } from '../docker/pod-view';
 
 /** Facts about a pod that live outside its record. */
@@ -127,17 +127,26 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
   }
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   out.Config = fe.config;
-  out.NetworkSettings = x.network
+  const settings = x.network
     ? networkSettingsJson(x.network.endpoints, x.network.ports, fe.config.ExposedPorts)
-    : networkSettings(plannedNetworksJson(r.sandbox.spec.network));
-  withAskedEndpointSettings(
-    (out.NetworkSettings as { Networks: Record<string, Record<string, unknown>> }).Networks,
-    r.sandbox.spec.network,
-    fe.endpointDriverOpts,
-    fe.endpointMacs,
-  );
+    : networkSettings(createdNetworks(r, fe));
+  out.NetworkSettings = settings;
+  const networks = (settings as { Networks: Record<string, Record<string, unknown>> }).Networks;
+  withAskedEndpointSettings(networks, r.sandbox.spec.network, fe.endpointDriverOpts, fe.endpointMacs);
+  // Not on its networks: the top-level MacAddress is the asked one of its default bridge entry, as dockerd's.
+  if (!x.network && typeof networks.bridge?.MacAddress === 'string') settings.MacAddress = networks.bridge.MacAddress;
   if (noneMode(fe)) (out.NetworkSettings as { Networks: unknown }).Networks = noneNetworksJson();
   return out;
+}
+
+/** NetworkSettings.Networks of a container not on its networks now: those it will join, named as its create named them. */
+function createdNetworks(
+  r: PodRecord,
+  fe: Pick<DockerFrontend, 'endpointNames'>,
+): Record<string, Record<string, unknown>> {
+  const plan = r.sandbox.spec.network;
+  const planned = plannedNetworksJson(plan) as Record<string, Record<string, unknown>>;
+  return underCreateNames(planned, fe.endpointNames, plan?.networks[0]?.ref);
 }
 
 /** Whether a container is of `--network none` (not Config.NetworkDisabled), which dockerd shows on the `none` network. */
@@ -177,7 +186,7 @@ export function containerSummary(
       ? noneNetworksJson()
       : x.network
         ? Object.fromEntries(x.network.endpoints.map((e) => [e.networkName, endpointJson(e, !e.isDefault)]))
-        : plannedNetworksJson(r.sandbox.spec.network),
+        : createdNetworks(r, fe),
   };
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   return out;

@@ -5,15 +5,20 @@
  */
 import { InvalidArgumentError } from '../../errors';
 import type { LegacyLink } from '../../net/legacy-links';
+import { DockerPlainError } from '../docker/plain-error';
 
 /**
  * Parse HostConfig.Links or EndpointSettings.Links: `name:alias`, `name`, or dockerd's own
- * stored form `/name:/me/alias` (a client may send back what inspect showed).
+ * stored form `/name:/me/alias` (a client may send back what inspect showed). An empty link
+ * and one of more than two parts are dockerd's plain errors (500, its words); one with an
+ * empty name or alias a 400.
  */
 export function parseLinks(links: readonly string[] | null | undefined): LegacyLink[] {
   return (links ?? []).map((l) => {
+    if (l === '') throw new DockerPlainError('empty string specified for links');
     const parts = l.split(':');
-    if (parts.length > 2 || !parts[0] || parts[1] === '') throw new InvalidArgumentError(`invalid link format: ${l}`);
+    if (parts.length > 2) throw new DockerPlainError(`bad format for links: ${l}`);
+    if (!parts[0] || parts[1] === '') throw new InvalidArgumentError(`invalid link format: ${l}`);
     const name = parts[0].replace(/^\//, '');
     const alias = parts.length === 2 ? (parts[1].split('/').pop() ?? '') : name;
     if (!name || !alias) throw new InvalidArgumentError(`invalid link format: ${l}`);

@@ -234,6 +234,12 @@ export interface ContainerRequest {
   args?: string[];
   /** KEY=VALUE. */
   env?: string[];
+  /**
+   * How `env` merges with the image's: `request-first` as dockerd merges them (`env` as given,
+   * then the image's entries of other keys); absent: as containerd does (the image's order, an
+   * entry of `env` replacing the image's of its key, the others after them).
+   */
+  envOrder?: 'request-first';
   workingDir?: string;
   /** user[:group], names or ids. */
   user?: string;
@@ -284,6 +290,8 @@ export interface ContainerRequest {
   extraHosts?: string[];
   /** Name servers, search domains and resolver options of its /etc/resolv.conf. */
   dns?: { servers?: string[]; search?: string[]; options?: string[] };
+  /** Its /etc/resolv.conf with dockerd 26's comments (../../net/resolv-comments.ts); absent: as dockerd 20.10 writes it. */
+  resolvComments?: true;
   /** Ports to expose and publish. */
   ports?: PortRequest[];
   /** Ports exposed only, `port[/protocol]`, besides the image's and those of `ports`. */

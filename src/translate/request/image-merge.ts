@@ -1,16 +1,17 @@
 /**
  * A container request (./container-request.ts) merged with its image, as dockerd merges a
- * create with its image, for every front: env by key (the request wins), labels by key, user,
- * working directory and stop signal when the request sets none, the exposed ports and volume
- * paths of both, the health check field by field (../docker/health.ts mergeHealthConfig), the
- * shell when the request names none; the image's command only when the request gives neither
- * entrypoint nor arguments, its entrypoint when the request gives none. The pod's translation
- * (./request-pod.ts) takes the container from it, and a Docker create's record (Config, as
- * inspect shows it) too (../docker/docker-request.ts).
+ * create with its image, for every front: env by key (the request wins; in dockerd's order or
+ * containerd's, as the request asks), labels by key, user, working directory and stop signal
+ * when the request sets none, the exposed ports and volume paths of both, the health check
+ * field by field (../docker/health.ts mergeHealthConfig), the shell when the request names
+ * none; the image's command only when the request gives neither entrypoint nor arguments, its
+ * entrypoint when the request gives none. The pod's translation (./request-pod.ts) takes the
+ * container from it, and a Docker create's record (Config, as inspect shows it) too
+ * (../docker/docker-request.ts).
  */
 import { InvalidArgumentError } from '../../errors';
 import type { ImageRecord } from '../../storage/types';
-import { mergeEnv } from '../../util/env';
+import { mergeEnv, mergeEnvOverFirst } from '../../util/env';
 import { mergeHealthConfig, type DockerHealthConfig } from '../docker/health';
 import type { ContainerRequest, HealthRequest } from './container-request';
 
@@ -57,7 +58,10 @@ export function mergeWithImage(req: ContainerRequest, image: ImageRecord, id: st
   return {
     hostname: req.hostname || id.slice(0, 12),
     user: req.user || ic.User || '',
-    env: ic.Env?.length || req.env ? mergeEnv(ic.Env ?? [], req.env ?? []) : null,
+    env:
+      ic.Env?.length || req.env
+        ? (req.envOrder === 'request-first' ? mergeEnvOverFirst : mergeEnv)(ic.Env ?? [], req.env ?? [])
+        : null,
     labels: { ...(ic.Labels ?? {}), ...(req.labels ?? {}) },
     workingDir: req.workingDir || ic.WorkingDir || '',
     ...(stopSignal ? { stopSignal } : {}),

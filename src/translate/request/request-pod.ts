@@ -63,8 +63,9 @@ export function translateContainerRequest(
   const args = commandLineOf(m);
   const log = logOf(req, opts);
   const network = networkPlanOf(req, m, opts);
-  const seccomp = seccompOf(req.security ?? {});
+  // The disk's options before the seccomp profile, as dockerd names them (it reads the profile at start).
   const disk = parseStorageOpt(req.diskOptions);
+  const seccomp = seccompOf(req.security ?? {});
   const cgroupParent = parseCgroupParent(req.cgroupParent ?? '');
   const resources = req.resources ?? {};
   const limits = cgroupLimitsOf(resources);
@@ -136,7 +137,11 @@ function networkPlanOf(req: ContainerRequest, m: MergedContainer, opts: Translat
     dnsOptions: req.dns?.options ?? [],
     extraHosts: req.extraHosts ?? [],
   });
-  const withEtc = (p: ContainerNetworkPlan): ContainerNetworkPlan => (etc ? { ...p, etc } : p);
+  const withEtc = (p: ContainerNetworkPlan): ContainerNetworkPlan => ({
+    ...p,
+    ...(etc ? { etc } : {}),
+    ...(req.resolvComments ? { resolvComments: true as const } : {}),
+  });
   const none: ContainerNetworkPlan = { mode: 'none', networks: [], ports: [] };
   if (n.mode === 'join') {
     const conflict = (what: string) =>

@@ -229,13 +229,15 @@ describe('containers over the fakes', () => {
     ]);
   });
 
-  test('Healthcheck.StartInterval is kept from 1.44 and dropped below; Annotations refused from 1.43', async () => {
+  test('Healthcheck.StartInterval is kept from 1.44 and dropped below (1.41 too, as dockerd 20.10); Annotations refused from 1.43', async () => {
     const Healthcheck = { Test: ['CMD', 'true'], StartPeriod: 60 * S, StartInterval: 2 * S };
     const c44 = await at('1.44').createContainer({ Image: 'busybox', Healthcheck } as Docker.ContainerCreateOptions);
     const h44 = (await c44.inspect()).Config.Healthcheck as Record<string, unknown>;
     expect(h44.StartInterval).toBe(2 * S);
     const c43 = await at('1.43').createContainer({ Image: 'busybox', Healthcheck } as Docker.ContainerCreateOptions);
     expect('StartInterval' in ((await c43.inspect()).Config.Healthcheck as object)).toBe(false);
+    const c41 = await at('1.41').createContainer({ Image: 'busybox', Healthcheck } as Docker.ContainerCreateOptions);
+    expect('StartInterval' in ((await c41.inspect()).Config.Healthcheck as object)).toBe(false);
     const HostConfig = { Annotations: { 'a.b': 'c' } } as Docker.HostConfig;
     expect(await failureOf(at('1.42').createContainer({ Image: 'busybox', HostConfig }))).toEqual([0, '']);
     const [status, message] = await failureOf(at('1.43').createContainer({ Image: 'busybox', HostConfig }));
@@ -389,9 +391,12 @@ describe('answer views', () => {
     expect(containerInspectFor(structuredClone(c), '1.41')).toEqual(c);
   });
 
-  test('the create body at 1.41 is passed through as it came; a copy is changed from 1.42', () => {
+  test('the create body at 1.41 is passed through less the fields dockerd 20.10 does not know; a copy is changed from 1.42', () => {
     const body = { Image: 'x', HostConfig: { KernelMemory: 5 }, Healthcheck: { StartInterval: 5 } };
-    expect(createBodyFor(body, '1.41').body).toBe(body);
+    const plain = { Image: 'x', HostConfig: { KernelMemory: 5 }, Healthcheck: { Interval: 5 } };
+    expect(createBodyFor(plain, '1.41').body).toBe(plain);
+    expect(createBodyFor(body, '1.41').body).toEqual({ Image: 'x', HostConfig: { KernelMemory: 5 }, Healthcheck: {} });
+    expect(body.Healthcheck.StartInterval).toBe(5);
     const v42 = createBodyFor(body, '1.42');
     expect(v42.body).toEqual({
       Image: 'x',

@@ -115,9 +115,9 @@ describe('Docker create', () => {
     await expect(engine.createFromDocker(body({ HostConfig: { Links: ['ghost:g'] } }))).rejects.toThrow(
       'could not get container for ghost: No such container: ghost',
     );
-    await expect(engine.createFromDocker(body({ HostConfig: { PidMode: 'container:ghost' } }))).rejects.toThrow(
-      'no pod matches "ghost"',
-    );
+    const noPidContainer = engine.createFromDocker(body({ HostConfig: { PidMode: 'container:ghost' } }));
+    await expect(noPidContainer).rejects.toThrow('No such container: ghost');
+    await expect(noPidContainer).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(h.pods.list()).toEqual([]);
     expect(volumeNames()).toEqual([]);
   });

@@ -1,6 +1,7 @@
 import { linkEnv, linkHostsLine } from '../../../src/net/legacy-links';
 import { endpointLinks, inspectLinks, parseLinks } from '../../../src/translate/network/links';
 import { resolveScoped } from '../../../src/net/resolve';
+import { DockerPlainError } from '../../../src/translate/docker/plain-error';
 import type { NetworkRecord } from '../../../src/net/types';
 
 // The expected values are dockerd 20.10's, measured with the stock CLI on a private dockerd:
@@ -74,7 +75,15 @@ test('parse and show links as dockerd does', () => {
   ]);
   expect(inspectLinks(parseLinks(['nf-target:db']), 'nf-l2')).toEqual(['/nf-target:/nf-l2/db']);
   expect(endpointLinks(parseLinks(['nf-u1:db']))).toEqual(['nf-u1:db']);
-  for (const bad of ['a:b:c', ':x', 'a:']) expect(() => parseLinks([bad])).toThrow(`invalid link format: ${bad}`);
+  for (const bad of [':x', 'a:']) expect(() => parseLinks([bad])).toThrow(`invalid link format: ${bad}`);
+  // dockerd's plain errors (500).
+  for (const [bad, message] of [
+    ['a:b:c', 'bad format for links: a:b:c'],
+    ['', 'empty string specified for links'],
+  ]) {
+    expect(() => parseLinks([bad])).toThrow(message);
+    expect(() => parseLinks([bad])).toThrow(DockerPlainError);
+  }
 });
 
 test('a link on a user network resolves for the linking container only', () => {

@@ -249,9 +249,16 @@ describe('merge with the image', () => {
     expect(translate({ Entrypoint: '', Cmd: ['ls'] }, img).spec.containers[0].args).toEqual(['ls']);
   });
 
-  test('Env merges by key with the caller winning; Labels likewise', () => {
+  test("Env merges by key with the caller winning, the caller's first as dockerd has them; Labels likewise", () => {
     const t = translate({ Env: ['X=me', 'Y=1'], Labels: { both: 'me', mine: 'x' } });
-    expect(t.frontend.config.Env).toEqual(['PATH=/bin', 'X=me', 'Y=1']);
+    expect(t.frontend.config.Env).toEqual(['X=me', 'Y=1', 'PATH=/bin']);
+    expect(t.spec.containers[0].env).toEqual(['X=me', 'Y=1', 'PATH=/bin']);
+    expect(translate({ Env: ['PATH=/mine', 'A=1', 'A=2'] }).frontend.config.Env).toEqual([
+      'PATH=/mine',
+      'A=1',
+      'A=2',
+      'X=img',
+    ]);
     expect(t.frontend.config.Labels).toEqual({ from: 'image', both: 'me', mine: 'x' });
     expect(t.spec.labels).toEqual({ from: 'image', both: 'me', mine: 'x' });
   });
@@ -411,5 +418,42 @@ describe('names, signals, restart policies', () => {
   test('restart policy parsing', () => {
     expect(parseRestartPolicy({ Name: 'unless-stopped' })).toEqual({ name: 'unless-stopped', maximumRetryCount: 0 });
     expect(parseRestartPolicy(null)).toEqual({ name: 'no', maximumRetryCount: 0 });
+  });
+});
+
+describe('the record as each dockerd stores it', () => {
+  /** The record of `body`, served as dockerd 26 serves it when `dockerd26`. */
+  const record = (body: Record<string, unknown>, dockerd26 = false) => {
+    const req = parseCreateBody({ Image: 'img', ...body }, 2);
+    if (dockerd26) req.asDockerd26 = true;
+    return translateCreate(req, busybox, ID, { defaults, hostCpus: 2 }).frontend;
+  };
+
+  test('label=disable added to a privileged container, unless a label is set', () => {
+    expect(record({ HostConfig: { Privileged: true } }).hostConfig.SecurityOpt).toEqual(['label=disable']);
+    expect(
+      record({ HostConfig: { Privileged: true, SecurityOpt: ['seccomp=unconfined'] } }).hostConfig.SecurityOpt,
+    ).toEqual(['seccomp=unconfined', 'label=disable']);
+    expect(record({ HostConfig: { Privileged: true, SecurityOpt: ['label=user:u'] } }).hostConfig.SecurityOpt).toEqual([
+      'label=user:u',
+    ]);
+    expect(record({ HostConfig: {} }).hostConfig.SecurityOpt).toBeNull();
+  });
+
+  test("dockerd 26's masked paths add the power-capping interface; dockerd 20.10's do not", () => {
+    const masked = (dockerd26: boolean) => record({ HostConfig: {} }, dockerd26).hostConfig.MaskedPaths ?? [];
+    expect(masked(true)).toEqual([...masked(false), '/sys/devices/virtual/powercap']);
+    expect(masked(false)).not.toContain('/sys/devices/virtual/powercap');
+  });
+
+  test('a body with no HostConfig names no Runtime as dockerd 20.10; dockerd 26 and any HostConfig name runc', () => {
+    expect('Runtime' in record({}).hostConfig).toBe(false);
+    expect(record({}, true).hostConfig.Runtime).toBe('runc');
+    expect(record({ HostConfig: {} }).hostConfig.Runtime).toBe('runc');
+  });
+
+  test('an Entrypoint of [""] and an empty Volumes stored as null', () => {
+    const c = record({ Entrypoint: [''], Cmd: ['ls'], Volumes: {} }).config;
+    expect([c.Entrypoint, c.Volumes]).toEqual([null, null]);
   });
 });

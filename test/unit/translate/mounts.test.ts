@@ -1,6 +1,6 @@
 /** HostConfig.Binds / Mounts / Tmpfs parsing (src/translate/docker/mounts.ts) against dockerd's rules and messages. */
 import { parseMounts, mountPoints, withShmSize } from '../../../src/translate/docker/mounts';
-import { InvalidArgumentError } from '../../../src/errors';
+import { DockerPlainError } from '../../../src/translate/docker/plain-error';
 
 const hc = (o: Record<string, unknown>) =>
   ({ Binds: null, Mounts: undefined, Tmpfs: undefined, VolumesFrom: null, ...o }) as Parameters<typeof parseMounts>[0];
@@ -13,12 +13,13 @@ test('binds: source, target, ro, SELinux and propagation modes accepted; -v crea
   ]);
 });
 
-test("binds: dockerd's messages for bad specs", () => {
+test("binds: dockerd's messages for bad specs, as its plain errors (500)", () => {
   expect(() => parseMounts(hc({ Binds: ['/a:rel'] }))).toThrow(
     "invalid volume specification: '/a:rel': invalid mount config for type \"bind\": invalid mount path: 'rel' mount path must be absolute",
   );
   expect(() => parseMounts(hc({ Binds: ['/a:/b:bogus'] }))).toThrow('invalid mode: bogus');
-  expect(() => parseMounts(hc({ Binds: ['/a:/b:ro,rw'] }))).toThrow(InvalidArgumentError);
+  expect(() => parseMounts(hc({ Binds: ['/a:/b:ro,rw'] }))).toThrow(DockerPlainError);
+  expect(() => parseMounts(hc({ Binds: ['a:b:c:d'] }))).toThrow(DockerPlainError);
   expect(() => parseMounts(hc({ Binds: ['/a:/b:c:d'] }))).toThrow("invalid volume specification: '/a:/b:c:d'");
   expect(() => parseMounts(hc({ Binds: ['/a:/b:nocopy'] }))).toThrow('invalid mode: nocopy');
 });

@@ -54,7 +54,7 @@ describe("a container's network plan from its request", () => {
         ports: [],
       },
     );
-    expect(() => plan({ links: ['a:b:c'] })).toThrow('invalid link format: a:b:c');
+    expect(() => plan({ links: ['a:b:c'] })).toThrow('bad format for links: a:b:c');
   });
 
   test('a user network with aliases, a static address and a MAC', () => {

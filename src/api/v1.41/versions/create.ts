@@ -2,8 +2,8 @@
  * The create body as the request's API version means it, before the v1.41 decoding and
  * translation see it: fields a version does not know are dropped, fields it brought in are
  * checked (or refused where podvisor cannot honour them), and the container-wide MacAddress is
- * moved to its endpoint as dockerd 26 does. A request at 1.41 or below is passed through
- * unchanged.
+ * moved to its endpoint as dockerd 26 does. A request at 1.41 or below is passed through as
+ * dockerd 20.10 reads it: only the fields it does not know are dropped.
  */
 import { InvalidArgumentError } from '../../../errors';
 import { asV141, atLeast, V } from '.';
@@ -137,9 +137,22 @@ function noRestartPolicyIsNo(body: Json): void {
   body.HostConfig = { ...hc, RestartPolicy: { ...rp, Name: 'no' } };
 }
 
-/** The create body for the request's version `v` (a copy; the one given is not changed). */
+/**
+ * A body at 1.41 or below without the fields dockerd 20.10 does not know and so drops: the
+ * health check's StartInterval (API 1.44). A copy where one is dropped.
+ */
+function unknownTo2010Dropped<B>(given: B): B {
+  const health = obj(obj(given)?.Healthcheck);
+  if (!health || !('StartInterval' in health)) return given;
+  const body = structuredClone(given) as Json;
+  delete (body.Healthcheck as Json).StartInterval;
+  return body as B;
+}
+
+/** The create body for the request's version `v` (a copy where it changes; the one given is not changed). */
 export function createBodyFor<B>(given: B, v: string): VersionedCreate<B> {
-  if (asV141(v)) return { body: given, warnings: [], multipleEndpoints: false, asDockerd26: false };
+  if (asV141(v))
+    return { body: unknownTo2010Dropped(given), warnings: [], multipleEndpoints: false, asDockerd26: false };
   const body = structuredClone(given) as Json;
   defaultNetworkToBridge(body);
   noRestartPolicyIsNo(body);
