@@ -48,6 +48,7 @@ const PACKAGE_OF: Record<string, string> = {
   'podvisor-lock-holder': '(built by the bootstrap: host/lock-holder)',
   'podvisor-fs-events': '(built by the bootstrap: host/fs-events)',
   'podvisor-hijack-wait': '(built by the bootstrap: host/hijack-wait)',
+  'podvisor-connect-as': '(built by the bootstrap: host/connect-as)',
   'podvisor-jail': '(built by the bootstrap: host/jail)',
   ldd: 'libc-bin',
   'cni-plugin': "(the CNI plugins the kubelet's network config names; not podvisor's)",
@@ -91,6 +92,7 @@ const DYNAMIC: Record<string, string[]> = {
   'src/vm/qemu/confinement/jailed-process.ts: jailBin': ['podvisor-jail'],
   'src/pod/network/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
   'src/api/v1.41/peer-read.ts: bin': ['podvisor-hijack-wait'],
+  'src/pod/network/peer-of.ts: bin': ['podvisor-connect-as'],
   // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
   'src/vm/qemu/confinement/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
   // ... or, jailed (the default), through the jail, which execs it the same way.

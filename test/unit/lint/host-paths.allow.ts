@@ -52,6 +52,8 @@ const CHECKPOINT_FILES =
   "a checkpoint's files being packed (the daemon's own saved state in the container's directory under the data root, no guest reaches it), opened with O_NOFOLLOW";
 const CHECKPOINT_UNPACK =
   'a checkpoint being unpacked into the new directory its caller just made under the data root (mode 0700, no guest reaches it): each file made with O_CREAT|O_EXCL|O_NOFOLLOW, and only the files this call made removed on failure';
+const BASE_TREE =
+  "a read-only mount of an image's stored layers for a checkpoint image's recipe, made at a fresh 0700 scratch directory under <data-root>/checkpoint-images: no guest reaches it, and the tree is walked one component at a time with O_NOFOLLOW";
 
 export const ALLOWED: AllowedHostPathCalls[] = [
   // src/pod
@@ -679,6 +681,37 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     reason: IMAGE_DISKS,
   },
   { file: 'src/vm/qemu/snapshots/save-stamp.ts', fn: 'fileDigest', calls: ['fs.openSync'], reason: INSTALLED },
+  {
+    file: 'src/storage/checkpoint-image/base-tree.ts',
+    fn: 'mountBaseTree',
+    calls: ['fs.promises.mkdir', 'fs.promises.mkdtemp'],
+    reason: BASE_TREE,
+  },
+  {
+    file: 'src/storage/checkpoint-image/base-tree.ts',
+    fn: 'cleanup',
+    calls: ['mounter.unmount', 'fs.promises.rm'],
+    reason: BASE_TREE,
+  },
+  {
+    file: 'src/storage/checkpoint-image/base-tree.ts',
+    fn: 'removeLeftoverTrees',
+    calls: ['fs.promises.readdir', 'mounter.unmount', 'fs.promises.rm'],
+    reason: BASE_TREE,
+  },
+  { file: 'src/storage/checkpoint-image/recipe.ts', fn: 'recipeOf', calls: ['fs.promises.open'], reason: IMAGE_DISKS },
+  {
+    file: 'src/storage/checkpoint-image/tree-files.ts',
+    fn: 'listTreeFiles',
+    calls: ['fs.promises.open'],
+    reason: BASE_TREE,
+  },
+  {
+    file: 'src/storage/checkpoint-image/tree-files.ts',
+    fn: 'TreeOpener.dir',
+    calls: ['fs.promises.open'],
+    reason: BASE_TREE,
+  },
   {
     file: 'src/vm/qemu/snapshots/save-stamp.ts',
     fn: 'warmFileDigests',
