@@ -46,6 +46,8 @@ Options:
                                kind, saved once that one is quiet (default false; label
                                org.podvisor.warm-start=true|false per container;
                                docs/warm-starts.md)
+      --warm-starts-max-size string  Most disk the warm states take (e.g. 20GB); the least
+                               recently used unused ones go first (default: no cap)
       --registries-conf string Per-registry mirrors, containers-registries.conf(5) version 2
                                (default "${DEFAULT_REGISTRIES_CONF}"; a missing file: none)
       --cri-host list          Kubernetes CRI v1 socket(s) to serve (default unix://<exec-root>/cri.sock,

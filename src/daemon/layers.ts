@@ -264,6 +264,7 @@ async function openCreation(
   const warmStarts = new WarmStarts({
     root: path.join(opts.dataRoot, 'warm-starts'),
     enabled: opts.warmStarts,
+    ...(opts.warmStartsMaxSize !== undefined ? { maxBytes: opts.warmStartsMaxSize } : {}),
     pods,
     imageExists: (id) => images.store.byId(id) !== undefined,
     checkStartable: (dir) => vm.hypervisor.checkSavedVm?.(dir),
@@ -302,6 +303,7 @@ async function openCreation(
     rootfsPaths: (id: string) => rootfs.paths(id),
     archive,
     checkpointImages,
+    warmStarts,
   };
   return { archive, volumes, engine, containers, checkpointImages };
 }

@@ -10,6 +10,7 @@ import { InvalidArgumentError } from '../errors';
 import { isLogLevel, type LogLevel } from '../util/log';
 import { defaultVmMemoryMiB } from './default-vm-memory';
 import { DEFAULT_CNI_BIN_DIRS, DEFAULT_CNI_CONF_DIR, parseBinDirs } from '../net/cni/config';
+import { ramInBytes } from '../util/go-units';
 
 /** The daemon's configuration after flags and configuration file. */
 export interface DaemonOptions {
@@ -46,6 +47,8 @@ export interface DaemonOptions {
    * container's label org.podvisor.warm-start=true|false overrides it.
    */
   warmStarts: boolean;
+  /** Most bytes warm starts' states take on disk (--warm-starts-max-size); absent: no cap. */
+  warmStartsMaxSize?: number;
   /** containers-registries.conf(5) with per-registry mirrors (a missing file: none). */
   registriesConf: string;
   /** CRI v1 gRPC sockets (unix:///path); default <exec-root>/cri.sock unless noCri. */
@@ -255,6 +258,18 @@ export const OPTIONS: OptionDef[] = [
     flags: ['--warm-starts'],
     kind: 'bool',
     apply: (o, v, f) => void (o.warmStarts = parseBool(f, v)),
+  },
+  {
+    key: 'warm-starts-max-size',
+    flags: ['--warm-starts-max-size'],
+    kind: 'string',
+    apply: (o, v, f) => {
+      try {
+        o.warmStartsMaxSize = ramInBytes(v);
+      } catch (err) {
+        throw new InvalidArgumentError(`invalid argument "${v}" for "${f}" flag: ${(err as Error).message}`);
+      }
+    },
   },
   {
     key: 'registries-conf',

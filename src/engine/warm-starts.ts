@@ -68,6 +68,27 @@ export interface WarmStartDeps {
   prepareForkTemplate?: (dir: string) => Promise<void>;
   /** Between two samples of a first run (tests shorten it). */
   sampleMs?: number;
+  /**
+   * Most bytes the states may take on disk (--warm-starts-max-size): after a save, the least
+   * recently used states that no container started from go until they fit; absent: no cap.
+   */
+  maxBytes?: number;
+}
+
+/** A warm state as `docker system df` shows it (with the build cache: docs/warm-starts.md). */
+export interface WarmStateUsage {
+  key: string;
+  /** The image it was saved from. */
+  image: string;
+  /** Bytes of its files on disk (their blocks: the disk copy is sparse). */
+  bytes: number;
+  created: Date;
+  /** When a container last started from it; undefined: none has yet. */
+  lastUsed?: Date;
+  /** How many containers started from it. */
+  uses: number;
+  /** A container started from it still exists. */
+  inUse: boolean;
 }
 
 /** Warm starts: the states of the kinds of container this daemon has run, and their saves. */
@@ -143,7 +164,15 @@ export class WarmStarts {
       if (!this.namedByContainer(dir)) await removeTree(dir).catch(() => undefined);
       return undefined;
     }
+    await this.countUse(dir);
     return { dir, container };
+  }
+
+  /** Count a start from state `dir` (its `uses` file: the count, its time the last use). */
+  private async countUse(dir: string): Promise<void> {
+    const file = path.join(dir, 'uses');
+    const uses = Number(await fs.promises.readFile(file, 'utf8').catch(() => '0')) || 0;
+    await fs.promises.writeFile(file, String(uses + 1), { mode: 0o600 }).catch(() => undefined);
   }
 
   /**
@@ -218,12 +247,82 @@ export class WarmStarts {
       log.info(
         `container ${podId.slice(0, 12)}: saved as warm state ${key.slice(0, 12)} in ${Date.now() - started} ms`,
       );
-      this.deps
-        .prepareForkTemplate?.(dir)
-        .catch((err: Error) => log.warn(`warm state ${key.slice(0, 12)}: ${err.message}`));
+      // The cap is kept once the state is whole, with its fork template.
+      void this.deps.prepareForkTemplate?.(dir).then(
+        () => this.enforceCap(),
+        (err: Error) => log.warn(`warm state ${key.slice(0, 12)}: ${err.message}`),
+      );
     } finally {
       await removeTree(tmp).catch(() => undefined);
       await pods.removeCheckpoint!(podId, name).catch(() => undefined);
+    }
+  }
+
+  /** The whole states, as `docker system df` shows them, least recently used first. */
+  async usage(): Promise<WarmStateUsage[]> {
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(this.deps.root);
+    } catch {
+      return [];
+    }
+    const out: WarmStateUsage[] = [];
+    for (const key of names.filter((n) => !n.startsWith('.'))) {
+      const dir = path.join(this.deps.root, key);
+      try {
+        const image = (JSON.parse(await fs.promises.readFile(path.join(dir, 'image'), 'utf8')) as { id?: string }).id;
+        if (typeof image !== 'string') continue;
+        let bytes = 0;
+        for (const f of await fs.promises.readdir(dir))
+          bytes += (await fs.promises.lstat(path.join(dir, f))).blocks * 512;
+        const created = (await fs.promises.lstat(path.join(dir, 'saved.json'))).mtime;
+        const used = await fs.promises.lstat(path.join(dir, 'uses')).catch(() => undefined);
+        const uses = used ? Number(await fs.promises.readFile(path.join(dir, 'uses'), 'utf8')) || 0 : 0;
+        out.push({
+          key,
+          image,
+          bytes,
+          created,
+          ...(used ? { lastUsed: used.mtime } : {}),
+          uses,
+          inUse: this.namedByContainer(dir),
+        });
+      } catch {
+        // Not a whole state (being removed): not shown.
+      }
+    }
+    const at = (u: WarmStateUsage) => (u.lastUsed ?? u.created).getTime();
+    return out.sort((a, b) => at(a) - at(b));
+  }
+
+  /**
+   * Remove the states no container started from (`docker system prune`, `docker builder
+   * prune`); their keys and the bytes freed.
+   */
+  async prune(): Promise<{ deleted: string[]; reclaimed: number }> {
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const u of await this.usage()) {
+      if (u.inUse) continue;
+      await removeTree(path.join(this.deps.root, u.key));
+      deleted.push(u.key);
+      reclaimed += u.bytes;
+    }
+    return { deleted, reclaimed };
+  }
+
+  /** Remove least recently used states no container started from until all fit maxBytes. */
+  async enforceCap(): Promise<void> {
+    const max = this.deps.maxBytes;
+    if (max === undefined) return;
+    const states = await this.usage();
+    let total = states.reduce((n, u) => n + u.bytes, 0);
+    for (const u of states) {
+      if (total <= max) break;
+      if (u.inUse) continue;
+      await removeTree(path.join(this.deps.root, u.key));
+      total -= u.bytes;
+      log.info(`warm state ${u.key.slice(0, 12)} removed: the states took more than --warm-starts-max-size`);
     }
   }
 

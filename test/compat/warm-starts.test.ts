@@ -9,6 +9,8 @@
  * - docker-py's run of the same kind starts warm, and so does Compose v2's second `up` of a
  *   service (after a `down`);
  * - another env, a bind mount, or the label org.podvisor.warm-start=false start cold;
+ * - `docker system df` shows the states as build cache, and `docker system prune` removes
+ *   those no container started from;
  * - the state goes once its image is removed and no container of it is left.
  */
 import * as fs from 'node:fs';
@@ -163,6 +165,24 @@ test('another env, a bind mount, or the opt-out label start cold', async () => {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('docker system df shows the states as build cache; docker system prune removes those no container started from', async () => {
+  const kept = ['run', '-d', '--name', 'kept', BASE, 'sh', '-c', PROGRAM];
+  dockerOk(d, kept);
+  expect(warmLabel('kept')).not.toBe('');
+  const all = states();
+  expect(all.length).toBeGreaterThanOrEqual(2);
+  const rows = dockerOk(d, ['system', 'df', '--format', '{{.Type}} {{.TotalCount}} {{.Size}}']).split('\n');
+  const cache = rows.find((r) => r.startsWith('Build Cache'));
+  expect(cache).toMatch(new RegExp(`^Build Cache ${all.length} [1-9][0-9.]*[kMG]?B$`));
+  const verbose = dockerOk(d, ['system', 'df', '-v']);
+  expect(verbose).toContain('warm-start');
+  const pruned = dockerOk(d, ['system', 'prune', '-f']);
+  expect(pruned).toMatch(/Total reclaimed space: [1-9]/);
+  // The state the running warm container started from stays; the others went.
+  expect(states()).toEqual([all.find((k) => k.startsWith(warmLabel('kept')))]);
+  dockerOk(d, ['rm', '-f', 'kept']);
 });
 
 test('the state goes once its image is removed and no container of it is left', async () => {

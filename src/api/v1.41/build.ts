@@ -267,6 +267,12 @@ function buildPrune(services: ApiServices, cacheOf: () => Promise<BuildCache>) {
       }
       left = next;
     }
+    // Warm starts' states no container started from (docs/warm-starts.md).
+    const warm = await services.containers?.warmStarts?.prune();
+    if (warm) {
+      deleted.push(...warm.deleted.map((k) => k.slice(0, 25)));
+      reclaimed += warm.reclaimed;
+    }
     sendJson(res, 200, { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
   });
 }

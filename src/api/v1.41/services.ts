@@ -9,6 +9,7 @@ import type { ImageLookup } from '../../storage/types';
 import type { PodService } from '../../pod/service';
 import type { CreationService } from '../../engine/service';
 import type { CheckpointImages } from '../../engine/checkpoint-images';
+import type { WarmStarts } from '../../engine/warm-starts';
 import type { EventBus } from '../../pod/events';
 import type { PodVmSize } from '../../translate/docker/resources';
 import type { NetworkManager } from '../../net/manager';
@@ -50,6 +51,8 @@ export interface ContainerServices {
   archive?: ContainerArchive;
   /** Checkpoint images: POST /containers/:id/checkpoints with `Image` (optional). */
   checkpointImages?: Pick<CheckpointImages, 'make'>;
+  /** Warm starts' states: shown and pruned with the build cache (optional). */
+  warmStarts?: Pick<WarmStarts, 'usage' | 'prune'>;
 }
 
 /** Static facts of this daemon. */

@@ -4,7 +4,8 @@
  * dockerd's layer store keys them); LayersSize counts every layer an image refers to once.
  * Containers are the `ps -a --size` summaries. Volumes carry UsageData: the bytes under the
  * volume (hard links counted once) and how many containers mount it. There is no BuildKit
- * cache: BuildCache is null and BuilderSize 0, as dockerd answers without BuildKit.
+ * cache: BuildCache holds warm starts' states (docs/warm-starts.md), the one cache a podvisor
+ * daemon keeps for runs, and is null without them, as dockerd answers without BuildKit.
  */
 import type { ApiServices } from './services';
 import type { StoredImageView } from '../../storage/images';
@@ -14,6 +15,7 @@ import { volumeUsers } from '../../pod/types';
 import { containerSummary } from '../../translate/json/inspect';
 import { imageDiskUsageJson } from '../../translate/json/images';
 import { volumeJson } from './volumes';
+import type { WarmStateUsage } from '../../engine/warm-starts';
 
 /** Images with their container counts and shared sizes, and the bytes of all their layers. */
 function imagesUsage(
@@ -56,6 +58,22 @@ export function sharedSizes(services: ApiServices): Map<string, number> {
   return new Map(imagesUsage(services, []).images.map((img) => [img.Id as string, img.SharedSize as number]));
 }
 
+/** A warm state as a BuildKit cache record (`docker system df -v` lists it under Build cache). */
+function warmStateJson(u: WarmStateUsage): Record<string, unknown> {
+  return {
+    ID: u.key.slice(0, 25),
+    Parent: '',
+    Type: 'warm-start',
+    Description: `podvisor warm start of image ${u.image.slice(7, 19)}`,
+    InUse: u.inUse,
+    Shared: false,
+    Size: u.bytes,
+    CreatedAt: u.created.toISOString(),
+    LastUsedAt: u.lastUsed ? u.lastUsed.toISOString() : null,
+    UsageCount: u.uses,
+  };
+}
+
 /** The body of GET /system/df. */
 export async function diskUsage(services: ApiServices): Promise<Record<string, unknown>> {
   const c = services.containers;
@@ -83,12 +101,13 @@ export async function diskUsage(services: ApiServices): Promise<Record<string, u
       });
     }
   }
+  const warm = (await c?.warmStarts?.usage()) ?? [];
   return {
     LayersSize: layersSize,
     Images: images,
     Containers: containers,
     Volumes: volumes,
-    BuildCache: null,
-    BuilderSize: 0,
+    BuildCache: warm.length ? warm.map(warmStateJson) : null,
+    BuilderSize: warm.reduce((n, u) => n + u.bytes, 0),
   };
 }

@@ -4,6 +4,9 @@
  * anonymous volumes' names) is not in it; everything else of the pod spec is; and a container
  * whose start depends on the host has no kind. And who asks for warm starts (wanted).
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { WarmStarts } from '../../../src/engine/warm-starts';
 import type { PodSpec } from '../../../src/pod/types';
 
@@ -154,4 +157,74 @@ test("the label asks for or refuses warm starts, else the daemon's option decide
   expect(warm(true).wanted({})).toBe(true);
   expect(warm(false).wanted({ 'org.podvisor.warm-start': 'true' })).toBe(true);
   expect(warm(true).wanted({ 'org.podvisor.warm-start': 'false' })).toBe(false);
+});
+
+describe('the states on disk: usage, prune and the size cap', () => {
+  let root: string;
+  const inUseDir = () => path.join(root, 'b'.repeat(64));
+
+  /** A whole state `key` of `kb` KiB, last used `ago` seconds ago (undefined: never used). */
+  function state(key: string, kb: number, ago?: number): void {
+    const dir = path.join(root, key);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'saved.json'), '{}');
+    fs.writeFileSync(path.join(dir, 'image'), JSON.stringify({ id: IMAGE }));
+    fs.writeFileSync(path.join(dir, 'vm.state'), Buffer.alloc(kb * 1024, 1));
+    if (ago !== undefined) {
+      fs.writeFileSync(path.join(dir, 'uses'), '2');
+      const t = new Date(Date.now() - ago * 1000);
+      fs.utimesSync(path.join(dir, 'uses'), t, t);
+    }
+  }
+
+  /** Warm starts over `root`, capped at `maxBytes`, the state in inUseDir() named by a container. */
+  const over = (maxBytes?: number) =>
+    new WarmStarts({
+      root,
+      enabled: true,
+      pods: { list: () => [{ sandbox: { spec: { savedState: { dir: inUseDir(), image: IMAGE } } } }] } as never,
+      imageExists: () => true,
+      ...(maxBytes !== undefined ? { maxBytes } : {}),
+    });
+
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-unit-warm-'));
+    state('a'.repeat(64), 256, 300);
+    state('b'.repeat(64), 256, 600);
+    state('c'.repeat(64), 256, 60);
+    state('d'.repeat(64), 256);
+    fs.mkdirSync(path.join(root, '.new-eeeeeeeeeeee-1234'));
+  });
+
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  test('usage lists the whole states, least recently used first, with their size, uses and whether in use', async () => {
+    const u = await over().usage();
+    expect(u.map((x) => [x.key[0], x.uses, x.inUse])).toEqual([
+      ['b', 2, true],
+      ['a', 2, false],
+      ['c', 2, false],
+      ['d', 0, false],
+    ]);
+    for (const x of u) expect(x.bytes).toBeGreaterThanOrEqual(256 * 1024);
+  });
+
+  test('prune removes every state no container started from, and says what it freed', async () => {
+    const { deleted, reclaimed } = await over().prune();
+    expect(deleted.map((k) => k[0]).sort()).toEqual(['a', 'c', 'd']);
+    expect(reclaimed).toBeGreaterThanOrEqual(3 * 256 * 1024);
+    expect(fs.readdirSync(root).sort()).toEqual(['.new-eeeeeeeeeeee-1234', 'b'.repeat(64)]);
+  });
+
+  test('the cap removes the least recently used states not in use until the rest fit', async () => {
+    // Room for two of the four: b is in use and stays; a (the oldest unused) goes, then c.
+    await over(2 * 300 * 1024).enforceCap();
+    expect(
+      fs
+        .readdirSync(root)
+        .filter((n) => !n.startsWith('.'))
+        .map((n) => n[0])
+        .sort(),
+    ).toEqual(['b', 'd']);
+  });
 });
