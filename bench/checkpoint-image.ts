@@ -25,7 +25,7 @@ import * as path from 'node:path';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
-import { dockerOut, median, runMain, stopBench } from './common';
+import { dockerOut, median, removeAllContainers, runMain, stopBench } from './common';
 import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 import { timeTo, untilAnswer, type Side } from './postgres-probe';
 
@@ -184,10 +184,7 @@ async function main(): Promise<void> {
   } finally {
     if (dockerd) spawnSync('docker', ['rm', '-fv', 'pgd'], { env: dockerd.env });
     for (const d of [a, b]) {
-      const left = spawnSync('docker', ['ps', '-aq'], { env: d.env, encoding: 'utf8' })
-        .stdout.split('\n')
-        .filter(Boolean);
-      if (left.length) spawnSync('docker', ['rm', '-fv', ...left], { env: d.env, timeout: 600000 });
+      removeAllContainers(d.env);
     }
     await b.stop();
     await stopBench({ dockerd, podvisor: a, registries, base });

@@ -47,7 +47,7 @@ import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { listVmProcesses } from '../test/helpers/leaks';
 import { pssBytes } from '../src/vm/qemu/host-files';
-import { dockerOut, median, runMain, sleep, startDockerd, stopBench } from './common';
+import { dockerOut, median, removeAllContainers, runMain, sleep, startDockerd, stopBench } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const FORKS = Number(process.env.BENCH_FORKS ?? 10);
@@ -314,10 +314,7 @@ async function main(): Promise<void> {
     );
   } finally {
     if (dockerd) spawnSync('docker', ['rm', '-fv', 'pgd', 'bbd', 'bpd2', 'bpd'], { env: dockerd.env });
-    const left = spawnSync('docker', ['ps', '-aq'], { env: pv.env, encoding: 'utf8' })
-      .stdout.split('\n')
-      .filter(Boolean);
-    if (left.length) spawnSync('docker', ['rm', '-fv', ...left], { env: pv.env, timeout: 600000 });
+    removeAllContainers(pv.env);
     await stopBench({ dockerd, podvisor: pv, registries, base });
   }
 }

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 
 /** Median of a non-empty list. */
@@ -78,6 +78,12 @@ export function hostBusyMs(): number {
 /** Run the docker CLI with `args` against the daemon of `env`; its trimmed stdout (throws on a failure). */
 export function dockerOut(env: NodeJS.ProcessEnv, args: string[]): string {
   return execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
+}
+
+/** Remove every container of the daemon of `env`, whatever state it is in (a bench's cleanup). */
+export function removeAllContainers(env: NodeJS.ProcessEnv): void {
+  const left = spawnSync('docker', ['ps', '-aq'], { env, encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  if (left.length) spawnSync('docker', ['rm', '-fv', ...left], { env, timeout: 600000 });
 }
 
 /** The host's load averages (1, 5 and 15 minutes), as a bench prints them. */

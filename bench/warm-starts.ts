@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
-import { dockerOut, median, runMain, sleep, stopBench } from './common';
+import { dockerOut, median, removeAllContainers, runMain, sleep, stopBench } from './common';
 import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 import { timeTo, type Side } from './postgres-probe';
 
@@ -96,10 +96,7 @@ async function main(): Promise<void> {
     );
   } finally {
     if (dockerd) spawnSync('docker', ['rm', '-fv', 'pgd'], { env: dockerd.env });
-    const left = spawnSync('docker', ['ps', '-aq'], { env: pv.env, encoding: 'utf8' })
-      .stdout.split('\n')
-      .filter(Boolean);
-    if (left.length) spawnSync('docker', ['rm', '-fv', ...left], { env: pv.env, timeout: 600000 });
+    removeAllContainers(pv.env);
     await stopBench({ dockerd, podvisor: pv, registries, base });
   }
 }
