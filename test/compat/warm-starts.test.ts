@@ -5,6 +5,7 @@
  *   (another name, port and label) starts from that save: the token the first run's start
  *   drew is in it, its start's output is not run again, and it is a container of its own (its
  *   ID, hostname and disk), marked by the label org.podvisor.warm-start.state;
+ * - a daemon restart keeps the state; a daemon killed while it saves leaves none half made;
  * - two warm runs at once each start from the save, with disks of their own;
  * - docker-py's run of the same kind starts warm, and so does Compose v2's second `up` of a
  *   service (after a `down`);
@@ -97,6 +98,42 @@ test('a later run of the same kind starts from the first one’s save, as a cont
   expect(dockerOk(d, ['port', 'w2', '8080'])).toMatch(/:\d+/);
   dockerOk(d, ['exec', 'w2', 'sh', '-c', 'echo mine > /written']);
   expect(dockerSync(d, ['exec', 'w1', 'cat', '/written']).code).not.toBe(0);
+});
+
+test('a daemon restart keeps the state: the next run of the kind starts warm', async () => {
+  const before = states();
+  await d.restart();
+  expect(states()).toEqual(before);
+  dockerOk(d, ['run', '-d', '--name', 'w5', BASE, 'sh', '-c', PROGRAM]);
+  expect(warmLabel('w5')).not.toBe('');
+  expect(await tokenOf('w5')).toBe(firstToken);
+  dockerOk(d, ['rm', '-f', 'w5']);
+});
+
+test('a daemon killed while it saves a first run leaves no state half made; a later run is the first again', async () => {
+  const before = states();
+  // A kind of its own.
+  const program = PROGRAM.replace('started', 'killed one started');
+  dockerOk(d, ['run', '-d', '--name', 'k1', BASE, 'sh', '-c', program]);
+  const id = dockerOk(d, ['inspect', '-f', '{{.Id}}', 'k1']).trim();
+  const saving = path.join(d.dataRoot, 'containers', id, 'checkpoints');
+  // Killed as soon as the save has begun (its checkpoint is written under a .new- name).
+  let seen = false;
+  for (let i = 0; i < 6000 && !seen; i++) {
+    seen = fs.existsSync(saving) && fs.readdirSync(saving).some((n) => n.startsWith('.new-'));
+    if (!seen) await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(seen).toBe(true);
+  await d.kill9();
+  await d.restart();
+  expect(states()).toEqual(before);
+  expect(fs.readdirSync(path.join(d.dataRoot, 'warm-starts')).filter((n) => n.startsWith('.'))).toEqual([]);
+  dockerOk(d, ['rm', '-f', 'k1']);
+  // The next run of the kind is cold, and its save is made.
+  dockerOk(d, ['run', '-d', '--name', 'k2', BASE, 'sh', '-c', program]);
+  expect(warmLabel('k2')).toBe('');
+  await statesAtLeast(before.length + 1);
+  dockerOk(d, ['rm', '-f', 'k2']);
 });
 
 test('two warm runs at once each start from the save, with disks of their own', async () => {

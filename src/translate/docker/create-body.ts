@@ -5,7 +5,7 @@
  * The second step, merging with the image, is ./create.ts.
  */
 import { InvalidArgumentError } from '../../errors';
-import type { CreateBody } from './docker-schema';
+import { HostConfigSchema, type CreateBody } from './docker-schema';
 import { normaliseHostConfig, type DockerConfig, type DockerHostConfig } from './docker-types';
 import { parseSignal } from '../signals';
 import { parseHealthConfig } from './health';
@@ -135,6 +135,16 @@ export function validateResources(hc: Partial<DockerHostConfig>, hostCpus: numbe
  * with dockerd's message for anything dockerd refuses, NotImplementedError for Docker
  * features podvisor does not have yet.
  */
+/**
+ * Whether body `b` gives dockerd a HostConfig: a HostConfig that is not null, or a field of
+ * one at the body's top level (dockerd's create body embeds a deprecated HostConfig there, which
+ * any of its fields brings into being: docker-py sends `runtime=` as a top-level `Runtime`).
+ */
+function hostConfigSent(b: Json): boolean {
+  if (b.HostConfig !== undefined && b.HostConfig !== null) return true;
+  return Object.keys(b).some((k) => k !== 'HostConfig' && k in HostConfigSchema.properties);
+}
+
 export function parseCreateBody(body: CreateBody, hostCpus: number): CreateRequest {
   const b = body as Json;
   if (!str(b.Image)) throw new InvalidArgumentError('Config cannot be empty in order to create a container');
@@ -197,7 +207,7 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     config,
     hostConfig,
     entrypointSet,
-    ...(b.HostConfig !== undefined && b.HostConfig !== null ? { hostConfigSent: true } : {}),
+    ...(hostConfigSent(b) ? { hostConfigSent: true } : {}),
     ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}),
   };
 }

@@ -116,6 +116,9 @@ export const HostConfigSchema = Type.Object(
 /** runconfig.ContainerConfigWrapper: container.Config with HostConfig and NetworkingConfig. */
 export const CreateBodySchema = Type.Object(
   {
+    // dockerd's wrapper embeds a deprecated HostConfig too: its fields at the body's top level
+    // are decoded (and checked) as any, and bring that HostConfig into being (create-body.ts).
+    ...HostConfigSchema.properties,
     Hostname: O(Str()),
     Domainname: O(Str()),
     User: O(Str()),

@@ -450,6 +450,8 @@ describe('the record as each dockerd stores it', () => {
     expect('Runtime' in record({}).hostConfig).toBe(false);
     expect(record({}, true).hostConfig.Runtime).toBe('runc');
     expect(record({ HostConfig: {} }).hostConfig.Runtime).toBe('runc');
+    // A HostConfig field at the top level (docker-py's runtime=) is dockerd's embedded HostConfig.
+    expect(record({ Runtime: 'runc' } as never).hostConfig.Runtime).toBe('runc');
   });
 
   test('an Entrypoint of [""] and an empty Volumes stored as null', () => {
