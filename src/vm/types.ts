@@ -123,6 +123,12 @@ export interface Vm {
   /** Thaw after pause. */
   resume(): Promise<void>;
   /**
+   * Run on after a save of its state that stopped it (QMP `cont` when stopped), its guest's
+   * clock set again and its rootfs share mounted again: after a save with --leave-running,
+   * or one an earlier daemon died in the middle of. Absent where VMs cannot be saved.
+   */
+  resumeAfterSave?(): Promise<void>;
+  /**
    * Kill the VM and remove everything it had on the host: QEMU and virtiofsd processes,
    * sockets, mounts under shareDir, its runtime directory. Idempotent; never rejects for a VM
    * that is already gone.
@@ -224,7 +230,9 @@ export interface Hypervisor {
   createVm(config: VmConfig): Promise<Vm>;
   /**
    * Re-adopt a VM left running by an earlier daemon (its id from the runtime directory).
-   * Resolves undefined when that VM is gone (and cleans up what it left).
+   * Resolves undefined when that VM is gone (and cleans up what it left). The VM runs when it
+   * resolves: one stopped by a pause, or by a save that daemon did not finish, is thawed for
+   * the handshake, and the caller freezes a paused pod's again.
    */
   adopt(id: string): Promise<Vm | undefined>;
   /**

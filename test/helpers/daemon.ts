@@ -38,7 +38,8 @@ export interface DaemonOptions {
   main?: string;
   /**
    * More environment for the daemon (e.g. PODVISOR_FAULT): a test's own process.env is
-   * jest's copy, which a spawned child does not see.
+   * jest's copy, which a spawned child does not see. Read at each launch: a test may change
+   * it before a restart (a fault armed for one launch only).
    */
   env?: Record<string, string>;
 }

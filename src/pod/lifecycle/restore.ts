@@ -19,7 +19,16 @@ import { shouldRestart, startsWithDaemon } from './restart';
 import { initProcessId } from './container-init';
 import { rootfsTarget } from './runtime';
 import { adoptSandbox } from './sandbox';
-import { containersOf, mainContainer, podPhase, restartsInPlace, type ContainerRecord } from '../types';
+import { removeUnfinishedSaves } from '../checkpoints/unfinished-saves';
+import { withDeadline } from '../../util/deadline';
+import { containersOf, isPaused, mainContainer, podPhase, restartsInPlace, type ContainerRecord } from '../types';
+
+/**
+ * How long a re-adopted guest has to list its processes: one that does not answer (hung, or
+ * a hostile guest's agent) is given up, and its pod marked lost, rather than holding the
+ * daemon's readiness (the CRI front serves once every adoption ended).
+ */
+const REATTACH_DEADLINE_MS = 60_000;
 
 const log = logger('pod');
 
@@ -175,6 +184,7 @@ async function markLost(ctx: PodContext, e: Entry): Promise<void> {
     c.process = undefined;
   }
   r.sandbox.vmId = undefined;
+  await removeUnfinishedSaves(ctx, e).catch(() => 0);
   await ctx.persist(e);
   if (!restarting) {
     ctx.emitEach(
@@ -206,12 +216,22 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
       const c = r.containers[p.containerId];
       return c !== undefined && p.processId === (c.process ?? initProcessId(c.spec.id));
     };
-    const procs = await vm.agent.reattach((p) =>
-      p.processId === logged
-        ? e.log.resumePoint()
-        : initOf(p)
-          ? ctx.containerLog(e, p.containerId).resumePoint()
-          : undefined,
+    // A save the earlier daemon died in the middle of ended as a failed one does: the VM runs
+    // on, its clock set again and its rootfs share mounted again (its stop was the save's).
+    if ((await removeUnfinishedSaves(ctx, e)) > 0) {
+      await vm.resumeAfterSave?.();
+      log.info(`container ${r.id.slice(0, 12)}: a checkpoint its earlier daemon was saving is dropped; it runs on`);
+    }
+    const procs = await withDeadline(
+      vm.agent.reattach((p) =>
+        p.processId === logged
+          ? e.log.resumePoint()
+          : initOf(p)
+            ? ctx.containerLog(e, p.containerId).resumePoint()
+            : undefined,
+      ),
+      REATTACH_DEADLINE_MS,
+      'its guest did not list its processes',
     );
     const inits = new Map<string, AgentProcess>();
     // In a pod of several, the main container is one of them: the run goes on without it.
@@ -255,6 +275,8 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec, procs);
     await ctx.persist(e);
     for (const c of lost) ctx.emitFor(r, c, 'die', { exitCode: '255' });
+    // The adoption ran its guest (the handshake needs it): a paused pod is frozen again.
+    if (isPaused(r)) await vm.pause();
     log.info(`re-adopted container ${r.id} on VM ${vm.id}`);
     return true;
   } catch (err) {

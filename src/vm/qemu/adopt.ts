@@ -65,14 +65,13 @@ export async function adoptVm(h: StartHost, id: string): Promise<Vm | undefined>
     // A clone whose daemon died before it loaded its saved state: no guest runs, so no agent
     // would ever answer (waiting would cost the whole adoption budget).
     if (status?.status === 'inmigrate') return discard('its saved state was never loaded');
-    // A paused guest cannot answer the handshake: thaw it for the handshake only.
-    const paused = status?.status === 'paused';
-    if (paused) await qmpCommand(paths.qmpSock, 'cont');
-    try {
-      agent = await connectForAdoption(h, paths);
-    } finally {
-      if (paused) await qmpCommand(paths.qmpSock, 'stop');
-    }
+    // A guest stopped by `docker pause`, or by a save the earlier daemon did not finish (its
+    // VM stopped, its state written or half written: 'postmigrate' once whole), cannot
+    // answer the handshake: it runs again, and the pod layer freezes a paused pod again once
+    // it has taken its processes over (src/pod/lifecycle/restore.ts).
+    await cancelUnfinishedSave(paths.qmpSock);
+    if (status?.status && STOPPED_STATES.has(status.status)) await qmpCommand(paths.qmpSock, 'cont');
+    agent = await connectForAdoption(h, paths);
   } catch (err) {
     agent?.close();
     return discard((err as Error).message);
@@ -95,6 +94,24 @@ export async function adoptVm(h: StartHost, id: string): Promise<Vm | undefined>
       ...(rec.transport === '9p' ? { clone: true } : {}),
     }),
   );
+}
+
+/** QMP run states of a guest stopped by the host, which `cont` runs again. */
+const STOPPED_STATES = new Set(['paused', 'postmigrate', 'finish-migrate']);
+
+/** QMP migration states of a save still under way. */
+const SAVING_STATES = new Set(['setup', 'active', 'pre-switchover', 'device', 'wait-unplug', 'cancelling']);
+
+/**
+ * Cancel the save an earlier daemon left under way (its stream's reader died with it), and
+ * wait up to 5 s for it to end: QEMU refuses `cont` while a migration runs.
+ */
+async function cancelUnfinishedSave(qmpSock: string): Promise<void> {
+  const stateOf = async () =>
+    ((await qmpCommand(qmpSock, 'query-migrate')) as { status?: string } | undefined)?.status ?? 'none';
+  if (!SAVING_STATES.has(await stateOf())) return;
+  await qmpCommand(qmpSock, 'migrate_cancel');
+  for (let i = 0; i < 100 && SAVING_STATES.has(await stateOf()); i++) await new Promise((r) => setTimeout(r, 50));
 }
 
 /**

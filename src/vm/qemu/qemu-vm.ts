@@ -9,7 +9,7 @@ import { NotImplementedError, UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
 import { saveState } from './snapshots/migration';
-import { faultKill } from './fault';
+import { faultKill, faultPoint } from './fault';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './memory/post-boot-reclaim';
 import { trimIdleVm } from './memory/idle-trim';
 import { placeVmCgroup } from './confinement/vm-cgroup-parent';
@@ -248,10 +248,12 @@ export class QemuVm implements Vm {
     try {
       await this.trimming;
       await this.agent.releaseShare();
+      faultPoint('save-after-release-share');
       const blockers = await this.saveBlockers();
       if (blockers.length > 0) throw new UnavailableError(`its VM cannot be saved: ${blockers.join('; ')}`);
       faultKill('checkpoint-vm-dies', this.pid);
       await saveState(this.paths, stateFile, { allRam: true });
+      faultPoint('save-after-state-written');
       await whileStopped?.();
     } catch (err) {
       await fs.promises.rm(stateFile, { force: true });

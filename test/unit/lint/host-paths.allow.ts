@@ -72,6 +72,12 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   },
   { file: 'src/pod/checkpoints/checkpoints.ts', fn: 'hasCheckpoint', calls: ['fs.lstatSync'], reason: CONTAINER_DIR },
   {
+    file: 'src/pod/checkpoints/unfinished-saves.ts',
+    fn: 'removeUnfinishedSaves',
+    calls: ['fs.promises.readdir', 'removeTree'],
+    reason: CONTAINER_DIR,
+  },
+  {
     file: 'src/pod/checkpoints/checkpoints.ts',
     fn: 'listCheckpoints',
     calls: ['fs.promises.readdir'],

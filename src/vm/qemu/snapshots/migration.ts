@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import { UnavailableError } from '../../../errors';
 import type { VmPaths } from '../runtime-dir';
 import { connectWhenListening, QmpClient } from '../qmp';
+import { faultPoint } from '../fault';
 
 /** Deadline of saving a template's state, and of loading it into a clone. */
 export const MIGRATE_TIMEOUT_MS = 20_000;
@@ -51,6 +52,7 @@ export async function saveState(paths: VmPaths, stateFile: string, opts: SaveOpt
     const qmp = await QmpClient.connect(paths.qmpSock);
     try {
       await qmp.execute('stop');
+      faultPoint(opts.allRam ? 'save-after-stop' : 'template-save-after-stop');
       await qmp.execute('migrate-set-capabilities', {
         capabilities: [{ capability: 'x-ignore-shared', state: !opts.allRam }],
       });
