@@ -16,6 +16,7 @@ import { openStream } from './kit/streams';
 import { typed } from './schema/routes';
 import { refuseCheckpointDir } from './checkpoints';
 import { createWarnings, parseCreateBody, validateContainerName } from '../../translate/docker/create-body';
+import { withEmbeddedHostConfig } from '../../translate/docker/embedded-host-config';
 import { containerJson, containerSummary, type NetworkView } from '../../translate/json/inspect';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/docker/health';
 import { stateErrorText } from '../../translate/pod-errors';
@@ -73,7 +74,7 @@ function createContainer(services: ApiServices) {
     // dockerd's order: the name's form, then the body (translate's checks), then the rest in the engine.
     const name = query.name || undefined;
     if (name) validateContainerName(name);
-    const versionedBody = createBodyFor(sent, apiVersionOf(res));
+    const versionedBody = createBodyFor(withEmbeddedHostConfig(sent), apiVersionOf(res));
     const { warnings, multipleEndpoints, asDockerd26 } = versionedBody;
     const blkio = discardBlkioWeights(versionedBody.body.HostConfig ?? {}, c.blkioWeight ?? hostBlkioWeightSupport());
     const body = versionedBody.body.HostConfig

@@ -376,6 +376,23 @@ export const CASES: DockerCreateCase[] = [
       NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ['fe80::5'] } } } },
     },
   },
+  // HostConfig fields at the body's top level (dockerd's embedded HostConfig): the whole
+  // HostConfig without one; beside one, only memory, swap, CPU shares, cpuset and volume driver.
+  {
+    name: 'embedded host config alone',
+    body: { Cmd: ['x'], Memory: 67108864, CpuShares: 512, ReadonlyRootfs: true, RestartPolicy: { Name: 'always' } },
+  },
+  {
+    name: 'embedded host config beside a HostConfig',
+    body: {
+      Cmd: ['x'],
+      HostConfig: { CpuShares: 256 },
+      Memory: 67108864,
+      CpuShares: 512,
+      ReadonlyRootfs: true,
+      RestartPolicy: { Name: 'always' },
+    },
+  },
   // Several faults at once: the one dockerd names first.
   {
     name: 'no command and a bad ulimit',

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { parseCreateBody } from '../../../src/translate/docker/create-body';
 import { translateCreate } from '../../../src/translate/docker/create';
 import { decodeBody } from '../../../src/translate/docker/go-decode';
+import { withEmbeddedHostConfig } from '../../../src/translate/docker/embedded-host-config';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
 import { imageWith as image } from './image-record';
 import { CASES, LOOKUP, PLAIN_IMAGE, type DockerCreateCase } from './docker-create-cases';
@@ -19,7 +20,8 @@ const ID = 'f'.repeat(64);
 /** What a create of case `c` gives, as plain JSON (see the module comment). */
 function outcome(c: DockerCreateCase): unknown {
   try {
-    const parsed = parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, { Image: 'img', ...c.body }), 2);
+    const decoded = decodeBody<CreateBody>(CreateBodySchema, { Image: 'img', ...c.body });
+    const parsed = parseCreateBody(withEmbeddedHostConfig(decoded), 2);
     if (c.asDockerd26) parsed.asDockerd26 = true;
     if (c.multipleEndpoints) parsed.multipleEndpoints = true;
     const t = translateCreate(parsed, image(c.image ?? PLAIN_IMAGE), ID, {
