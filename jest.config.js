@@ -47,6 +47,8 @@ function withConformance(dir, agent) {
 
 module.exports = {
   maxWorkers: 2,
+  // At the end of a run: each project's time and the slowest files (.ci/run's log shows them).
+  reporters: ['default', '<rootDir>/test/helpers/slowest-files-reporter.js'],
   testTimeout: 30000,
   projects: [
     { ...common, displayName: 'unit', ...withConformance('unit', 'fake') },
