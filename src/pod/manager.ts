@@ -36,6 +36,7 @@ import { openGuestFiles, type GuestFilesSession } from './mounts/guest-files';
 import { PodContext, type PodManagerDeps } from './context';
 import * as attachOps from './io/attach';
 import * as execOps from './io/exec-run';
+import { podStartSettled } from './io/start-settle';
 import type { ExecConfig, ExecRecord } from './io/exec';
 import type { GuestSample } from './stats/guest-stats';
 import type { AttachSession } from './io/io';
@@ -197,7 +198,10 @@ export class PodManager implements PodService {
   }
 
   async *logs(ref: string, o: attachOps.LogsOptions): AsyncGenerator<LogEntry> {
-    yield* attachOps.logs(this.ctx, this.ctx.registry.lookup(ref), o);
+    const e = this.ctx.registry.lookup(ref);
+    // A read right after the start sees what runc's would have (./io/start-settle.ts).
+    if (!o.follow) await podStartSettled(e, o.container);
+    yield* attachOps.logs(this.ctx, e, o);
   }
 
   async resize(ref: string, rows: number, cols: number): Promise<void> {
@@ -218,7 +222,11 @@ export class PodManager implements PodService {
     return this.ctx.execs.idsOf(podId);
   }
 
-  execStart(id: string, session?: AttachSession): Promise<ExecRecord> {
+  async execStart(id: string, session?: AttachSession): Promise<ExecRecord> {
+    const x = execOps.execGet(this.ctx, id);
+    // An exec right after the start sees what the start's command did first, as under runc
+    // (./io/start-settle.ts); the exec's own checks are execStart's.
+    if (!x.started) await podStartSettled(this.ctx.registry.lookup(x.containerId), x.config.container);
     return execOps.execStart(this.ctx, id, session);
   }
 
