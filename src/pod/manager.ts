@@ -10,7 +10,7 @@
  *   monitor.ts    the exit monitor, the restart policy, wait
  *   sandbox.ts    the VM of a pod: boot (the one place that asks for a VM), adopt, teardown
  *   network-connect.ts  network connect and disconnect (a running pod's spare NICs)
- *   exec-run.ts   extra processes; top.ts: the process table
+ *   exec-run.ts   extra processes; top.ts: a container's processes
  *   attach.ts     attach, logs, resize
  *   restore.ts    load at daemon start (re-adopt, mark lost, finish removals), shutdown
  *   checkpoints.ts  docker checkpoint: create (save the VM), list, remove, and the restore's VM
@@ -62,8 +62,7 @@ import { forkCheckpoint } from './checkpoints/forks';
 import { savedStateToRestore } from './checkpoints/saved-state';
 import { CheckpointError } from './errors';
 import { kill, stopLocked } from './lifecycle/stop';
-import type { ProcessTable } from './stats/ps-format';
-import { top } from './stats/top';
+import { processes, type ContainerProcesses } from './stats/top';
 import { mainContainer, type PodRecord, type PodSpec } from './types';
 import { rename, update, type PodUpdate } from './records/update';
 import { connectPod, disconnectPod } from './network/network-connect';
@@ -238,8 +237,8 @@ export class PodManager implements PodService {
     return execOps.execResize(this.ctx, id, rows, cols);
   }
 
-  async top(ref: string, psArgs: string, container?: string): Promise<ProcessTable> {
-    return top(this.ctx, this.ctx.registry.lookup(ref), psArgs, container);
+  async processes(ref: string, psArgs: string, container?: string): Promise<ContainerProcesses> {
+    return processes(this.ctx, this.ctx.registry.lookup(ref), psArgs, container);
   }
 
   // ---------------------------------------------------------------- checkpoints

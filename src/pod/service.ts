@@ -17,12 +17,13 @@ import type { AttachOptions, LogsOptions } from './io/attach';
 import type { ExecConfig, ExecRecord } from './io/exec';
 import type { LogEntry } from './io/logs';
 import type { WaitCondition, WaitResult } from './records/registry';
-import type { ProcessTable } from './stats/ps-format';
+import type { ContainerProcesses } from './stats/top';
 import type { PodRecord, PodSpec } from './types';
 import type { PodUpdate } from './records/update';
 import type { CheckpointOptions } from './checkpoints/checkpoints';
 
-export type { AttachOptions, LogsOptions, PodUpdate, ProcessTable, WaitCondition, WaitResult };
+export type { AttachOptions, ContainerProcesses, LogsOptions, PodUpdate, WaitCondition, WaitResult };
+export type { GuestProcessTable, GuestTask } from '../vm/types';
 
 // The pod layer's other doors (docs/architecture.md): of its inner modules, a front end uses
 // only what is re-exported here (and in ./types, ./errors, ./events); lint refuses the rest.
@@ -170,10 +171,11 @@ export interface PodService {
   /** Resize an extra process's terminal (waiting briefly for it to start). */
   execResize(id: string, rows: number, cols: number): Promise<void>;
   /**
-   * The process table of a running pod's container `container` (default: the main one), in
-   * the columns `ps <psArgs>` prints (docker top).
+   * The processes of a running pod's container `container` (default: the main one), as its
+   * guest lists them (docker top; a front renders them). `psArgs`: what a guest whose agent
+   * predates the process table runs `ps` with in the container, whose output is then the answer.
    */
-  top(ref: string, psArgs: string, container?: string): Promise<ProcessTable>;
+  processes(ref: string, psArgs: string, container?: string): Promise<ContainerProcesses>;
 
   // ------------------------------------------------------------------ networks
 

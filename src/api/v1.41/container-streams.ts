@@ -21,6 +21,7 @@ import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../translate/detach-key
 import type { LogEntry } from '../../pod/service';
 import { assertLogsReadable } from '../../translate/docker/log-config';
 import { mainContainer } from '../../pod/types';
+import { topTable } from './top/top-table';
 
 /**
  * Detach keys from the query (`detachKeys`), dockerd's 400 when malformed. ProcessIo watches
@@ -88,7 +89,7 @@ function registerTopAndStats(router: Router, services: ApiServices): void {
     typed('GET /containers/:id/top', async ({ params, query }, _req, res) => {
       const c = svc(services, 'containers');
       const r = c.pods.get(params.id);
-      const t = await c.pods.top(r.id, query.ps_args || '-ef');
+      const t = await topTable(c.pods, r.id, query.ps_args || '-ef');
       sendJson(res, 200, { Processes: t.processes, Titles: t.titles });
     }),
   );

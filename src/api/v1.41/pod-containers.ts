@@ -169,7 +169,7 @@ function processCallsOf(
   | 'execStart'
   | 'execKill'
   | 'execResize'
-  | 'top'
+  | 'processes'
 > {
   return {
     wait: (ref, cond) => {
@@ -198,9 +198,9 @@ function processCallsOf(
     execStart: (id, session) => pods.execStart(id, session),
     execKill: (id) => pods.execKill(id),
     execResize: (id, rows, cols) => pods.execResize(id, rows, cols),
-    top: (ref, psArgs) => {
+    processes: (ref, psArgs) => {
       const r = resolveRef(pods, ref);
-      return r.other ? pods.top(r.pod.id, psArgs, r.other.spec.id) : pods.top(r.pod.id, psArgs);
+      return r.other ? pods.processes(r.pod.id, psArgs, r.other.spec.id) : pods.processes(r.pod.id, psArgs);
     },
   };
 }

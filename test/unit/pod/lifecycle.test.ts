@@ -1,3 +1,4 @@
+import { topTable } from '../../../src/api/v1.41/top/top-table';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -797,39 +798,39 @@ describe('exec', () => {
   test('top lists the container processes from the agent in ps -ef columns, PIDs as inspect shows them', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
     await h.pods.start(r.id);
-    const top = await h.pods.top(r.id, '');
+    const top = await topTable(h.pods, r.id, '');
     expect(top.titles).toEqual(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
     expect(top.processes).toHaveLength(1);
     expect(top.processes[0][0]).toBe('root');
     expect(top.processes[0][1]).toBe(String(h.pods.get(r.id).containers[r.id].state.pid));
     expect(top.processes[0][7]).toBe('sleep 10');
-    expect((await h.pods.top(r.id, '-o pid,comm')).processes.map((p) => p[1])).toEqual(['sleep']);
+    expect((await topTable(h.pods, r.id, '-o pid,comm')).processes.map((p) => p[1])).toEqual(['sleep']);
     await h.pods.kill(r.id, 9);
   });
 
   test('top refuses ps_args it cannot render, and a table without PID, as dockerd answers ps errors', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
     await h.pods.start(r.id);
-    await expect(h.pods.top(r.id, '-o comm')).rejects.toThrow("Couldn't find PID field in ps output");
-    await expect(h.pods.top(r.id, '-o pid,bogus')).rejects.toThrow(
+    await expect(topTable(h.pods, r.id, '-o comm')).rejects.toThrow("Couldn't find PID field in ps output");
+    await expect(topTable(h.pods, r.id, '-o pid,bogus')).rejects.toThrow(
       'ps: error: unknown user-defined format specifier "bogus"',
     );
-    await expect(h.pods.top(r.id, '-l')).rejects.toThrow(/does not support the ps option "-l"/);
+    await expect(topTable(h.pods, r.id, '-l')).rejects.toThrow(/does not support the ps option "-l"/);
     await h.pods.kill(r.id, 9);
   });
 
   test('top of a paused container is a 409 (its VM is frozen) and of a stopped one not running', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
-    expect(await dockerWording(h.pods.top(r.id, ''))).toBe(`Container ${r.id} is not running`);
+    expect(await dockerWording(topTable(h.pods, r.id, ''))).toBe(`Container ${r.id} is not running`);
     await h.pods.start(r.id);
     await h.pods.pause(r.id);
-    const paused = h.pods.top(r.id, '');
+    const paused = topTable(h.pods, r.id, '');
     await expect(paused).rejects.toBeInstanceOf(ConflictError);
     expect(await dockerWording(paused)).toBe(
       `Container ${r.id} is paused (its VM is frozen), unpause the container before top`,
     );
     await h.pods.unpause(r.id);
-    expect((await h.pods.top(r.id, '')).processes).toHaveLength(1);
+    expect((await topTable(h.pods, r.id, '')).processes).toHaveLength(1);
     await h.pods.kill(r.id, 9);
   });
 
@@ -838,7 +839,7 @@ describe('exec', () => {
     try {
       const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
       await h.pods.start(r.id);
-      const top = await h.pods.top(r.id, '');
+      const top = await topTable(h.pods, r.id, '');
       expect(top.titles).toEqual(['PID', 'USER', 'TIME', 'COMMAND']);
       expect(top.processes.map((p) => p[3])).toEqual(['sleep 10']);
       await h.pods.kill(r.id, 9);

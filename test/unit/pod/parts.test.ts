@@ -9,7 +9,6 @@ import { resolveUser, withGroupAdd } from '../../../src/pod/security/user';
 import { RestartBackoff, shouldRestart, startsWithDaemon } from '../../../src/pod/lifecycle/restart';
 import { EventBus } from '../../../src/pod/events';
 import { parseProcStat, parseMeminfo, parseLoadavgTasks } from '../../../src/pod/stats/guest-stats';
-import { parsePs } from '../../../src/pod/stats/top';
 import { resolvConfFor } from '../../../src/pod/lifecycle/runtime';
 import { runtimeEnv } from '../../../src/pod/lifecycle/container-init';
 import { humanDuration, statusText } from '../../../src/translate/json/status';
@@ -214,14 +213,7 @@ describe('guest stats parsing (untrusted input)', () => {
   });
 });
 
-describe('top, env, resolv.conf', () => {
-  test("ps output is cut into Docker's table, without ps itself", () => {
-    const t = parsePs(
-      'PID   USER     TIME  COMMAND\n    1 root      0:00 sleep 100\n    7 root      0:00 ps -ef\n',
-      'ps -ef',
-    );
-    expect(t).toEqual({ titles: ['PID', 'USER', 'TIME', 'COMMAND'], processes: [['1', 'root', '0:00', 'sleep 100']] });
-  });
+describe('env, resolv.conf', () => {
   test('runtime env: PATH/HOSTNAME/TERM first, replaced in place, HOME appended', () => {
     expect(runtimeEnv(['PATH=/x', 'A=1'], 'h', true, '/root')).toEqual([
       'PATH=/x',

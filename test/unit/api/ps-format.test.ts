@@ -5,7 +5,8 @@
  */
 process.env.TZ = 'UTC';
 
-import { parsePsArgs, renderTable, ttyName } from '../../../src/pod/stats/ps-format';
+import { parsePsArgs, renderTable, ttyName } from '../../../src/api/v1.41/top/ps-format';
+import { parsePs } from '../../../src/api/v1.41/top/top-table';
 import type { GuestProcessTable, GuestTask } from '../../../src/vm/types';
 
 const titles = (args: string) => parsePsArgs(args).map((c) => c.title);
@@ -250,4 +251,12 @@ describe('renderTable', () => {
     expect(ttyName((4 << 8) | 65)).toBe('ttyS1');
     expect(ttyName((5 << 8) | 1)).toBe('console');
   });
+});
+
+test("ps output is cut into Docker's table, without ps itself", () => {
+  const t = parsePs(
+    'PID   USER     TIME  COMMAND\n    1 root      0:00 sleep 100\n    7 root      0:00 ps -ef\n',
+    'ps -ef',
+  );
+  expect(t).toEqual({ titles: ['PID', 'USER', 'TIME', 'COMMAND'], processes: [['1', 'root', '0:00', 'sleep 100']] });
 });

@@ -15,8 +15,8 @@
  * daemon's time zone, user names from the container's /etc/passwd, truncated to the column
  * with a '+' as ps does).
  */
-import { PodvisorError } from '../../errors';
-import type { GuestProcessTable, GuestTask } from '../../vm/types';
+import { PodvisorError } from '../../../errors';
+import type { GuestProcessTable, GuestTask } from '../../../pod/service';
 
 /** A process table in Docker's shape: column titles and one row per process. */
 export interface ProcessTable {
