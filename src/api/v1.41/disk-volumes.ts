@@ -1,123 +1,32 @@
 /**
- * Volumes kept on a container's own disk (an `--storage-opt image=disk` container's anonymous
- * volumes, and the named ones it alone mounted at its create: docs/checkpoint.md) leave it for
- * the volume's host directory, read by a guest, when their container is removed, or when
- * another container that mounts them is created or starts while their container is not
- * running. One move of a volume at a time.
+ * The Docker front's side of volumes kept on a container's disk (the workflow is
+ * src/engine/disk-volumes.ts): the step taken with this daemon's pods, volumes and archive,
+ * and nothing where it has none of them (a front served without volumes).
  */
-import type { ApiServices, VolumeServices } from './services';
-import { UnavailableError } from '../../errors';
-import { containerName, mainContainer, type PodVolumeMount } from '../../pod/types';
-import type { ContainerArchive } from '../../storage/archive/service';
-import { VolumeOnContainerDiskError } from '../../storage/volumes-errors';
-import { copyOutOfContainer } from '../../storage/volumes-copy';
+import type { ApiServices } from './services';
+import * as diskVolumes from '../../engine/disk-volumes';
 
-/**
- * Before container `ref` is removed: each of its volumes kept on its own disk that outlives it
- * (a named volume always; an anonymous one unless `anonymousToo` is false, as `docker rm -v`
- * takes those along, and one of a `--rm` container never) is moved into the volume's host
- * directory, read by a guest (a running container that `force` removes is stopped first), and
- * is an ordinary volume from then on. A volume that cannot be moved keeps the container: the
- * removal fails with the reason, and nothing is lost.
- */
+/** The workflow's dependencies out of `services`, or undefined when one is missing. */
+function depsOf(services: ApiServices): diskVolumes.DiskVolumeDeps | undefined {
+  const store = services.volumes?.store;
+  const c = services.containers;
+  if (!store || !c?.archive) return undefined;
+  return { pods: c.pods, store, archive: c.archive };
+}
+
+/** src/engine/disk-volumes.ts moveDiskVolumesOff, with this daemon's services. */
 export async function moveDiskVolumesOff(
   services: ApiServices,
   ref: string,
   force: boolean,
   anonymousToo = true,
 ): Promise<void> {
-  const vs = services.volumes;
-  const c = services.containers;
-  const archive = c?.archive;
-  if (!vs || !c || !archive) return;
-  const rec = c.pods.get(ref);
-  const spec = mainContainer(rec).spec;
-  const owned = (name: string) => vs.store.has(name) && vs.store.get(name).onDiskOf === spec.id;
-  const kept = (spec.mounts ?? []).filter(
-    (m): m is PodVolumeMount =>
-      m.type === 'volume' &&
-      !!m.diskDir &&
-      (anonymousToo || !m.anonymous) &&
-      owned(m.name) &&
-      !vs.store.get(m.name).removeWith,
-  );
-  if (!kept.length) return;
-  if (c.pods.isRunning(rec.id)) {
-    if (!force) return; // the removal itself refuses it
-    await c.pods.stop(rec.id, 0);
-  }
-  for (const m of kept) {
-    try {
-      await oneMoveAtATime(m.name, async () => {
-        if (owned(m.name)) await moveOff(vs, archive, rec.id, m);
-      });
-    } catch (e) {
-      throw new UnavailableError(`${(e as Error).message} (the container is kept)`);
-    }
-  }
+  const deps = depsOf(services);
+  if (deps) await diskVolumes.moveDiskVolumesOff(deps, ref, force, anonymousToo);
 }
 
-/**
- * Container `ref` mounts over the volume share each volume whose data is on another
- * container's own disk (it was asked for by name or with --volumes-from, as Compose's recreate
- * does). Each such volume whose container is not running is moved into the volume's host
- * directory, read by a guest, and that container mounts it over the share too from its next
- * start (its disk keeps a stale copy, which nothing mounts any more). While that container
- * runs, the volume stays on its disk: at `ref`'s create (`atCreate`) it is left for `ref`'s
- * start, and a start is refused (409): two VMs never mount one filesystem.
- */
+/** src/engine/disk-volumes.ts claimDiskVolumes, with this daemon's services. */
 export async function claimDiskVolumes(services: ApiServices, ref: string, atCreate = false): Promise<void> {
-  const vs = services.volumes;
-  const c = services.containers;
-  const archive = c?.archive;
-  if (!vs || !c || !archive) return;
-  const rec = c.pods.get(ref);
-  const shared = (mainContainer(rec).spec.mounts ?? []).filter(
-    (m): m is PodVolumeMount => m.type === 'volume' && !m.diskDir && !!m.name,
-  );
-  for (const m of shared) {
-    if (!vs.store.has(m.name) || !vs.store.get(m.name).onDiskOf) continue;
-    await oneMoveAtATime(m.name, async () => {
-      // Read again once the moves under way are done: one of them may have moved it.
-      const owner = vs.store.has(m.name) ? vs.store.get(m.name).onDiskOf : undefined;
-      if (!owner || owner === rec.id) return;
-      if (c.pods.isRunning(owner)) {
-        if (atCreate) return;
-        const o = c.pods.get(owner);
-        throw new VolumeOnContainerDiskError(m.name, owner, containerName(o, mainContainer(o)));
-      }
-      const onDisk = (mainContainer(c.pods.get(owner)).spec.mounts ?? []).find(
-        (o): o is PodVolumeMount => o.type === 'volume' && o.name === m.name && !!o.diskDir,
-      );
-      if (!onDisk) throw new UnavailableError(`volume ${m.name} is on no mount of container ${owner.slice(0, 12)}`);
-      await moveOff(vs, archive, owner, onDisk);
-      await c.pods.update(owner, { volumesOffDisk: [m.name] });
-    });
-  }
-}
-
-/** Moves of volumes off containers' disks under way, by volume name. */
-const moves = new Map<string, Promise<void>>();
-
-/** Run `fn` once the moves of volume `name` under way have ended (two never move it at once). */
-async function oneMoveAtATime(name: string, fn: () => Promise<void>): Promise<void> {
-  const mine = (moves.get(name) ?? Promise.resolve()).catch(() => undefined).then(fn);
-  moves.set(name, mine);
-  try {
-    await mine;
-  } finally {
-    if (moves.get(name) === mine) moves.delete(name);
-  }
-}
-
-/** Copy volume mount `m` of stopped container `owner` off its disk into the volume's `_data`, read by a guest. */
-async function moveOff(vs: VolumeServices, archive: ContainerArchive, owner: string, m: PodVolumeMount): Promise<void> {
-  try {
-    await copyOutOfContainer(archive, owner, { target: m.target, volume: m.name }, vs.store.dataDir(m.name));
-  } catch (e) {
-    throw new UnavailableError(
-      `volume ${m.name} cannot be moved off the disk of container ${owner.slice(0, 12)}: ${(e as Error).message}`,
-    );
-  }
-  await vs.store.moveOffDisk(m.name);
+  const deps = depsOf(services);
+  if (deps) await diskVolumes.claimDiskVolumes(deps, ref, atCreate);
 }
