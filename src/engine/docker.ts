@@ -13,7 +13,7 @@ import { parseLinks } from '../translate/network/links';
 import { validateContainerName, type CreateRequest } from '../translate/docker/create-body';
 import { translateCreate, type TranslateOptions, type Translated } from '../translate/docker/create';
 import { joinRequestOf } from '../translate/network/join';
-import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/docker/cgroup-parent';
+import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/request/policy/cgroup-parent';
 import { planFromSavedState, wantsColdStart } from './saved-state-plan';
 import { WARM_STATE_LABEL } from './warm-starts';
 import {

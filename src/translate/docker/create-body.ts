@@ -13,7 +13,7 @@ import type { RestartPolicy, RestartPolicyName } from '../../pod/types';
 import { parseMounts } from './mounts';
 import { checkCapabilities } from './security';
 import { refuseUnhonoured } from './unhonoured';
-import { parseCgroupParent } from './cgroup-parent';
+import { parseCgroupParent } from '../request/policy/cgroup-parent';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
 import { checkCpusets } from '../cpusets';
 

@@ -13,7 +13,7 @@ import { InvalidArgumentError, UnavailableError } from '../../errors';
 import type { PodMount, PodVolumeMount } from '../../pod/types';
 import type { VolumeStore } from '../../storage/volumes';
 import type { Translated } from '../translation';
-import { parseStorageOpt } from './storage-opt';
+import { parseStorageOpt } from '../request/policy/storage-opts';
 
 /** `--storage-opt volumes=disk` of a container whose image is not on a disk (500, as a storage option dockerd cannot honour). */
 const VOLUMES_ON_DISK_NEED_IMAGE_DISK =

@@ -16,7 +16,8 @@ import type { PodMount } from '../../pod/types';
 import type { PodContainerSpec, PodSpec, PodVmSize, RestartPolicy } from '../../pod/types';
 import type { ImageRecord } from '../../storage/types';
 import { mergeEnv } from '../../util/env';
-import { CPU_PERIOD_US, GUEST_OVERHEAD_MIB, MIN_VM_MEMORY_MIB } from '../docker/resources';
+import { CPU_PERIOD_US } from '../request/policy/cgroup-limits';
+import { GUEST_OVERHEAD_MIB, MIN_VM_MEMORY_MIB } from '../request/policy/vm-size';
 import { parseSignal, SIGTERM } from '../signals';
 import type { ContainerProbes, ProbeAction, ProbeSpec } from '../../pod/types';
 import type {

@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import { capabilityName, isCapability } from '../../util/capabilities';
-import { parseCgroupParent } from '../docker/cgroup-parent';
+import { parseCgroupParent } from './policy/cgroup-parent';
 import type { ContainerRequest, MountRequest, ResourcesRequest } from './container-request';
 import { checkCpusets } from '../cpusets';
 import { mountTarget } from '../docker/mounts';
