@@ -11,13 +11,12 @@ import { NameInUseError } from '../pod/errors';
 import type { EventBus } from '../pod/events';
 import type { PodService } from '../pod/service';
 import type { EnginePods } from './container-names';
-import type { PodRecord, PodSpec, PodVmSize } from '../pod/types';
+import type { PodLogConfig, PodRecord, PodSpec, PodVmSize } from '../pod/types';
 import type { ContainerArchive } from '../storage/archive/service';
 import type { ImageLookup } from '../storage/types';
 import type { VolumeStore } from '../storage/volumes';
 import type { TranslateOptions } from '../translate/translation';
 import type { DockerFrontend } from '../translate/docker/docker-types';
-import type { LogConfig } from '../translate/docker/log-config';
 
 /** What the creation service is built on; filled in by the daemon's wiring or a test with fakes. */
 export interface EngineDeps {
@@ -34,7 +33,7 @@ export interface EngineDeps {
   /** CPUs of the host (the bound of a request's CPUs). */
   hostCpus: number;
   /** The daemon's default log driver and options (--log-driver, --log-opt; default json-file). */
-  logDefaults?: LogConfig;
+  logDefaults?: PodLogConfig;
   /**
    * The daemon's `--storage-opt image=disk` (the default in block mode): a create that joins no
    * other container's VM and names no `image` storage option reads its image from a disk

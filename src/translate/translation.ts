@@ -4,9 +4,8 @@
  * PodSpec, and a Docker create's record kept beside it), and the default stop timeout.
  */
 import type { NetworkLookup } from '../net/container-config';
-import type { PodSpec, PodVmSize } from '../pod/types';
+import type { PodLogConfig, PodSpec, PodVmSize } from '../pod/types';
 import type { DockerFrontend } from './docker/docker-types';
-import type { LogConfig } from './docker/log-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -17,7 +16,7 @@ export interface TranslateOptions {
   defaults: PodVmSize;
   hostCpus: number;
   /** The daemon's default log driver and options (default json-file without options). */
-  logDefaults?: LogConfig;
+  logDefaults?: PodLogConfig;
   /**
    * The host's networks, to plan the container's (absent: the host has none, and a container
    * gets loopback only; asking for ports or a user network is then refused).

@@ -213,7 +213,7 @@ export interface ResourcesRequest {
  * log whatever the daemon's default driver (a build step's, which the builder reads); `cri`,
  * also the CRI log file at `path` on the host (the kubelet's); `driver`, a log driver by name
  * ('' for the daemon's default) with its options, checked as dockerd checks them
- * (../docker/log-config.ts). Absent: the daemon's default driver and options.
+ * (./policy/log-config.ts). Absent: the daemon's default driver and options.
  */
 export type LogRequest =
   | { kind: 'json-file' }

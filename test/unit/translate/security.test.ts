@@ -9,12 +9,8 @@ import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError } from '../../../src/errors';
 import { decodeBody } from '../../../src/translate/docker/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
-import {
-  DEFAULT_MASKED_PATHS,
-  DEFAULT_READONLY_PATHS,
-  SecurityOptError,
-  podFileSecurity,
-} from '../../../src/translate/docker/security';
+import { SecurityOptError, podFileSecurity } from '../../../src/translate/docker/security';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/request/policy/masked-paths';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityMask } from '../../../src/util/capabilities';
 import { processSecurity, guestContainerSecurity } from '../../../src/pod/security/security';
 
