@@ -13,7 +13,7 @@
  * a `docker run`, its containers get no seccomp filter (Kubernetes' default for a pod).
  */
 import { InvalidArgumentError } from '../errors';
-import { validateContainerName } from '../translate/docker/create-body';
+import { validateContainerName } from '../translate/request/policy/container-name';
 import { networkRequestOf } from '../translate/request/container-request';
 import { buildPodSpec } from '../translate/podspec/podspec-build';
 import type { PodManifest } from '../translate/podspec/podspec';

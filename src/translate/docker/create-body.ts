@@ -228,11 +228,3 @@ export function createWarnings(body: CreateBody): string[] {
   }
   return out;
 }
-
-/** Docker's container name rule (with or without the leading '/'). */
-export function validateContainerName(name: string): string {
-  if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) {
-    throw new InvalidArgumentError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-  }
-  return name.replace(/^\//, '');
-}
