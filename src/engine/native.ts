@@ -70,7 +70,7 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
   );
   // As a `docker run`'s: its image read from the image's disk, so that it can be saved.
   defaultImageOnDisk(deps, t.spec);
-  return { spec: t.spec, frontend: t.frontend, ...(name ? { name } : {}) };
+  return { spec: t.spec, ...(name ? { name } : {}) };
 }
 
 async function planPodFile(deps: EngineDeps, m: PodManifest): Promise<CreationPlan> {
@@ -113,5 +113,5 @@ async function planPodFile(deps: EngineDeps, m: PodManifest): Promise<CreationPl
   // As a `docker run`'s: each container's image read from the image's disk, its layer on a
   // disk of its own.
   defaultImageOnDiskForAll(deps, spec);
-  return { spec, frontend: t.frontend, ...(built.name ? { name: built.name } : {}) };
+  return { spec, ...(built.name ? { name: built.name } : {}) };
 }

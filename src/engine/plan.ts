@@ -16,7 +16,6 @@ import type { ContainerArchive } from '../storage/archive/service';
 import type { ImageLookup } from '../storage/types';
 import type { VolumeStore } from '../storage/volumes';
 import type { TranslateOptions } from '../translate/translation';
-import type { DockerFrontend } from '../translate/docker/docker-types';
 
 /** What the creation service is built on; filled in by the daemon's wiring or a test with fakes. */
 export interface EngineDeps {
@@ -63,8 +62,11 @@ export interface EngineDeps {
 /** A request made into a pod, checked, before anything is stored. */
 export interface CreationPlan {
   spec: PodSpec;
-  /** A Docker create's record kept with the pod (Config and HostConfig as created); none for a neutral request. */
-  frontend?: DockerFrontend;
+  /**
+   * The front's own record kept with the pod (PodRecord.frontend, which the engine does not
+   * read): a Docker create's Config and HostConfig as created; none for a neutral request.
+   */
+  frontend?: unknown;
   /** The pod's name as asked (a leading '/' allowed); absent: the pod layer makes one. */
   name?: string;
   /**
@@ -77,6 +79,10 @@ export interface CreationPlan {
   anonymousVolumes?: string[];
   /** Labels of the anonymous volumes made for Config.Volumes (dockerd 26's com.docker.volume.anonymous). */
   anonymousVolumeLabels?: Record<string, string>;
+  /** The driver of the anonymous volumes (a Docker create's --volume-driver); absent: the local one. */
+  anonymousVolumeDriver?: string;
+  /** Where the volumes live (the `volumes` storage option: ../translate/request/policy/storage-opts.ts). */
+  volumePlacement?: 'disk' | 'share';
 }
 
 /**

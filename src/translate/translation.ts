@@ -1,11 +1,10 @@
 /**
  * What the translation into a pod (./request/request-pod.ts, every front's; a Docker create
  * reaches it through ./docker/create.ts) gives and takes: its options, its result (the
- * PodSpec, and a Docker create's record kept beside it), and the default stop timeout.
+ * PodSpec, and the paths that get an anonymous volume), and the default stop timeout.
  */
 import type { NetworkLookup } from '../net/container-config';
 import type { PodLogConfig, PodSpec, PodVmSize } from '../pod/types';
-import type { DockerFrontend } from './docker/docker-types';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -25,21 +24,15 @@ export interface TranslateOptions {
 }
 
 /**
- * Result of a translation: the pod, and for a Docker create its Docker record (Config and
- * HostConfig as created). A pod made from a neutral request has none: the Docker front renders
- * its view from the PodSpec (./docker/pod-view.ts).
+ * Result of a translation: the pod. A Docker create keeps its Docker record beside it
+ * (./docker/create.ts DockerTranslated); a pod made from a neutral request has none: the Docker
+ * front renders its view from the PodSpec (./docker/pod-view.ts).
  */
 export interface Translated {
   spec: PodSpec;
-  frontend?: DockerFrontend;
   /**
    * The paths that get an anonymous volume unless something else is mounted there: the
    * image's volumes and the request's (a Docker create's Config.Volumes); absent: neither has any.
    */
   anonymousVolumes?: string[];
-}
-
-/** A Docker create's translation: it always has its Docker record. */
-export interface DockerTranslated extends Translated {
-  frontend: DockerFrontend;
 }
