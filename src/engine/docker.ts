@@ -13,7 +13,7 @@ import { parseLinks } from '../translate/network/links';
 import type { CreateRequest } from '../translate/docker/create-body';
 import { validateContainerName } from '../translate/request/policy/container-name';
 import { translateCreate, type DockerTranslated, type TranslateOptions } from '../translate/docker/create';
-import { joinRequestOf } from '../translate/network/join';
+import { joinRequestOf } from '../translate/docker/join';
 import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/request/policy/cgroup-parent';
 import { parseStorageOpt } from '../translate/request/policy/storage-opts';
 import { planFromSavedState, wantsColdStart } from './saved-state-plan';
