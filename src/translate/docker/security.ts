@@ -130,22 +130,6 @@ export function dockerSecurity(
   };
 }
 
-/**
- * The settings of a pod file's container (Kubernetes' defaults, as containerd gives them): the
- * default capabilities and paths, or with `privileged` every capability and no paths.
- */
-export function podFileSecurity(privileged: boolean): ContainerSecurity {
-  return dockerSecurity({
-    CapAdd: null,
-    CapDrop: null,
-    Privileged: privileged,
-    ReadonlyRootfs: false,
-    SecurityOpt: null,
-    MaskedPaths: null,
-    ReadonlyPaths: null,
-  } as DockerHostConfig).security;
-}
-
 /** A resource limit of the container's processes. */
 type ProcessRlimit = NonNullable<ContainerSecurity['rlimits']>[number];
 

@@ -9,7 +9,7 @@
  * place, alone (the kubelet's way), even in a pod of one.
  * Ports are returned beside the spec: publishing them is the network front end's work.
  */
-import { podFileSecurity } from '../docker/security';
+import { defaultSecurity } from '../request/policy/default-security';
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../../errors';
 import type { PodMount } from '../../pod/types';
@@ -123,7 +123,7 @@ function containerSpec(
     ...(Object.keys(limits).length ? { limits } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(probes ? { probes } : {}),
-    security: podFileSecurity(c.privileged),
+    security: defaultSecurity(c.privileged),
   };
 }
 
