@@ -49,11 +49,11 @@ const POD_MANAGER = {
 /** What translation may not import: the services and fronts above it, the pod layer's inside. */
 const TRANSLATE_LAYER = [into(['api', 'daemon', ...SERVICES]), POD_DOORS];
 
-/** The Docker create body's own modules in translate/docker, seen from a sibling folder. */
-const DOCKER_BODY_MODULES = {
-  regex: '^\\.\\./docker/(create-body|create|docker-request|docker-schema|go-decode)$',
+/** Any module of translate/docker, seen from a sibling folder of it or one below that. */
+const DOCKER_FRONT_MODULES = {
+  regex: '^(\\.\\./)+docker(/|$)',
   message:
-    "the neutral request and the pod files never meet Docker's create body: translate/docker's create-body, create, docker-request, docker-schema and go-decode are the Docker front's (docs/architecture.md).",
+    "the neutral request, its policy and the pod files' readers import nothing of the Docker front: translate/docker reads Docker's words and calls them (docs/architecture.md).",
 };
 
 /**
@@ -113,12 +113,12 @@ module.exports = tseslint.config(
   layer('src/pod/*/', ['src/pod/*/**/*.ts'], [...POD_LAYER, POD_MANAGER]),
   // Docker <-> pod translation: below the services and the API.
   layer('src/translate', ['src/translate/**/*.ts'], TRANSLATE_LAYER),
-  // The neutral request's translation and the pod files' readers never meet Docker's create
-  // body: its schema, its decoder, its parse and its translation stay in translate/docker.
+  // The neutral request, its translation and its policy (one module per concern), and the pod
+  // files' readers, import nothing of the Docker front: Docker's words stay in translate/docker.
   layer(
     'src/translate/request',
     ['src/translate/request/**/*.ts', 'src/translate/podspec/**/*.ts'],
-    [...TRANSLATE_LAYER, DOCKER_BODY_MODULES],
+    [...TRANSLATE_LAYER, DOCKER_FRONT_MODULES],
   ),
   // The Dockerfile language (parse, words, instructions, changes): pure, at the translate level;
   // it knows no pods, VMs, networks or services.

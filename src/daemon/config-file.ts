@@ -18,7 +18,7 @@ import { InvalidArgumentError } from '../errors';
 import { finishOptions, parseCommandLine } from './flags';
 import { optionOfKey, type DaemonOptions, type OptionKind } from './options';
 import { parseLogPolicy } from '../pod/io/log-config';
-import { validateLogOpts } from '../translate/docker/log-config';
+import { validateLogOpts } from '../translate/request/policy/log-config';
 import { insecureTcpRefusal } from './listen';
 
 /** Go's %v of a JSON value (for conflict messages). */

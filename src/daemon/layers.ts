@@ -283,7 +283,7 @@ async function openCreation(
     images: images.store,
     vmDefaults,
     hostCpus,
-    logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
+    logDefaults: { driver: opts.logDriver, opts: opts.logOpts },
     ...(imageOnDiskIn(opts, vm.blockMode) ? { imageOnDiskByDefault: true } : {}),
     networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
     volumes: { store: volumes.store, events },

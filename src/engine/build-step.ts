@@ -35,5 +35,5 @@ export async function planBuildStep(deps: EngineDeps, step: BuildStepRequest): P
   const t = await neutralPod(deps, req, newPodId());
   // COPY/ADD write into the step's root on the host, so only a RUN step's layer may be a
   // guest-local disk (block mode: --rootfs-disk); its commit then reads it through a guest.
-  return { spec: step.run ? t.spec : { ...t.spec, writableLayer: 'host' }, frontend: t.frontend };
+  return { spec: step.run ? t.spec : { ...t.spec, writableLayer: 'host' } };
 }

@@ -10,10 +10,12 @@ import { ANONYMOUS_VOLUME_LABEL } from '../storage/volumes';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 import type { ImageRecord } from '../storage/types';
 import { parseLinks } from '../translate/network/links';
-import { validateContainerName, type CreateRequest } from '../translate/docker/create-body';
-import { translateCreate, type TranslateOptions, type Translated } from '../translate/docker/create';
-import { joinRequestOf } from '../translate/network/join';
-import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/docker/cgroup-parent';
+import type { CreateRequest } from '../translate/docker/create-body';
+import { validateContainerName } from '../translate/request/policy/container-name';
+import { translateCreate, type DockerTranslated, type TranslateOptions } from '../translate/docker/create';
+import { joinRequestOf } from '../translate/docker/join';
+import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/request/policy/cgroup-parent';
+import { parseStorageOpt } from '../translate/request/policy/storage-opts';
 import { planFromSavedState, wantsColdStart } from './saved-state-plan';
 import { WARM_STATE_LABEL } from './warm-starts';
 import {
@@ -27,14 +29,19 @@ import {
 } from './plan';
 
 /** The translation of a checked request, once its image is found. */
-export type Translate = (image: ImageRecord, id: string, opts: TranslateOptions) => Translated;
+export type Translate = (image: ImageRecord, id: string, opts: TranslateOptions) => DockerTranslated;
 
 /**
  * With warm starts wanted (./warm-starts.ts): make translation `t` of `request` (image
  * `imageId`) a start from its kind's state when there is one, marked by WARM_STATE_LABEL; else
  * have its run save one. A container with links depends on others at its start: always cold.
  */
-async function planWarmStart(deps: EngineDeps, request: CreateRequest, t: Translated, imageId: string): Promise<void> {
+async function planWarmStart(
+  deps: EngineDeps,
+  request: CreateRequest,
+  t: DockerTranslated,
+  imageId: string,
+): Promise<void> {
   const warm = deps.warmStarts;
   if (!warm?.wanted(request.config.Labels ?? undefined) || request.hostConfig.Links?.length) return;
   const key = warm.keyOf(t.spec, imageId, t.anonymousVolumes);
@@ -90,7 +97,9 @@ export async function planParsed(
     frontend: t.frontend,
     ...(t.anonymousVolumes ? { anonymousVolumes: t.anonymousVolumes } : {}),
     ...(name ? { name } : {}),
-    volumesFrom: t.frontend?.hostConfig.VolumesFrom ?? [],
+    volumesFrom: t.frontend.hostConfig.VolumesFrom ?? [],
+    ...(t.frontend.hostConfig.VolumeDriver ? { anonymousVolumeDriver: t.frontend.hostConfig.VolumeDriver } : {}),
+    ...volumePlacementOf(t.frontend.hostConfig.StorageOpt),
     // dockerd 26 labels the anonymous volumes of Config.Volumes at every version; podvisor
     // from API 1.42, so that 1.41 stays as dockerd 20.10.
     ...(request.asDockerd26 ? { anonymousVolumeLabels: { [ANONYMOUS_VOLUME_LABEL]: '' } } : {}),
@@ -98,6 +107,12 @@ export async function planParsed(
 }
 
 /** Check that the container a --pid or --ipc names is there: dockerd's 400 "No such container: X" when it is not. */
+/** The `volumes` storage option of a create (checked already by its translation), for the volume step. */
+function volumePlacementOf(opts: Record<string, string> | undefined): Pick<CreationPlan, 'volumePlacement'> {
+  const placement = parseStorageOpt(opts).volumes;
+  return placement ? { volumePlacement: placement } : {};
+}
+
 function containerToJoin(deps: EngineDeps, target: string): void {
   try {
     deps.pods.get(target);

@@ -13,7 +13,7 @@
  * a `docker run`, its containers get no seccomp filter (Kubernetes' default for a pod).
  */
 import { InvalidArgumentError } from '../errors';
-import { validateContainerName } from '../translate/docker/create-body';
+import { validateContainerName } from '../translate/request/policy/container-name';
 import { networkRequestOf } from '../translate/request/container-request';
 import { buildPodSpec } from '../translate/podspec/podspec-build';
 import type { PodManifest } from '../translate/podspec/podspec';
@@ -70,7 +70,7 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
   );
   // As a `docker run`'s: its image read from the image's disk, so that it can be saved.
   defaultImageOnDisk(deps, t.spec);
-  return { spec: t.spec, frontend: t.frontend, ...(name ? { name } : {}) };
+  return { spec: t.spec, ...(name ? { name } : {}) };
 }
 
 async function planPodFile(deps: EngineDeps, m: PodManifest): Promise<CreationPlan> {
@@ -113,5 +113,5 @@ async function planPodFile(deps: EngineDeps, m: PodManifest): Promise<CreationPl
   // As a `docker run`'s: each container's image read from the image's disk, its layer on a
   // disk of its own.
   defaultImageOnDiskForAll(deps, spec);
-  return { spec, frontend: t.frontend, ...(built.name ? { name: built.name } : {}) };
+  return { spec, ...(built.name ? { name: built.name } : {}) };
 }

@@ -11,13 +11,11 @@ import { NameInUseError } from '../pod/errors';
 import type { EventBus } from '../pod/events';
 import type { PodService } from '../pod/service';
 import type { EnginePods } from './container-names';
-import type { PodRecord, PodSpec, PodVmSize } from '../pod/types';
+import type { PodLogConfig, PodRecord, PodSpec, PodVmSize } from '../pod/types';
 import type { ContainerArchive } from '../storage/archive/service';
 import type { ImageLookup } from '../storage/types';
 import type { VolumeStore } from '../storage/volumes';
 import type { TranslateOptions } from '../translate/translation';
-import type { DockerFrontend } from '../translate/docker/docker-types';
-import type { LogConfig } from '../translate/docker/log-config';
 
 /** What the creation service is built on; filled in by the daemon's wiring or a test with fakes. */
 export interface EngineDeps {
@@ -34,7 +32,7 @@ export interface EngineDeps {
   /** CPUs of the host (the bound of a request's CPUs). */
   hostCpus: number;
   /** The daemon's default log driver and options (--log-driver, --log-opt; default json-file). */
-  logDefaults?: LogConfig;
+  logDefaults?: PodLogConfig;
   /**
    * The daemon's `--storage-opt image=disk` (the default in block mode): a create that joins no
    * other container's VM and names no `image` storage option reads its image from a disk
@@ -64,8 +62,11 @@ export interface EngineDeps {
 /** A request made into a pod, checked, before anything is stored. */
 export interface CreationPlan {
   spec: PodSpec;
-  /** A Docker create's record kept with the pod (Config and HostConfig as created); none for a neutral request. */
-  frontend?: DockerFrontend;
+  /**
+   * The front's own record kept with the pod (PodRecord.frontend, which the engine does not
+   * read): a Docker create's Config and HostConfig as created; none for a neutral request.
+   */
+  frontend?: unknown;
   /** The pod's name as asked (a leading '/' allowed); absent: the pod layer makes one. */
   name?: string;
   /**
@@ -78,6 +79,10 @@ export interface CreationPlan {
   anonymousVolumes?: string[];
   /** Labels of the anonymous volumes made for Config.Volumes (dockerd 26's com.docker.volume.anonymous). */
   anonymousVolumeLabels?: Record<string, string>;
+  /** The driver of the anonymous volumes (a Docker create's --volume-driver); absent: the local one. */
+  anonymousVolumeDriver?: string;
+  /** Where the volumes live (the `volumes` storage option: ../translate/request/policy/storage-opts.ts). */
+  volumePlacement?: 'disk' | 'share';
 }
 
 /**

@@ -8,9 +8,9 @@
  * builder entries translate their requests with neutralPod.
  */
 import { InvalidArgumentError } from '../errors';
-import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/docker/cgroup-parent';
+import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/request/policy/cgroup-parent';
 import type { ContainerRequest } from '../translate/request/container-request';
-import { validateContainerName } from '../translate/docker/create-body';
+import { validateContainerName } from '../translate/request/policy/container-name';
 import { checkContainerRequest } from '../translate/request/request-check';
 import { translateContainerRequest } from '../translate/request/request-pod';
 import type { Translated } from '../translate/translation';

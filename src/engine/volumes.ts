@@ -1,6 +1,6 @@
 /**
  * The volume half of the creation service's sequence, around the pod layer's create: a Docker
- * create's volumes resolved and made first (src/translate/docker/volumes.ts), a `create` event for
+ * create's volumes resolved and made first (src/translate/request/volumes.ts), a `create` event for
  * each, the pod created, and each new volume filled from the image (copy-up needs the
  * container's root). When the create fails, the volumes it made are removed again (with a
  * `destroy` event each), so a refused request leaves no volume behind. Without a volume store,
@@ -9,8 +9,7 @@
 import { NotImplementedError } from '../errors';
 import { mainContainer, podSpecOf, volumeUsers, type PodRecord } from '../pod/types';
 import { copyUpVolumes } from '../storage/volumes-copy';
-import type { Translated } from '../translate/translation';
-import { resolveVolumes } from '../translate/docker/volumes';
+import { resolveVolumes, type VolumeCreate } from '../translate/request/volumes';
 import { logger } from '../util/log';
 import type { CreationPlan, EngineDeps } from './plan';
 
@@ -30,10 +29,11 @@ export async function createWithVolumes(
       throw new NotImplementedError('volumes are not available in this daemon');
     return create();
   }
-  const t: Translated = {
+  const t: VolumeCreate = {
     spec: plan.spec,
-    ...(plan.frontend ? { frontend: plan.frontend } : {}),
     ...(plan.anonymousVolumes ? { anonymousVolumes: plan.anonymousVolumes } : {}),
+    ...(plan.anonymousVolumeDriver ? { anonymousDriver: plan.anonymousVolumeDriver } : {}),
+    ...(plan.volumePlacement ? { placement: plan.volumePlacement } : {}),
   };
   const resolved = await resolveVolumes(t, plan.volumesFrom ?? [], {
     ...(plan.anonymousVolumeLabels ? { anonymousLabels: plan.anonymousVolumeLabels } : {}),

@@ -187,7 +187,7 @@ export interface SandboxSpec {
   cni?: CniSandboxPlan;
   /**
    * The host cgroup its VM's cgroup is put under at each start (docker --cgroup-parent, the
-   * CRI's cgroup_parent), cleaned (src/translate/docker/cgroup-parent.ts): `/a/b` from the root of
+   * CRI's cgroup_parent), cleaned (src/translate/request/policy/cgroup-parent.ts): `/a/b` from the root of
    * each cgroup hierarchy, `a/b` from the daemon's own cgroup. Absent: podvisor's own cgroup.
    * Not for a pod that runs in another pod's VM (joinPod).
    */

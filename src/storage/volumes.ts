@@ -217,7 +217,7 @@ export class VolumeStore {
 
   /**
    * Keep the data of volume `name` on the own disk of container `owner` from now on (a named
-   * volume that container is the only one to mount: src/translate/docker/volumes.ts). Only a
+   * volume that container is the only one to mount: src/translate/request/volumes.ts). Only a
    * volume of no driver options whose host directory is empty and that is on no disk yet
    * goes there; false (nothing changed) for any other.
    */

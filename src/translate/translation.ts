@@ -1,12 +1,10 @@
 /**
  * What the translation into a pod (./request/request-pod.ts, every front's; a Docker create
  * reaches it through ./docker/create.ts) gives and takes: its options, its result (the
- * PodSpec, and a Docker create's record kept beside it), and the default stop timeout.
+ * PodSpec, and the paths that get an anonymous volume), and the default stop timeout.
  */
 import type { NetworkLookup } from '../net/container-config';
-import type { PodSpec, PodVmSize } from '../pod/types';
-import type { DockerFrontend } from './docker/docker-types';
-import type { LogConfig } from './docker/log-config';
+import type { PodLogConfig, PodSpec, PodVmSize } from '../pod/types';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -17,7 +15,7 @@ export interface TranslateOptions {
   defaults: PodVmSize;
   hostCpus: number;
   /** The daemon's default log driver and options (default json-file without options). */
-  logDefaults?: LogConfig;
+  logDefaults?: PodLogConfig;
   /**
    * The host's networks, to plan the container's (absent: the host has none, and a container
    * gets loopback only; asking for ports or a user network is then refused).
@@ -26,21 +24,15 @@ export interface TranslateOptions {
 }
 
 /**
- * Result of a translation: the pod, and for a Docker create its Docker record (Config and
- * HostConfig as created). A pod made from a neutral request has none: the Docker front renders
- * its view from the PodSpec (./docker/pod-view.ts).
+ * Result of a translation: the pod. A Docker create keeps its Docker record beside it
+ * (./docker/create.ts DockerTranslated); a pod made from a neutral request has none: the Docker
+ * front renders its view from the PodSpec (./docker/pod-view.ts).
  */
 export interface Translated {
   spec: PodSpec;
-  frontend?: DockerFrontend;
   /**
    * The paths that get an anonymous volume unless something else is mounted there: the
    * image's volumes and the request's (a Docker create's Config.Volumes); absent: neither has any.
    */
   anonymousVolumes?: string[];
-}
-
-/** A Docker create's translation: it always has its Docker record. */
-export interface DockerTranslated extends Translated {
-  frontend: DockerFrontend;
 }

@@ -20,7 +20,7 @@ import { PROTOCOL_VERSION } from '../../src/vm/agent/protocol';
 import { collect, finish, run, spec, waitForOutput } from '../helpers/agent-fixtures';
 import { testIf } from '../helpers/skip';
 import { deviceRules } from '../../src/pod/security/devices';
-import { podFileSecurity } from '../../src/translate/docker/security';
+import { defaultSecurity } from '../../src/translate/request/policy/default-security';
 import type { ChannelName } from '../helpers/agent-wire';
 import type { ArchiveRequest } from '../../src/vm/types';
 import { Readable } from 'node:stream';
@@ -372,7 +372,7 @@ export function agentConformance(kind: string, cannot: AgentLacks, setup: () => 
           'exec 3<>/dev/net/tun && echo tun opened',
         ].join('\n');
         const tun = { path: '/dev/net/tun', type: 'c' as const, major: 10, minor: 200, mode: 0o666 };
-        const plain = deviceRules(podFileSecurity(false))!;
+        const plain = deviceRules(defaultSecurity(false))!;
         const id = `conf-${++n}`;
         await agent.createContainer({
           id,

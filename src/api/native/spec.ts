@@ -12,7 +12,7 @@
  * (src/engine/native.ts).
  */
 import { InvalidArgumentError } from '../../errors';
-import { validateContainerName } from '../../translate/docker/create-body';
+import { validateContainerName } from '../../translate/request/policy/container-name';
 import type { NativeCreateRequest, NativeSpec } from '../../engine/service';
 import { isPodFileObject, manifestOf } from './podfile';
 

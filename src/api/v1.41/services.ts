@@ -11,7 +11,7 @@ import type { CreationService } from '../../engine/service';
 import type { CheckpointImages } from '../../engine/checkpoint-images';
 import type { WarmStarts } from '../../engine/warm-starts';
 import type { EventBus } from '../../pod/events';
-import type { PodVmSize } from '../../translate/docker/resources';
+import type { PodVmSize } from '../../translate/request/policy/vm-size';
 import type { NetworkManager } from '../../net/manager';
 import type { VolumeStore } from '../../storage/volumes';
 import type { ContainerArchive } from '../../storage/archive/service';

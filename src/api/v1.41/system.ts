@@ -16,7 +16,7 @@ import { MAX_TIMER_MS } from '../../util/time';
 import type { DaemonEvent } from '../../pod/events';
 import { diskUsage } from './system-df';
 import { NETWORK_DRIVERS } from '../../net/manager';
-import { listedLogDrivers } from '../../translate/docker/log-config';
+import { listedLogDrivers } from '../../translate/request/policy/log-config';
 import { SECURITY_OPTIONS } from '../../translate/docker/seccomp-opt';
 import { apiVersionOf } from './versions';
 import { diskUsageFor, diskUsageTypes, infoFor, pingHeadersFor } from './versions/views';

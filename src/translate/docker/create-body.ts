@@ -13,7 +13,7 @@ import type { RestartPolicy, RestartPolicyName } from '../../pod/types';
 import { parseMounts } from './mounts';
 import { checkCapabilities } from './security';
 import { refuseUnhonoured } from './unhonoured';
-import { parseCgroupParent } from './cgroup-parent';
+import { parseCgroupParent } from '../request/policy/cgroup-parent';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
 import { checkCpusets } from '../cpusets';
 
@@ -227,12 +227,4 @@ export function createWarnings(body: CreateBody): string[] {
     );
   }
   return out;
-}
-
-/** Docker's container name rule (with or without the leading '/'). */
-export function validateContainerName(name: string): string {
-  if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) {
-    throw new InvalidArgumentError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-  }
-  return name.replace(/^\//, '');
 }

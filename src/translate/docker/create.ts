@@ -9,11 +9,17 @@
  */
 import type { ImageRecord } from '../../storage/types';
 import { translateContainerRequest } from '../request/request-pod';
-import type { DockerTranslated, TranslateOptions } from '../translation';
+import type { TranslateOptions, Translated } from '../translation';
+import type { DockerFrontend } from './docker-types';
 import type { CreateRequest } from './create-body';
 import { dockerContainerRequest } from './docker-request';
 
 export { DEFAULT_STOP_TIMEOUT, type TranslateOptions, type Translated } from '../translation';
+
+/** A Docker create's translation: the pod, with its Docker record (Config and HostConfig as created). */
+export interface DockerTranslated extends Translated {
+  frontend: DockerFrontend;
+}
 
 /** The pod of a checked create and its image, with the Docker record inspect shows. */
 export function translateCreate(

@@ -40,8 +40,9 @@ import type { TranslateOptions } from '../translation';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
 import { orderConfig, type DockerConfig, type DockerFrontend, type DockerHostConfig } from './docker-types';
-import { mergeHealthConfig, type DockerHealthConfig } from './health';
+import { mergeHealthConfig, type HealthConfig } from '../request/policy/health';
 import { verifyLogConfig, type LogConfig } from './log-config';
+import { DEFAULT_LOG_CONFIG } from '../request/policy/log-config';
 import { parseMounts } from './mounts';
 import { amountsOf, diskThrottleFor } from './resources';
 import { seccompRequestOf } from './seccomp-opt';
@@ -66,7 +67,7 @@ export function dockerContainerRequest(
   const merged = mergeWithImage(container, image, id);
   // The faults of the module comment, in dockerd's order (the translation names the rest).
   commandLineOf(merged);
-  const logConfig = verifyLogConfig(hc.LogConfig, opts.logDefaults ?? { Type: 'json-file', Config: {} });
+  const logConfig = verifyLogConfig(hc.LogConfig, opts.logDefaults ?? DEFAULT_LOG_CONFIG);
   const sec = dockerSecurity({ ...hc }, req.asDockerd26 === true);
   const rlimits = parseUlimits(hc.Ulimits);
   const devices = parseDevices(hc.Devices);
@@ -146,7 +147,7 @@ function recordOf(
   const c = req.config;
   const hc = req.hostConfig;
   // The record keeps a Healthcheck of a kind no probe runs as sent, merged with the image's.
-  const health = mergeHealthConfig(c.Healthcheck as DockerHealthConfig | undefined, image.config.config?.Healthcheck);
+  const health = mergeHealthConfig(c.Healthcheck as HealthConfig | undefined, image.config.config?.Healthcheck);
   const keys = (list: readonly string[]) => Object.fromEntries(list.map((k) => [k, {}]));
   const config: DockerConfig = {
     ...c,
@@ -222,7 +223,7 @@ function resourcesOf(hc: DockerHostConfig): ResourcesRequest {
 function containerOf(req: CreateRequest): ContainerRequest {
   const c = req.config;
   const hc = req.hostConfig;
-  const health = healthRequestOf(c.Healthcheck as DockerHealthConfig | undefined);
+  const health = healthRequestOf(c.Healthcheck as HealthConfig | undefined);
   return {
     image: c.Image,
     ...(req.entrypointSet ? { entrypoint: c.Entrypoint ?? [] } : {}),
@@ -253,7 +254,7 @@ function containerOf(req: CreateRequest): ContainerRequest {
  * A body's Healthcheck in the request's words. A Test of a kind Docker does not run is no
  * probe, as NONE is (the record keeps it as sent).
  */
-function healthRequestOf(h: DockerHealthConfig | undefined): HealthRequest | undefined {
+function healthRequestOf(h: HealthConfig | undefined): HealthRequest | undefined {
   if (!h) return undefined;
   const [kind, ...args] = h.Test ?? [];
   const probe: HealthRequest['probe'] =

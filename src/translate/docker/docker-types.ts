@@ -173,7 +173,7 @@ function portBindingsOf(v: unknown): Record<string, unknown> {
   return out;
 }
 
-/** dockerd's default /dev/shm size, 64 MiB (the size the guest mounts by itself: ./mounts.ts GUEST_SHM_BYTES). */
+/** dockerd's default /dev/shm size, 64 MiB (the size the guest mounts by itself: ../request/policy/shm.ts GUEST_SHM_BYTES). */
 const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
 
 /** The full HostConfig dockerd stores: Go zero values, then dockerd's create-time defaults. */

@@ -1,14 +1,12 @@
 /**
- * A create body's LogConfig (and daemon.json's log-driver and log-opts), checked as dockerd
- * 20.10 checks them: the daemon's default driver fills an empty Type, the daemon's default
- * options fill the container's when the driver is the default one; an unknown driver, an
- * unknown option or a bad `mode` is refused (400, dockerd's words). Drivers dockerd has built
- * in but podvisor does not (local, syslog, journald...) are answered 501. The option values
- * are parsed when the pod starts (src/pod/io/log-config.ts).
+ * Docker's LogConfig (a create body's `HostConfig.LogConfig`): the driver and its options in
+ * Docker's words, merged with the daemon's defaults and checked by the neutral policy
+ * (src/translate/request/policy/log-config.ts); and `docker logs`' 501 for a driver that keeps
+ * nothing to read.
  */
-import { InvalidArgumentError, NotImplementedError } from '../../errors';
-import { ramInBytes } from '../../util/go-units';
+import { NotImplementedError } from '../../errors';
 import type { PodLogConfig } from '../../pod/types';
+import { resolveLogConfig } from '../request/policy/log-config';
 
 /** Docker's LogConfig: a driver name and its options. */
 export interface LogConfig {
@@ -16,79 +14,14 @@ export interface LogConfig {
   Config: Record<string, string>;
 }
 
-/** Drivers podvisor implements. */
-const SUPPORTED = new Set(['json-file', 'none']);
-
 /**
- * The log drivers as `docker info` lists them (Plugins.Log): the supported ones, sorted, less
- * `none`, which dockerd does not register as a driver and so never lists.
+ * A container's LogConfig as dockerd stores it (mergeAndVerifyLogConfig), from the daemon's
+ * default driver and options (see resolveLogConfig). Throws InvalidArgumentError (400) or
+ * NotImplementedError (501).
  */
-export function listedLogDrivers(): string[] {
-  return [...SUPPORTED].filter((d) => d !== 'none').sort();
-}
-
-/** Drivers built into dockerd 20.10 that podvisor does not implement. */
-const DOCKERD_ONLY = new Set([
-  'local',
-  'syslog',
-  'journald',
-  'gelf',
-  'fluentd',
-  'awslogs',
-  'splunk',
-  'etwlogs',
-  'gcplogs',
-  'logentries',
-]);
-
-/** json-file's options (dockerd's daemon/logger/jsonfilelog ValidateLogOpt). */
-const JSON_FILE_OPTS = new Set([
-  'max-file',
-  'max-size',
-  'compress',
-  'labels',
-  'labels-regex',
-  'env',
-  'env-regex',
-  'tag',
-]);
-
-/** Check a driver and its options (dockerd's logger.ValidateLogOpts); throws with its words. */
-export function validateLogOpts(driver: string, cfg: Record<string, string>): void {
-  if (driver === 'none') return;
-  const mode = cfg.mode ?? '';
-  if (mode !== '' && mode !== 'blocking' && mode !== 'non-blocking') {
-    throw new InvalidArgumentError(`logger: logging mode not supported: ${mode}`);
-  }
-  if (cfg['max-buffer-size'] !== undefined) {
-    if (mode !== 'non-blocking')
-      throw new InvalidArgumentError("logger: max-buffer-size option is only supported with 'mode=non-blocking'");
-    try {
-      ramInBytes(cfg['max-buffer-size']);
-    } catch (e) {
-      throw new InvalidArgumentError(`error parsing option max-buffer-size: ${(e as Error).message}`);
-    }
-  }
-  if (DOCKERD_ONLY.has(driver))
-    throw new NotImplementedError(`podvisor does not support the '${driver}' log driver (only json-file and none)`);
-  if (!SUPPORTED.has(driver))
-    throw new InvalidArgumentError(`error looking up logging plugin ${driver}: plugin "${driver}" not found`);
-  for (const k of Object.keys(cfg)) {
-    if (k === 'mode' || k === 'max-buffer-size') continue;
-    if (!JSON_FILE_OPTS.has(k)) throw new InvalidArgumentError(`unknown log opt '${k}' for json-file log driver`);
-  }
-}
-
-/**
- * A container's LogConfig as dockerd stores it (mergeAndVerifyLogConfig): the daemon's
- * driver when none is named, the daemon's options under the container's when the driver is
- * the daemon's; then checked. Throws InvalidArgumentError (400) or NotImplementedError (501).
- */
-export function verifyLogConfig(lc: LogConfig, daemonDefault: LogConfig): LogConfig {
-  const type = lc.Type || daemonDefault.Type;
-  const config = type === daemonDefault.Type ? { ...daemonDefault.Config, ...lc.Config } : { ...lc.Config };
-  validateLogOpts(type, config);
-  return { Type: type, Config: config };
+export function verifyLogConfig(lc: LogConfig, daemonDefault: PodLogConfig): LogConfig {
+  const resolved = resolveLogConfig({ driver: lc.Type, opts: lc.Config }, daemonDefault);
+  return { Type: resolved.driver, Config: resolved.opts };
 }
 
 /** `docker logs` of a pod whose driver keeps nothing: dockerd's 501. */

@@ -9,6 +9,7 @@ import { InvalidArgumentError } from '../../errors';
 import type { PodMount } from '../../pod/types';
 import type { DockerHostConfig } from './docker-types';
 import { DockerPlainError } from './plain-error';
+import { mountTarget, sortParentsFirst } from '../request/policy/mount-order';
 
 /** Bind modes dockerd accepts (SELinux labels and propagation are taken and have no effect in the VM). */
 const BIND_MODES = new Set([
@@ -28,11 +29,6 @@ const BIND_MODES = new Set([
 const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev']);
 
 type Json = Record<string, unknown>;
-
-/** A mount point as parseMounts records it: normalised, with no trailing '/'. */
-export function mountTarget(target: string): string {
-  return path.posix.normalize(target).replace(/(.)\/$/, '$1');
-}
 
 function absTarget(target: string, prefix: string): string {
   if (!path.posix.isAbsolute(target))
@@ -205,24 +201,7 @@ export function parseMounts(
     seen.add(m.target);
   }
   // Parents before children (dockerd's sortMounts): a mount at /a/b must go on top of one at /a.
-  const depth = (t: string) => (t === '/' ? 0 : t.split('/').length);
-  return out.sort((a, b) => depth(a.target) - depth(b.target));
-}
-
-/** The size of /dev/shm the guest mounts by itself (and dockerd's default ShmSize). */
-export const GUEST_SHM_BYTES = 64 * 1024 * 1024;
-
-/**
- * `mounts` with a /dev/shm of `shmSize` bytes (HostConfig.ShmSize) on top of the guest's own
- * 64 MiB one, as dockerd mounts it (mode 1777, nosuid, nodev, noexec); a mount the user put
- * at /dev/shm wins, and the default size needs none.
- */
-export function withShmSize(mounts: PodMount[], shmSize: number): PodMount[] {
-  if (shmSize === GUEST_SHM_BYTES || shmSize <= 0 || mounts.some((m) => m.target === '/dev/shm')) return mounts;
-  const depth = (t: string) => (t === '/' ? 0 : t.split('/').length);
-  return [...mounts, tmpfsMount('/dev/shm', `mode=1777,size=${shmSize}`, new Set())].sort(
-    (a, b) => depth(a.target) - depth(b.target),
-  );
+  return sortParentsFirst(out);
 }
 
 /** The mode string of each `-v` entry, by its normalised destination. */

@@ -17,32 +17,10 @@ import { InvalidArgumentError, PodvisorError } from '../../errors';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName, isCapability } from '../../util/capabilities';
 import type { ContainerSecurity } from '../../pod/types';
 import type { DockerHostConfig } from './docker-types';
-
-/** The paths dockerd masks in a container that is not privileged. */
-export const DEFAULT_MASKED_PATHS: readonly string[] = [
-  '/proc/asound',
-  '/proc/acpi',
-  '/proc/kcore',
-  '/proc/keys',
-  '/proc/latency_stats',
-  '/proc/timer_list',
-  '/proc/timer_stats',
-  '/proc/sched_debug',
-  '/proc/scsi',
-  '/sys/firmware',
-];
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../request/policy/masked-paths';
 
 /** dockerd 26's masked paths: 20.10's and the power-capping interface (its energy counters). */
 export const DOCKERD26_MASKED_PATHS: readonly string[] = [...DEFAULT_MASKED_PATHS, '/sys/devices/virtual/powercap'];
-
-/** The paths dockerd makes read-only in a container that is not privileged. */
-export const DEFAULT_READONLY_PATHS: readonly string[] = [
-  '/proc/bus',
-  '/proc/fs',
-  '/proc/irq',
-  '/proc/sys',
-  '/proc/sysrq-trigger',
-];
 
 /** A SecurityOpt dockerd does not know: its 500 (a plain error there). */
 export class SecurityOptError extends PodvisorError {}
@@ -150,22 +128,6 @@ export function dockerSecurity(
     maskedPaths: masked,
     readonlyPaths: readonly,
   };
-}
-
-/**
- * The settings of a pod file's container (Kubernetes' defaults, as containerd gives them): the
- * default capabilities and paths, or with `privileged` every capability and no paths.
- */
-export function podFileSecurity(privileged: boolean): ContainerSecurity {
-  return dockerSecurity({
-    CapAdd: null,
-    CapDrop: null,
-    Privileged: privileged,
-    ReadonlyRootfs: false,
-    SecurityOpt: null,
-    MaskedPaths: null,
-    ReadonlyPaths: null,
-  } as DockerHostConfig).security;
 }
 
 /** A resource limit of the container's processes. */

@@ -9,14 +9,15 @@
  * place, alone (the kubelet's way), even in a pod of one.
  * Ports are returned beside the spec: publishing them is the network front end's work.
  */
-import { podFileSecurity } from '../docker/security';
+import { defaultSecurity } from '../request/policy/default-security';
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../../errors';
 import type { PodMount } from '../../pod/types';
 import type { PodContainerSpec, PodSpec, PodVmSize, RestartPolicy } from '../../pod/types';
 import type { ImageRecord } from '../../storage/types';
 import { mergeEnv } from '../../util/env';
-import { CPU_PERIOD_US, GUEST_OVERHEAD_MIB, MIN_VM_MEMORY_MIB } from '../docker/resources';
+import { CPU_PERIOD_US } from '../request/policy/cgroup-limits';
+import { GUEST_OVERHEAD_MIB, MIN_VM_MEMORY_MIB } from '../request/policy/vm-size';
 import { parseSignal, SIGTERM } from '../signals';
 import type { ContainerProbes, ProbeAction, ProbeSpec } from '../../pod/types';
 import type {
@@ -122,7 +123,7 @@ function containerSpec(
     ...(Object.keys(limits).length ? { limits } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(probes ? { probes } : {}),
-    security: podFileSecurity(c.privileged),
+    security: defaultSecurity(c.privileged),
   };
 }
 

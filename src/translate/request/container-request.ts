@@ -181,7 +181,7 @@ export interface SecurityRequest {
 }
 
 /**
- * Resource limits of the container (and its VM's size: ../docker/resources.ts vmSizeOf); a
+ * Resource limits of the container (and its VM's size: ./policy/vm-size.ts vmSizeOf); a
  * field left out, or 0, is no limit.
  */
 export interface ResourcesRequest {
@@ -213,7 +213,7 @@ export interface ResourcesRequest {
  * log whatever the daemon's default driver (a build step's, which the builder reads); `cri`,
  * also the CRI log file at `path` on the host (the kubelet's); `driver`, a log driver by name
  * ('' for the daemon's default) with its options, checked as dockerd checks them
- * (../docker/log-config.ts). Absent: the daemon's default driver and options.
+ * (./policy/log-config.ts). Absent: the daemon's default driver and options.
  */
 export type LogRequest =
   | { kind: 'json-file' }
@@ -310,7 +310,7 @@ export interface ContainerRequest {
   /** The pod goes on the node's CNI network with this plan (a CRI sandbox) instead of a Docker network. */
   cni?: CniSandboxPlan;
   /**
-   * The host cgroup its VM goes under, as docker --cgroup-parent takes it (../docker/cgroup-parent.ts):
+   * The host cgroup its VM goes under, as docker --cgroup-parent takes it (./policy/cgroup-parent.ts):
    * `/a/b` from the cgroup root, `a/b` from the daemon's own cgroup; absent: podvisor's own.
    */
   cgroupParent?: string;

@@ -3,7 +3,7 @@
  * create with its image, for every front: env by key (the request wins; in dockerd's order or
  * containerd's, as the request asks), labels by key, user, working directory and stop signal
  * when the request sets none, the exposed ports and volume paths of both, the health check
- * field by field (../docker/health.ts mergeHealthConfig), the shell when the request names
+ * field by field (./policy/health.ts mergeHealthConfig), the shell when the request names
  * none; the image's command only when the request gives neither entrypoint nor arguments, its
  * entrypoint when the request gives none. The pod's translation (./request-pod.ts) takes the
  * container from it, and a Docker create's record (Config, as inspect shows it) too
@@ -12,7 +12,7 @@
 import { InvalidArgumentError } from '../../errors';
 import type { ImageRecord } from '../../storage/types';
 import { mergeEnv, mergeEnvOverFirst } from '../../util/env';
-import { mergeHealthConfig, type DockerHealthConfig } from '../docker/health';
+import { mergeHealthConfig, type HealthConfig } from './policy/health';
 import type { ContainerRequest, HealthRequest } from './container-request';
 
 /** The container as a request and its image say it together (see the module comment). */
@@ -28,8 +28,8 @@ export interface MergedContainer {
   stopSignal?: string;
   /** Ports exposed (`80/tcp`, or `80`), the image's then the request's; absent: neither has any. */
   exposedPorts?: string[];
-  /** The health check in Docker's form (../docker/health.ts), the request's over the image's. */
-  health?: DockerHealthConfig;
+  /** The health check in an image config's form (./policy/health.ts), the request's over the image's. */
+  health?: HealthConfig;
   /** The shell of a shell-form health check. */
   shell?: string[];
   /** Volume paths, the image's then the request's; absent: neither has any. */
@@ -53,7 +53,7 @@ export function mergeWithImage(req: ContainerRequest, image: ImageRecord, id: st
       : undefined;
   const volumes = ic.Volumes || req.volumes ? [...Object.keys(ic.Volumes ?? {}), ...(req.volumes ?? [])] : undefined;
   const stopSignal = req.stopSignal || ic.StopSignal;
-  const health = mergeHealthConfig(dockerHealthOf(req.health), ic.Healthcheck);
+  const health = mergeHealthConfig(healthConfigOf(req.health), ic.Healthcheck);
   const shell = req.shell ?? ic.Shell;
   return {
     hostname: req.hostname || id.slice(0, 12),
@@ -85,8 +85,8 @@ export function commandLineOf(m: Pick<MergedContainer, 'entrypoint' | 'cmd'>): s
   return args;
 }
 
-/** A request's health check in Docker's form, to merge with an image's (only the fields set). */
-function dockerHealthOf(h: HealthRequest | undefined): DockerHealthConfig | undefined {
+/** A request's health check in an image config's form, to merge with an image's (only the fields set). */
+function healthConfigOf(h: HealthRequest | undefined): HealthConfig | undefined {
   if (!h) return undefined;
   const p = h.probe;
   const test = !p ? undefined : p.kind === 'none' ? ['NONE'] : [p.kind === 'exec' ? 'CMD' : 'CMD-SHELL', ...p.args];

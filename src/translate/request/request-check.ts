@@ -10,10 +10,10 @@
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import { capabilityName, isCapability } from '../../util/capabilities';
-import { parseCgroupParent } from '../docker/cgroup-parent';
+import { parseCgroupParent } from './policy/cgroup-parent';
 import type { ContainerRequest, MountRequest, ResourcesRequest } from './container-request';
 import { checkCpusets } from '../cpusets';
-import { mountTarget } from '../docker/mounts';
+import { mountTarget } from './policy/mount-order';
 
 /** Smallest memory limit dockerd accepts. */
 const MIN_MEMORY = 6 * 1024 * 1024;

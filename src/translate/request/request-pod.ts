@@ -36,19 +36,21 @@ import { CRI_LOG_PATH_OPT, DEFAULT_NETWORK_SYSCTLS } from '../../pod/service';
 import type { ContainerSecurity, PodLogConfig, PodMount, PodSeccomp, PodSpec } from '../../pod/types';
 import type { ImageRecord } from '../../storage/types';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName } from '../../util/capabilities';
-import { parseCgroupParent } from '../docker/cgroup-parent';
+import { parseCgroupParent } from './policy/cgroup-parent';
 import type { ContainerRequest, MountRequest, SecurityRequest } from './container-request';
 import { DEFAULT_STOP_TIMEOUT, type TranslateOptions, type Translated } from '../translation';
 import { checkEtcOptions } from '../etc-options';
-import { healthSpecOf } from '../docker/health';
-import { verifyLogConfig } from '../docker/log-config';
-import { GUEST_SHM_BYTES, mountTarget, withShmSize } from '../docker/mounts';
+import { healthSpecOf } from './policy/health';
+import { DEFAULT_LOG_CONFIG, resolveLogConfig } from './policy/log-config';
+import { mountTarget, sortParentsFirst } from './policy/mount-order';
+import { GUEST_SHM_BYTES, withShmSize } from './policy/shm';
 import { planNetworks, planOnHost } from '../network/network-plan';
 import { publishedPortsOf } from '../network/port-requests';
-import { cgroupLimitsOf, vmSizeOf } from '../docker/resources';
+import { cgroupLimitsOf } from './policy/cgroup-limits';
+import { vmSizeOf } from './policy/vm-size';
 import { parseSeccompProfile } from '../seccomp-json';
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../docker/security';
-import { parseStorageOpt } from '../docker/storage-opt';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './policy/masked-paths';
+import { parseStorageOpt } from './policy/storage-opts';
 import { parseSignal, SIGTERM } from '../signals';
 import { commandLineOf, mergeWithImage, type MergedContainer } from './image-merge';
 
@@ -123,9 +125,8 @@ function logOf(req: ContainerRequest, opts: TranslateOptions): PodLogConfig {
   if (req.log?.kind === 'json-file') return { driver: 'json-file', opts: {} };
   if (req.log?.kind === 'cri') return { driver: 'json-file', opts: { [CRI_LOG_PATH_OPT]: req.log.path } };
   const asked =
-    req.log?.kind === 'driver' ? { Type: req.log.driver, Config: req.log.options } : { Type: '', Config: {} };
-  const lc = verifyLogConfig(asked, opts.logDefaults ?? { Type: 'json-file', Config: {} });
-  return { driver: lc.Type, opts: lc.Config };
+    req.log?.kind === 'driver' ? { driver: req.log.driver, opts: req.log.options } : { driver: '', opts: {} };
+  return resolveLogConfig(asked, opts.logDefaults ?? DEFAULT_LOG_CONFIG);
 }
 
 /** The pod's network plan (see the module comment). */
@@ -168,10 +169,8 @@ function networkPlanOf(req: ContainerRequest, m: MergedContainer, opts: Translat
 
 /** The container's mounts (see the module comment), and its /dev/shm. */
 function mountsOf(req: ContainerRequest): PodMount[] {
-  const mounts = (req.mounts ?? []).map(podMountOf);
   // Parents before children: a mount at /a/b goes on top of one at /a.
-  const depth = (t: string) => (t === '/' ? 0 : t.split('/').length);
-  mounts.sort((a, b) => depth(a.target) - depth(b.target));
+  const mounts = sortParentsFirst((req.mounts ?? []).map(podMountOf));
   return withShmSize(mounts, req.resources?.shmBytes ?? GUEST_SHM_BYTES);
 }
 

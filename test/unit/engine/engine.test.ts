@@ -24,7 +24,7 @@ import { parseCreateBody } from '../../../src/translate/docker/create-body';
 import { createCriContainer, createCriSandbox } from '../../../src/api/cri/create-request';
 import type { CriContainerSecurity } from '../../../src/api/cri/security';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from '../../../src/util/capabilities';
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/docker/security';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/request/policy/masked-paths';
 
 let h: Harness;
 let store: VolumeStore;
@@ -38,7 +38,7 @@ beforeEach(async () => {
   h.events.subscribe((e) => {
     if (e.type === 'volume') volumeEvents.push(`${e.action} ${e.id}`);
   });
-  engine = h.engine(h.pods, { volumes: { store, events: h.events }, logDefaults: { Type: 'none', Config: {} } });
+  engine = h.engine(h.pods, { volumes: { store, events: h.events }, logDefaults: { driver: 'none', opts: {} } });
 });
 afterEach(async () => {
   for (const r of h.pods.list()) await h.pods.remove(r.id, { force: true });

@@ -103,11 +103,7 @@ const CASES: Array<[string, string, string]> = [
     "import type { x } from '../../api/v1.41/services';",
     "import { x } from '../records/registry';",
   ],
-  [
-    'src/translate/request/zz.ts',
-    "import { x } from '../../engine/create';",
-    "import { x } from '../docker/resources';",
-  ],
+  ['src/translate/request/zz.ts', "import { x } from '../../engine/create';", "import { x } from './policy/vm-size';"],
   ['src/translate/json/zz.ts', "import { x } from '../../daemon/options';", "import { x } from '../../pod/types';"],
   [
     'src/vm/qemu/confinement/zz.ts',
@@ -133,21 +129,33 @@ test('a file at the top of src/pod may import pod/manager', async () => {
   expect(await restricted('src/pod/zz.ts', "import { x } from './manager';")).toEqual([]);
 });
 
-// The neutral request and the pod files' readers never import Docker's create body modules.
-describe.each(['src/translate/request/zz.ts', 'src/translate/podspec/zz.ts'])('%s', (file) => {
-  test.each(['create-body', 'create', 'docker-request', 'docker-schema', 'go-decode'])(
-    'refuses translate/docker/%s',
-    async (m) => {
-      const found = await restricted(file, `import { x } from '../docker/${m}';`);
-      expect(found).toHaveLength(1);
-      expect(found[0]).toContain("never meet Docker's create body");
-    },
-  );
-  test.each(['resources', 'security', 'docker-types'])('allows translate/docker/%s', async (m) => {
-    expect(await restricted(file, `import { x } from '../docker/${m}';`)).toEqual([]);
+// The neutral request, its translation and its policy, and the pod files' readers, import
+// nothing of the Docker front.
+describe.each([
+  ['src/translate/request/zz.ts', '../'],
+  ['src/translate/request/policy/zz.ts', '../../'],
+  ['src/translate/podspec/zz.ts', '../'],
+])('%s', (file, up) => {
+  test.each([
+    'create-body',
+    'create',
+    'docker-schema',
+    'resources',
+    'security',
+    'docker-types',
+    'health',
+    'log-config',
+  ])('refuses translate/docker/%s', async (m) => {
+    const found = await restricted(file, `import { x } from '${up}docker/${m}';`);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain('import nothing of the Docker front');
+  });
+  test('allows the policy, the request and the rest of translate', async () => {
+    expect(await restricted(file, `import { x } from '${up}request/policy/vm-size';`)).toEqual([]);
+    expect(await restricted(file, `import { x } from '${up}network/network-plan';`)).toEqual([]);
   });
   test('still holds the translate layer', async () => {
-    expect(await restricted(file, "import { x } from '../../api/v1.41/kit/params';")).toHaveLength(1);
+    expect(await restricted(file, `import { x } from '${up}../api/v1.41/kit/params';`)).toHaveLength(1);
   });
 });
 

@@ -13,7 +13,7 @@ import { startPod, type JoinedNetwork, type StartDeps } from '../../../src/pod/l
 import type { PodContainerSpec, PodSpec } from '../../../src/pod/types';
 import type { Vm } from '../../../src/vm/types';
 import type { RootfsManager } from '../../../src/storage/types';
-import { podFileSecurity } from '../../../src/translate/docker/security';
+import { defaultSecurity } from '../../../src/translate/request/policy/default-security';
 
 /** Temp directories of this file, removed after its tests. */
 const temps: string[] = [];
@@ -151,7 +151,7 @@ describe("startPod: app containers are created after the network's join", () => 
     ['an init container (it runs to its end first)', [container('i1', { init: true }), container('c1')], true],
     [
       'sysctls (an interface key names what the join makes)',
-      [container('c1', { security: { ...podFileSecurity(false), sysctls: { 'net.ipv4.ip_forward': '1' } } })],
+      [container('c1', { security: { ...defaultSecurity(false), sysctls: { 'net.ipv4.ip_forward': '1' } } })],
       true,
     ],
     ['the rootfs share (the host writes the hosts files into it before the guest looks)', [container('c1')], false],

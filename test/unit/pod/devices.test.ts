@@ -6,13 +6,13 @@
 import { DEFAULT_DEVICE_RULES, deviceNodes, deviceRules } from '../../../src/pod/security/devices';
 import { guestContainerSecurity } from '../../../src/pod/security/security';
 import type { ContainerSecurity } from '../../../src/pod/types';
-import { podFileSecurity } from '../../../src/translate/docker/security';
+import { defaultSecurity } from '../../../src/translate/request/policy/default-security';
 import { encodeContainer } from '../../../src/vm/agent/container-ops';
 import { Tag } from '../../../src/vm/agent/protocol';
 import { TlvReader } from '../../../src/vm/agent/tlv';
 import { InvalidArgumentError } from '../../../src/errors';
 
-const plain: ContainerSecurity = podFileSecurity(false);
+const plain: ContainerSecurity = defaultSecurity(false);
 const fuse = { path: '/dev/fuse', type: 'c' as const, major: 10, minor: 229, mode: 0o666, access: 'rwm' };
 
 test("a default container gets runc's allow-list: mknod of anything, rwm of the harmless few", () => {
@@ -47,7 +47,7 @@ test("a default container gets runc's allow-list: mknod of anything, rwm of the 
 });
 
 test('a privileged container gets no program (every device of its VM), and its --device nodes still', () => {
-  const priv = { ...podFileSecurity(true), devices: [fuse] };
+  const priv = { ...defaultSecurity(true), devices: [fuse] };
   expect(deviceRules(priv)).toBeUndefined();
   expect(deviceNodes(priv)).toEqual([{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, mode: 0o666 }]);
   const g = guestContainerSecurity(priv)!;
@@ -100,7 +100,7 @@ test('CREATE_CONTAINER carries DEVICE_FILTER, one DEVICE_RULE per rule and one D
     0o666,
   ]);
 
-  const priv = guestContainerSecurity(podFileSecurity(true))!;
+  const priv = guestContainerSecurity(defaultSecurity(true))!;
   const p = TlvReader.parse(encodeContainer({ id: 'c2', rootfs: 'containers/c2/rootfs', security: priv }).toBuffer());
   expect(p.has(Tag.DEVICE_FILTER)).toBe(false);
   expect(p.records(Tag.DEVICE_RULE)).toEqual([]);

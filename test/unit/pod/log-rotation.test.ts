@@ -12,6 +12,7 @@ import {
 } from '../../../src/pod/io/logs';
 import { fromHumanSize, parseLogPolicy } from '../../../src/pod/io/log-config';
 import { verifyLogConfig } from '../../../src/translate/docker/log-config';
+import { resolveLogConfig } from '../../../src/translate/request/policy/log-config';
 import { dockerMessage } from '../../../src/translate/errors';
 import { LogConfigError } from '../../../src/pod/errors';
 import { InvalidArgumentError, NotImplementedError, UnavailableError } from '../../../src/errors';
@@ -112,18 +113,23 @@ describe('json-file rotation (max-size, max-file)', () => {
 });
 
 describe('log driver and options (dockerd 20.10 messages)', () => {
-  const def = { Type: 'json-file', Config: {} };
-  test('empty Type takes the daemon default and its options', () => {
+  const def = { driver: 'json-file', opts: {} };
+  test('no driver takes the daemon default and its options', () => {
     expect(
-      verifyLogConfig(
-        { Type: '', Config: { 'max-file': '2' } },
-        { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '5' } },
+      resolveLogConfig(
+        { driver: '', opts: { 'max-file': '2' } },
+        { driver: 'json-file', opts: { 'max-size': '1m', 'max-file': '5' } },
       ),
-    ).toEqual({ Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } });
-    expect(verifyLogConfig({ Type: 'none', Config: { foo: 'x' } }, def)).toEqual({
-      Type: 'none',
-      Config: { foo: 'x' },
+    ).toEqual({ driver: 'json-file', opts: { 'max-size': '1m', 'max-file': '2' } });
+    expect(resolveLogConfig({ driver: 'none', opts: { foo: 'x' } }, def)).toEqual({
+      driver: 'none',
+      opts: { foo: 'x' },
     });
+  });
+  test("a Docker LogConfig's empty Type takes the daemon default and its options", () => {
+    expect(
+      verifyLogConfig({ Type: '', Config: { 'max-file': '2' } }, { driver: 'json-file', opts: { 'max-size': '1m' } }),
+    ).toEqual({ Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } });
   });
   test.each([
     ['bogus', {}, InvalidArgumentError, 'error looking up logging plugin bogus: plugin "bogus" not found'],

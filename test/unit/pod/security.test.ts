@@ -6,7 +6,7 @@
  */
 import { harness, type Harness } from './fakes';
 import { capabilityMask, ALL_CAPABILITIES } from '../../../src/util/capabilities';
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/docker/security';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/request/policy/masked-paths';
 import { DEFAULT_DEVICE_RULES } from '../../../src/pod/security/devices';
 
 let h: Harness;

@@ -5,7 +5,8 @@
  * the CPUs they name); a CPU period alone, cpu.max without quota; nothing set gives no limits.
  * And the create-time answers dockerd gives for them on a cgroup v2 host.
  */
-import { cgroupLimitsFor, cpuWeightOf, diskThrottleFor, vmSizeFor } from '../../../src/translate/docker/resources';
+import { cgroupLimitsFor, diskThrottleFor, vmSizeFor } from '../../../src/translate/docker/resources';
+import { cpuWeightOf } from '../../../src/translate/request/policy/cgroup-limits';
 import { createWarnings, parseCreateBody } from '../../../src/translate/docker/create-body';
 import { parseCpusetList } from '../../../src/util/cpuset';
 

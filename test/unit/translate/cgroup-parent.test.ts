@@ -1,11 +1,11 @@
 /**
- * `--cgroup-parent` (src/translate/docker/cgroup-parent.ts): the paths dockerd's cgroupfs driver
+ * `--cgroup-parent` (src/translate/request/policy/cgroup-parent.ts): the paths dockerd's cgroupfs driver
  * takes, cleaned as Go cleans them; what podvisor refuses (a `..` above where the path
  * starts, a control character, a name too long) with a 400 at create; the pod's record keeps
  * the cleaned path while inspect's HostConfig keeps the value as sent; the CRI sandbox's
  * cgroup_parent and the native spec's cgroupParent arrive the same way.
  */
-import { parseCgroupParent } from '../../../src/translate/docker/cgroup-parent';
+import { parseCgroupParent } from '../../../src/translate/request/policy/cgroup-parent';
 import { parseCreateBody as parseDecoded } from '../../../src/translate/docker/create-body';
 import { translateCreate } from '../../../src/translate/docker/create';
 import { checkContainerRequest } from '../../../src/translate/request/request-check';

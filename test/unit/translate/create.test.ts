@@ -1,8 +1,5 @@
-import {
-  parseCreateBody as parseDecoded,
-  validateContainerName,
-  parseRestartPolicy,
-} from '../../../src/translate/docker/create-body';
+import { parseCreateBody as parseDecoded, parseRestartPolicy } from '../../../src/translate/docker/create-body';
+import { validateContainerName } from '../../../src/translate/request/policy/container-name';
 import { translateCreate } from '../../../src/translate/docker/create';
 import { vmSizeFor } from '../../../src/translate/docker/resources';
 import { parseSignal, signalName } from '../../../src/translate/signals';

@@ -21,7 +21,7 @@ export interface DockerCreateCase {
   /** The host's networks: `none` (no networks on this host), else LOOKUP; absent: LOOKUP. */
   networks?: 'none';
   /** The daemon's default log driver and options. */
-  logDefaults?: { Type: string; Config: Record<string, string> };
+  logDefaults?: { driver: string; opts: Record<string, string> };
   /** Served at API 1.42 or later (dockerd 26's endpoint checks). */
   asDockerd26?: boolean;
   /** Served at API 1.44 or later (several endpoints). */
@@ -203,12 +203,12 @@ export const CASES: DockerCreateCase[] = [
   {
     name: 'log default of the daemon',
     body: { Cmd: ['x'] },
-    logDefaults: { Type: 'json-file', Config: { 'max-size': '1m' } },
+    logDefaults: { driver: 'json-file', opts: { 'max-size': '1m' } },
   },
   {
     name: 'log default none, container json-file',
     body: { Cmd: ['x'], HostConfig: { LogConfig: { Type: 'json-file', Config: {} } } },
-    logDefaults: { Type: 'none', Config: {} },
+    logDefaults: { driver: 'none', opts: {} },
   },
   // Security.
   hc('caps', { CapAdd: ['NET_ADMIN', 'cap_sys_time'], CapDrop: ['CHOWN', 'MKNOD'] }),

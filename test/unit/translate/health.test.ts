@@ -2,7 +2,8 @@
  * Docker's Healthcheck in and out: the create body's checks (dockerd's messages), the merge
  * with the image's HEALTHCHECK, CMD / CMD-SHELL / NONE, and Go's duration wording.
  */
-import { goDuration, healthSpecOf, mergeHealthConfig, parseHealthConfig } from '../../../src/translate/docker/health';
+import { goDuration, parseHealthConfig } from '../../../src/translate/docker/health';
+import { healthSpecOf, mergeHealthConfig } from '../../../src/translate/request/policy/health';
 import { InvalidArgumentError } from '../../../src/errors';
 import { parseCreateBody } from '../../../src/translate/docker/create-body';
 import { translateCreate } from '../../../src/translate/docker/create';

@@ -1,5 +1,6 @@
 /** HostConfig.Binds / Mounts / Tmpfs parsing (src/translate/docker/mounts.ts) against dockerd's rules and messages. */
-import { parseMounts, mountPoints, withShmSize } from '../../../src/translate/docker/mounts';
+import { parseMounts, mountPoints } from '../../../src/translate/docker/mounts';
+import { withShmSize } from '../../../src/translate/request/policy/shm';
 import { DockerPlainError } from '../../../src/translate/docker/plain-error';
 
 const hc = (o: Record<string, unknown>) =>

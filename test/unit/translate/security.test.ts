@@ -9,12 +9,9 @@ import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError } from '../../../src/errors';
 import { decodeBody } from '../../../src/translate/docker/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
-import {
-  DEFAULT_MASKED_PATHS,
-  DEFAULT_READONLY_PATHS,
-  SecurityOptError,
-  podFileSecurity,
-} from '../../../src/translate/docker/security';
+import { SecurityOptError, dockerSecurity } from '../../../src/translate/docker/security';
+import { defaultSecurity } from '../../../src/translate/request/policy/default-security';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/request/policy/masked-paths';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityMask } from '../../../src/util/capabilities';
 import { processSecurity, guestContainerSecurity } from '../../../src/pod/security/security';
 
@@ -149,10 +146,16 @@ describe('paths, read-only root, sysctls', () => {
   });
 
   test("a pod file's container: the defaults, or every capability and no paths when privileged", () => {
-    expect(podFileSecurity(false)).toMatchObject({
+    expect(defaultSecurity(false)).toMatchObject({
       capabilities: [...DEFAULT_CAPABILITIES],
       maskedPaths: [...DEFAULT_MASKED_PATHS],
     });
-    expect(podFileSecurity(true)).toMatchObject({ capabilities: [...ALL_CAPABILITIES], maskedPaths: [] });
+    expect(defaultSecurity(true)).toMatchObject({ capabilities: [...ALL_CAPABILITIES], maskedPaths: [] });
+  });
+
+  test.each([false, true])('the defaults (privileged %s) are what a Docker create that sets nothing gets', (p) => {
+    const none = { CapAdd: null, CapDrop: null, Privileged: p, ReadonlyRootfs: false, SecurityOpt: null };
+    const hc = { ...none, MaskedPaths: null, ReadonlyPaths: null } as unknown as Parameters<typeof dockerSecurity>[0];
+    expect(defaultSecurity(p)).toEqual(dockerSecurity(hc).security);
   });
 });

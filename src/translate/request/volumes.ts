@@ -1,7 +1,8 @@
 /**
- * The volume half of a container create, after translateCreate: the mounts `--volumes-from`
- * takes from another container, an anonymous volume for each `Config.Volumes` path (the
- * image's VOLUME entries and `-v /path`) that no other mount covers, and every volume the
+ * The volume half of a container create, after its translation (./request-pod.ts): the mounts
+ * `--volumes-from` takes from another container, an anonymous volume for each path of
+ * `anonymousVolumes` (the image's VOLUME entries and a Docker create's `-v /path`) that no
+ * other mount covers, and every volume the
  * mounts name made in the volume store when missing, as dockerd does at create. The pod's
  * volume mounts come out with their names and host data directories filled in. A container
  * whose image is on a disk keeps its anonymous volumes on its own disk (not with `--storage-opt
@@ -13,11 +14,19 @@ import { InvalidArgumentError, UnavailableError } from '../../errors';
 import type { PodMount, PodVolumeMount } from '../../pod/types';
 import type { VolumeStore } from '../../storage/volumes';
 import type { Translated } from '../translation';
-import { parseStorageOpt } from './storage-opt';
+import { mountTarget, sortParentsFirst } from './policy/mount-order';
 
 /** `--storage-opt volumes=disk` of a container whose image is not on a disk (500, as a storage option dockerd cannot honour). */
 const VOLUMES_ON_DISK_NEED_IMAGE_DISK =
   '--storage-opt volumes=disk: only for a container that reads its image from a disk (image=disk, the default in block mode) in a VM of its own';
+
+/** The create whose volumes are resolved: its pod (one container) and its anonymous volume paths. */
+export interface VolumeCreate extends Translated {
+  /** The driver of its anonymous volumes (a Docker create's --volume-driver); absent: the local one. */
+  anonymousDriver?: string;
+  /** Where its volumes live: its storage option `volumes=disk|share` (./policy/storage-opts.ts). */
+  placement?: 'disk' | 'share';
+}
 
 /** What resolveVolumes needs besides the translated create. */
 export interface VolumeResolveDeps {
@@ -69,10 +78,6 @@ function namedMayGoOnDisk(
   return deps.usersOf(m.name).length === 0;
 }
 
-function depth(t: string): number {
-  return t === '/' ? 0 : t.split('/').length;
-}
-
 /** One `--volumes-from` entry: `container[:ro|:rw]`. */
 function parseVolumesFrom(spec: string): { ref: string; mode: '' | 'ro' | 'rw' } {
   const i = spec.lastIndexOf(':');
@@ -88,7 +93,7 @@ function parseVolumesFrom(spec: string): { ref: string; mode: '' | 'ro' | 'rw' }
  * the container.
  */
 export async function resolveVolumes(
-  t: Translated,
+  t: VolumeCreate,
   volumesFrom: readonly string[],
   deps: VolumeResolveDeps,
 ): Promise<ResolvedVolumes> {
@@ -115,10 +120,10 @@ export async function resolveVolumes(
       throw new InvalidArgumentError(
         `invalid mount config for type "volume": invalid mount path: '${p}' mount path must be absolute`,
       );
-    const target = path.posix.normalize(p).replace(/(.)\/$/, '$1');
+    const target = mountTarget(p);
     if (taken.has(target)) continue;
     // An anonymous volume is made by --volume-driver too, as dockerd makes it.
-    const driver = t.frontend?.hostConfig.VolumeDriver;
+    const driver = t.anonymousDriver;
     mounts.push({
       type: 'volume',
       name: '',
@@ -139,7 +144,7 @@ export async function resolveVolumes(
   // disks there are decided later, by the pod layer (src/pod/lifecycle/joined-disks.ts), and
   // may not come.
   const imageOnDisk = c.imageOnDisk === true && !t.spec.joinPod;
-  const placement = parseStorageOpt(t.frontend?.hostConfig.StorageOpt).volumes;
+  const placement = t.placement;
   if (placement === 'disk' && !imageOnDisk) throw new UnavailableError(VOLUMES_ON_DISK_NEED_IMAGE_DISK);
   try {
     for (const m of mounts) {
@@ -180,6 +185,6 @@ export async function resolveVolumes(
     for (const name of keptOnDisk) await deps.store.moveOffDisk(name).catch(() => undefined);
     throw e;
   }
-  c.mounts = mounts.sort((a, b) => depth(a.target) - depth(b.target));
+  c.mounts = sortParentsFirst(mounts);
   return { created, asked, copyUp, keptOnDisk };
 }

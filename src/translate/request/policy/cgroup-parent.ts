@@ -16,7 +16,7 @@
  * name longer than a cgroup name may be (400, nothing made). The result is what the pod record
  * keeps (SandboxSpec.hostCgroupParent); inspect shows the value as it was sent.
  */
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError } from '../../../errors';
 
 /** Longest name of one cgroup (a directory of the cgroup filesystem), bytes. */
 const NAME_MAX = 255;

@@ -14,7 +14,7 @@
  *   named ones it alone mounts on its disk too, `share` puts the anonymous ones on the share
  *   too (so that `--volumes-from` takes them while it runs).
  */
-import { UnavailableError } from '../../errors';
+import { UnavailableError } from '../../../errors';
 
 /** The storage options of a create. */
 export interface StorageOpts {

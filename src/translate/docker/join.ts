@@ -8,7 +8,7 @@
  * one VM holds the new container.
  */
 import { InvalidArgumentError, NotImplementedError } from '../../errors';
-import type { DockerConfig, DockerHostConfig } from '../docker/docker-types';
+import type { DockerConfig, DockerHostConfig } from './docker-types';
 
 /** What a create asks to join. */
 export interface JoinRequest {

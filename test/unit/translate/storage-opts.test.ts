@@ -1,4 +1,4 @@
-import { parseStorageOpt } from '../../../src/translate/docker/storage-opt';
+import { parseStorageOpt } from '../../../src/translate/request/policy/storage-opts';
 import { UnavailableError } from '../../../src/errors';
 
 test("size is dockerd's only key, in any case, kept as written", () => {
