@@ -17,13 +17,15 @@
  * checkpointed with --leave-running, in the background, as soon as it is ready:
  * - with a health check: when its health status first becomes healthy (its `health_status:
  *   healthy` event); never before;
- * - else, when a socket first listens in its guest (../pod/stats/guest-sockets.ts, read each
- *   second), then a settle: the next sample whose CPU use is under QUIET_SHARE, at most
- *   SETTLE_SAMPLES samples later;
- * - else, when the guest's CPU use, sampled each second, stays under QUIET_SHARE for
- *   QUIET_SAMPLES_UNHEARD samples in a row (the program is waiting for work, and listens on
- *   nothing: a long wait gives a program that sleeps before it listens the time to), or
- *   QUIET_SAMPLES where the guest cannot tell what listens;
+ * - else, once a socket listens in its guest (../pod/stats/guest-sockets.ts, read with each
+ *   sample of its CPU use, every second) and it settled: SETTLE_SAMPLES samples in a row under
+ *   QUIET_SHARE, each after one that saw a socket listen (a program that listens, then goes
+ *   on with its start, such as a database's entrypoint whose temporary server listens on a
+ *   unix socket, is not saved while it works);
+ * - else, when the guest's CPU use stays under QUIET_SHARE for QUIET_SAMPLES_UNHEARD samples
+ *   in a row while nothing listens (the program is waiting for work: a long wait gives a
+ *   program that sleeps before it listens the time to), or QUIET_SAMPLES where the guest
+ *   cannot tell what listens;
  * and in each case at the latest MAX_WAIT_MS after its start (a health check that has not
  * passed by then included). Its checkpoint's files are
  * linked into `<data-root>/warm-starts/.new-<key>-*`, which is renamed to `<key>` once whole,
@@ -59,8 +61,8 @@ const QUIET_SAMPLES = 3;
 const QUIET_SAMPLES_UNHEARD = 8;
 /** ...or this long after its start, whichever comes first (whatever the rule). */
 const MAX_WAIT_MS = 120_000;
-/** Most samples after a socket first listens until the save (the first quiet one saves sooner). */
-const SETTLE_SAMPLES = 5;
+/** Quiet samples in a row, after one that saw a socket listen, that make a listening guest ready. */
+const SETTLE_SAMPLES = 2;
 /** A checkpoint's files that a warm state keeps (links to them). */
 const STATE_FILES = ['vm.state', 'vm.json', 'upper.ext4'];
 /** Most first containers remembered at once. */
@@ -247,9 +249,9 @@ export class WarmStarts {
       const timer = setTimeout(() => done('late'), Math.max(0, until - Date.now()));
       timer.unref?.();
       this.untilHealthy.set(podId, done);
-      // Its status may have changed before the wait began.
-      if (!this.deps.pods.isRunning(podId)) done(false);
-      else if (mainContainer(this.deps.pods.get(podId)).health?.status === 'healthy') done(true);
+      // Its status may have changed before the wait began (its stop is an event to come: the
+      // wait begins at its start event, before the pod layer counts it as running).
+      if (mainContainer(this.deps.pods.get(podId)).health?.status === 'healthy') done(true);
     });
   }
 
@@ -262,14 +264,13 @@ export class WarmStarts {
     const sampleMs = this.deps.sampleMs ?? 1000;
     const listening = async () => (pods.listening ? await pods.listening(podId).catch(() => undefined) : undefined);
     let quiet = 0;
-    let known = false;
-    let heard: string[] | undefined;
     let settled = 0;
+    let heard: string[] | undefined;
     let last = await pods.sample(podId);
     while (Date.now() < until) {
       await new Promise((r) => setTimeout(r, sampleMs));
       if (!pods.isRunning(podId)) throw new Error('it stopped before it was ready');
-      const [now, sockets] = await Promise.all([pods.sample(podId), heard ? undefined : listening()]);
+      const [now, sockets] = await Promise.all([pods.sample(podId), listening()]);
       let quietNow = false;
       if (now && last) {
         const wall = (now.readAt - last.readAt) * 1e6 * Math.max(1, now.onlineCpus);
@@ -277,15 +278,11 @@ export class WarmStarts {
       }
       last = now;
       quiet = quietNow ? quiet + 1 : 0;
-      if (sockets) known = true;
-      if (heard) {
-        settled++;
-        if (quietNow || settled >= SETTLE_SAMPLES) return `listening on ${heard.slice(0, 3).join(', ')}`;
-      } else if (sockets?.length) {
-        heard = sockets;
-      } else if (quiet >= (known ? QUIET_SAMPLES_UNHEARD : QUIET_SAMPLES)) {
-        return 'quiet';
-      }
+      // A quiet sample counts towards the settle once a socket listened at the sample before.
+      settled = sockets?.length && heard?.length && quietNow ? settled + 1 : 0;
+      heard = sockets;
+      if (settled >= SETTLE_SAMPLES) return `listening on ${heard!.slice(0, 3).join(', ')}`;
+      if (quiet >= (sockets ? QUIET_SAMPLES_UNHEARD : QUIET_SAMPLES)) return 'quiet';
     }
     return `not ready ${MAX_WAIT_MS / 1000} s after its start`;
   }
