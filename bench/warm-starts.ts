@@ -9,7 +9,7 @@
  * 1'` on the published port, polled every 50 ms), then `docker rm -fv`:
  *   podvisor, cold         the label org.podvisor.warm-start=false: a cold start without the
  *                          option's work (after an untimed one that makes the image's disk)
- *   podvisor, first run    the first of its kind with --warm-starts: a cold start, saved once quiet
+ *   podvisor, first run    the first of its kind with --warm-starts: a cold start, saved once ready
  *   podvisor, warm         later runs, each from the first run's save (BENCH_RUNS of them)
  *   dockerd + runc         the same runs, interleaved with podvisor's warm ones
  * Medians, each beside dockerd's, and the warm state's size on disk.
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const pv = await startDaemon({ args: ['--warm-starts'] });
   let dockerd: NetnsDockerd | undefined;
   const times: Record<string, number[]> = {
-    'podvisor: first run of its kind (cold, saved once quiet)': [],
+    'podvisor: first run of its kind (cold, saved once ready)': [],
     'podvisor: cold run (label org.podvisor.warm-start=false)': [],
     'podvisor: warm run (from the first run’s save)': [],
     'dockerd + runc: cold run': [],
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     docker(pv.env, ['rm', '-fv', 'prime']);
     times[keys[1]].push(await round(pp, 'cold', optOut));
     docker(pv.env, ['rm', '-fv', 'cold']);
-    // The first run of the kind; its save is made in the background once it is quiet.
+    // The first run of the kind; its save is made in the background once it is ready.
     times[keys[0]].push(await round(pp, 'first'));
     const states = path.join(pv.dataRoot, 'warm-starts');
     const whole = () => (fs.existsSync(states) ? fs.readdirSync(states).filter((n) => !n.startsWith('.')) : []);

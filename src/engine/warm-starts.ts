@@ -1,8 +1,8 @@
 /**
  * Warm starts (issue 69, docs/warm-starts.md): the first container of a kind is saved once it
- * is quiet, and every later container of the same kind starts from that save, as a container
- * of a checkpoint image does (./saved-state-plan.ts): its own ID, name, hostname, address and
- * disk, the saved processes going on.
+ * is ready (healthy, listening, or quiet), and every later container of the same kind starts
+ * from that save, as a container of a checkpoint image does (./saved-state-plan.ts): its own
+ * ID, name, hostname, address and disk, the saved processes going on.
  *
  * A kind (keyOf) is the image's ID and everything of the creation that reaches the guest: the
  * whole pod spec but what a fork gives each container anew (its ID, name, hostname, labels,
@@ -13,10 +13,21 @@
  * joined VM (--network/--pid/--ipc container:), a terminal, a CRI sandbox, a cgroup parent,
  * an image read over the layers share.
  *
- * The save (whenQuiet, then save): once the first container of a kind runs, its guest's CPU
- * use is sampled each second; when it stays under QUIET_SHARE for QUIET_SAMPLES samples (the
- * program is waiting for work: a database ready for connections), or MAX_WAIT_MS after its
- * start, it is checkpointed with --leave-running, in the background. Its checkpoint's files are
+ * The save (saveWhenReady, then save): once the first container of a kind runs, it is
+ * checkpointed with --leave-running, in the background, as soon as it is ready:
+ * - with a health check: when its health status first becomes healthy (its `health_status:
+ *   healthy` event); never before;
+ * - else, once a socket listens in its guest (../pod/stats/guest-sockets.ts, read with each
+ *   sample of its CPU use, every second) and it settled: SETTLE_SAMPLES samples in a row under
+ *   QUIET_SHARE, each after one that saw a socket listen (a program that listens, then goes
+ *   on with its start, such as a database's entrypoint whose temporary server listens on a
+ *   unix socket, is not saved while it works);
+ * - else, when the guest's CPU use stays under QUIET_SHARE for QUIET_SAMPLES_UNHEARD samples
+ *   in a row while nothing listens (the program is waiting for work: a long wait gives a
+ *   program that sleeps before it listens the time to), or QUIET_SAMPLES where the guest
+ *   cannot tell what listens;
+ * and in each case at the latest MAX_WAIT_MS after its start (a health check that has not
+ * passed by then included). Its checkpoint's files are
  * linked into `<data-root>/warm-starts/.new-<key>-*`, which is renamed to `<key>` once whole,
  * and the checkpoint is removed from the container. A save that a daemon kill cuts short
  * leaves only a `.new-` directory, which the next sweep removes.
@@ -32,7 +43,7 @@ import { logger } from '../util/log';
 import { removeTree } from '../util/remove-tree';
 import type { DaemonEvent } from '../pod/events';
 import { readSavedState, savedStateOf, writeSavedPodRecord, type PodService } from '../pod/service';
-import type { PodRecord, PodSpec } from '../pod/types';
+import { mainContainer, type PodRecord, type PodSpec } from '../pod/types';
 import type { UnpackedState } from './checkpoint-images';
 
 const log = logger('warm-start');
@@ -44,10 +55,14 @@ export const WARM_STATE_LABEL = 'org.podvisor.warm-start.state';
 
 /** A guest is quiet when its CPU use stays under this share... */
 const QUIET_SHARE = 0.1;
-/** ...for this many one-second samples in a row... */
+/** ...for this many one-second samples in a row, where the guest cannot tell what listens... */
 const QUIET_SAMPLES = 3;
-/** ...or this long after its start, whichever comes first. */
+/** ...or this many, where nothing listens in it... */
+const QUIET_SAMPLES_UNHEARD = 8;
+/** ...or this long after its start, whichever comes first (whatever the rule). */
 const MAX_WAIT_MS = 120_000;
+/** Quiet samples in a row, after one that saw a socket listen, that make a listening guest ready. */
+const SETTLE_SAMPLES = 2;
 /** A checkpoint's files that a warm state keeps (links to them). */
 const STATE_FILES = ['vm.state', 'vm.json', 'upper.ext4'];
 /** Most first containers remembered at once. */
@@ -59,7 +74,10 @@ export interface WarmStartDeps {
   root: string;
   /** The daemon's --warm-starts. */
   enabled: boolean;
-  pods: Pick<PodService, 'get' | 'list' | 'isRunning' | 'sample' | 'checkpoint' | 'checkpointDir' | 'removeCheckpoint'>;
+  pods: Pick<
+    PodService,
+    'get' | 'list' | 'isRunning' | 'sample' | 'listening' | 'checkpoint' | 'checkpointDir' | 'removeCheckpoint'
+  >;
   /** Whether image `id` is still stored. */
   imageExists: (id: string) => boolean;
   /** Refuse a checkpoint's directory this daemon could not start (the hypervisor's). */
@@ -98,6 +116,8 @@ export class WarmStarts {
   /** The kinds whose state is being saved, or that cannot be saved. */
   private readonly saving = new Set<string>();
   private readonly unsavable = new Set<string>();
+  /** First containers waiting to be healthy, by pod ID: called with true once, false if it stops. */
+  private readonly untilHealthy = new Map<string, (healthy: boolean) => void>();
 
   constructor(private readonly deps: WarmStartDeps) {}
 
@@ -177,7 +197,7 @@ export class WarmStarts {
 
   /**
    * Pod `podId` (of image `imageId`) is the first of kind `key`: save it once it runs and is
-   * quiet (in the background). The oldest of too many firsts never started is forgotten.
+   * ready (in the background). The oldest of too many firsts never started is forgotten.
    */
   expectFirst(podId: string, key: string, imageId: string): void {
     if (this.saving.has(key) || this.unsavable.has(key)) return;
@@ -188,6 +208,9 @@ export class WarmStarts {
   /** The daemon's events: the start of a first container of a kind begins its save. */
   onEvent(e: DaemonEvent): void {
     if (e.type !== 'container') return;
+    const waiting = this.untilHealthy.get(e.id);
+    if (waiting && e.action === 'health_status: healthy') waiting(true);
+    else if (waiting && (e.action === 'die' || e.action === 'destroy')) waiting(false);
     const first = this.firsts.get(e.id);
     if (!first) return;
     if (e.action === 'destroy') this.firsts.delete(e.id);
@@ -195,7 +218,7 @@ export class WarmStarts {
     if (e.action !== 'start' || this.saving.has(key)) return;
     this.firsts.delete(e.id);
     this.saving.add(key);
-    void this.saveWhenQuiet(e.id, key, image)
+    void this.saveWhenReady(e.id, key, image)
       .catch((err: Error) => {
         this.unsavable.add(key);
         log.info(`container ${e.id.slice(0, 12)}: no warm state for its kind: ${err.message}`);
@@ -203,26 +226,65 @@ export class WarmStarts {
       .finally(() => this.saving.delete(key));
   }
 
-  /** Wait until pod `podId` is quiet (module comment), then save it as kind `key`'s state. */
-  private async saveWhenQuiet(podId: string, key: string, image: string): Promise<void> {
-    const sampleMs = this.deps.sampleMs ?? 1000;
+  /** Wait until pod `podId` is ready (module comment), then save it as kind `key`'s state. */
+  private async saveWhenReady(podId: string, key: string, image: string): Promise<void> {
     const until = Date.now() + MAX_WAIT_MS;
-    let quiet = 0;
-    let last = await this.deps.pods.sample(podId);
-    while (quiet < QUIET_SAMPLES && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, sampleMs));
-      if (!this.deps.pods.isRunning(podId)) throw new Error('it stopped before it was quiet');
-      const now = await this.deps.pods.sample(podId);
-      if (!now || !last) {
-        last = now;
-        continue;
-      }
-      const wall = (now.readAt - last.readAt) * 1e6 * Math.max(1, now.onlineCpus);
-      const share = wall > 0 ? (now.cpuTotalNs - last.cpuTotalNs) / wall : 1;
-      quiet = share < QUIET_SHARE ? quiet + 1 : 0;
-      last = now;
-    }
+    const ready = mainContainer(this.deps.pods.get(podId)).spec.health
+      ? await this.whenHealthy(podId, until)
+      : await this.whenListeningOrQuiet(podId, until);
+    log.info(`container ${podId.slice(0, 12)}: ${ready}: saving it as warm state ${key.slice(0, 12)}`);
     await this.save(podId, key, image);
+  }
+
+  /** Wait until pod `podId`'s health status is first healthy, or time `until`; what it waited for. */
+  private whenHealthy(podId: string, until: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const done = (healthy: boolean | 'late') => {
+        clearTimeout(timer);
+        this.untilHealthy.delete(podId);
+        if (healthy === 'late') resolve(`not healthy ${MAX_WAIT_MS / 1000} s after its start`);
+        else if (healthy) resolve('healthy');
+        else reject(new Error('it stopped before it was healthy'));
+      };
+      const timer = setTimeout(() => done('late'), Math.max(0, until - Date.now()));
+      timer.unref?.();
+      this.untilHealthy.set(podId, done);
+      // Its status may have changed before the wait began (its stop is an event to come: the
+      // wait begins at its start event, before the pod layer counts it as running).
+      if (mainContainer(this.deps.pods.get(podId)).health?.status === 'healthy') done(true);
+    });
+  }
+
+  /**
+   * Sample pod `podId` each second until a socket listens in it and it settled, or it is quiet
+   * (module comment), or time `until`; what it waited for.
+   */
+  private async whenListeningOrQuiet(podId: string, until: number): Promise<string> {
+    const { pods } = this.deps;
+    const sampleMs = this.deps.sampleMs ?? 1000;
+    const listening = async () => (pods.listening ? await pods.listening(podId).catch(() => undefined) : undefined);
+    let quiet = 0;
+    let settled = 0;
+    let heard: string[] | undefined;
+    let last = await pods.sample(podId);
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, sampleMs));
+      if (!pods.isRunning(podId)) throw new Error('it stopped before it was ready');
+      const [now, sockets] = await Promise.all([pods.sample(podId), listening()]);
+      let quietNow = false;
+      if (now && last) {
+        const wall = (now.readAt - last.readAt) * 1e6 * Math.max(1, now.onlineCpus);
+        quietNow = wall > 0 && (now.cpuTotalNs - last.cpuTotalNs) / wall < QUIET_SHARE;
+      }
+      last = now;
+      quiet = quietNow ? quiet + 1 : 0;
+      // A quiet sample counts towards the settle once a socket listened at the sample before.
+      settled = sockets?.length && heard?.length && quietNow ? settled + 1 : 0;
+      heard = sockets;
+      if (settled >= SETTLE_SAMPLES) return `listening on ${heard!.slice(0, 3).join(', ')}`;
+      if (quiet >= (sockets ? QUIET_SAMPLES_UNHEARD : QUIET_SAMPLES)) return 'quiet';
+    }
+    return `not ready ${MAX_WAIT_MS / 1000} s after its start`;
   }
 
   /** Save running pod `podId` (of image `image`) as the state of kind `key` (module comment). */

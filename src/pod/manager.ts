@@ -47,6 +47,7 @@ import type { WaitCondition, WaitResult } from './records/registry';
 import { remove } from './lifecycle/removal';
 import * as restoreOps from './lifecycle/restore';
 import { sampleGuest } from './stats/guest-stats';
+import { guestListeners } from './stats/guest-sockets';
 import { guestDiskUsed } from './mounts/disk-usage';
 import type { PodCounts, PodService, StartOptions } from './service';
 import {
@@ -273,6 +274,13 @@ export class PodManager implements PodService {
     if (!e.run || main.state.status === 'paused') return undefined;
     // Usage of the main container's cgroup: the only container of the Docker front end's pods.
     return sampleGuest(e.run.vm.agent, main.spec.id);
+  }
+
+  async listening(ref: string): Promise<string[] | undefined> {
+    const e = this.ctx.registry.lookup(ref);
+    const main = mainContainer(e.record);
+    if (!e.run || main.state.status === 'paused') return undefined;
+    return guestListeners(e.run.vm.agent, main.spec.id);
   }
 
   reopenCriLog(ref: string): void {

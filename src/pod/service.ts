@@ -210,6 +210,12 @@ export interface PodService {
 
   /** One sample of a running pod's resource usage from its guest; undefined when not running or paused. */
   sample(ref: string): Promise<GuestSample | undefined>;
+  /**
+   * The sockets listening in a running pod's guest (`tcp:<port>`, `unix:<path>`:
+   * ./stats/guest-sockets.ts); undefined when not running, paused, or the guest cannot tell.
+   * Optional: fakes leave it out.
+   */
+  listening?(ref: string): Promise<string[] | undefined>;
   /** Bytes in the writable layer of the pod's main container. */
   sizeRw(ref: string): Promise<number>;
   /** Close a pod's CRI log files so that the next output opens them again (log rotation by the kubelet). */

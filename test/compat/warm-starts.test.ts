@@ -1,10 +1,13 @@
 /**
  * Warm starts (issue 69, docs/warm-starts.md) with the stock docker CLI on a daemon run with
  * --warm-starts:
- * - the first `docker run -d` of a kind is saved once quiet; a later run of the same kind
- *   (another name, port and label) starts from that save: the token the first run's start
- *   drew is in it, its start's output is not run again, and it is a container of its own (its
- *   ID, hostname and disk), marked by the label org.podvisor.warm-start.state;
+ * - the first `docker run -d` of a kind is saved once quiet (it listens on nothing); a later
+ *   run of the same kind (another name, port and label) starts from that save: the token the
+ *   first run's start drew is in it, its start's output is not run again, and it is a
+ *   container of its own (its ID, hostname and disk), marked by the label
+ *   org.podvisor.warm-start.state;
+ * - a first run with a health check is saved once healthy, and one that listens late once it
+ *   listens: a warm run has what it wrote just before, is healthy at once, answers at once;
  * - a daemon restart keeps the state; a daemon killed while it saves leaves none half made;
  * - two warm runs at once each start from the save, with disks of their own;
  * - docker-py's run of the same kind starts warm, and so does Compose v2's second `up` of a
@@ -98,6 +101,80 @@ test('a later run of the same kind starts from the first one’s save, as a cont
   expect(dockerOk(d, ['port', 'w2', '8080'])).toMatch(/:\d+/);
   dockerOk(d, ['exec', 'w2', 'sh', '-c', 'echo mine > /written']);
   expect(dockerSync(d, ['exec', 'w1', 'cat', '/written']).code).not.toBe(0);
+});
+
+test('a first run with a health check is saved once healthy: a warm run has what it wrote then, and is healthy at once', async () => {
+  const before = states();
+  // Healthy only once it wrote /ready, late: the CPU stays quiet before (it sleeps).
+  const program = 'sleep 8; cat /proc/sys/kernel/random/uuid > /ready; exec sleep 100000';
+  const health = ['--health-cmd', 'test -s /ready', '--health-interval', '1s', '--health-retries', '1000'];
+  const since = Math.floor(Date.now() / 1000) - 1;
+  dockerOk(d, ['run', '-d', '--name', 'h1', ...health, BASE, 'sh', '-c', program]);
+  const [key] = (await statesAtLeast(before.length + 1)).filter((k) => !before.includes(k));
+  // The state was made after the first run was first healthy.
+  const healthyAt = dockerOk(d, [
+    'events',
+    '--since',
+    String(since),
+    '--until',
+    String(Math.ceil(Date.now() / 1000)),
+    '--filter',
+    'container=h1',
+    '--filter',
+    'event=health_status',
+    '--format',
+    '{{.TimeNano}} {{.Action}}',
+  ])
+    .split('\n')
+    .filter((l) => l.endsWith('health_status: healthy'))
+    .map((l) => Number(BigInt(l.split(' ')[0]) / 1000000n))[0];
+  expect(healthyAt).toBeGreaterThan(0);
+  expect(fs.statSync(path.join(d.dataRoot, 'warm-starts', key, 'saved.json')).mtimeMs).toBeGreaterThanOrEqual(
+    healthyAt,
+  );
+  const ready = dockerOk(d, ['exec', 'h1', 'cat', '/ready']).trim();
+
+  dockerOk(d, ['run', '-d', '--name', 'h2', ...health, BASE, 'sh', '-c', program]);
+  expect(warmLabel('h2')).toBe(key.slice(0, 12));
+  expect(dockerOk(d, ['exec', 'h2', 'cat', '/ready']).trim()).toBe(ready);
+  // Its first probe passes: no failure before it is healthy.
+  let status = 'starting';
+  for (let i = 0; i < 60 && status === 'starting'; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    status = dockerOk(d, ['inspect', '-f', '{{.State.Health.Status}}', 'h2']).trim();
+  }
+  expect(status).toBe('healthy');
+  const log = JSON.parse(dockerOk(d, ['inspect', '-f', '{{json .State.Health.Log}}', 'h2'])) as Array<{
+    ExitCode: number;
+  }>;
+  expect(log.map((r) => r.ExitCode).filter((c) => c !== 0)).toEqual([]);
+  dockerOk(d, ['rm', '-f', 'h1', 'h2']);
+});
+
+test('a first run that listens late is saved once it listens: a warm run’s port answers at once', async () => {
+  const before = states();
+  // It listens after a quiet wait (the quiet rule alone would save it while it sleeps), and
+  // serves a token drawn just before.
+  const program = 'mkdir -p /www; sleep 5; cat /proc/sys/kernel/random/uuid > /www/t; exec httpd -f -p 8080 -h /www';
+  dockerOk(d, ['run', '-d', '--name', 'l1', BASE, 'sh', '-c', program]);
+  const [key] = (await statesAtLeast(before.length + 1)).filter((k) => !before.includes(k));
+  const token = dockerOk(d, ['exec', 'l1', 'cat', '/www/t']).trim();
+  expect(token).not.toBe('');
+
+  dockerOk(d, ['run', '-d', '--name', 'l2', '-p', '127.0.0.1::8080', BASE, 'sh', '-c', program]);
+  expect(warmLabel('l2')).toBe(key.slice(0, 12));
+  const port = dockerOk(d, ['port', 'l2', '8080']).trim().split(':').pop();
+  // At once: well before its own sleep would have ended, had it started from before the listen.
+  const until = Date.now() + 3000;
+  let body = '';
+  while (!body && Date.now() < until) {
+    body = await fetch(`http://127.0.0.1:${port}/t`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => (r.ok ? r.text() : ''))
+      .catch(() => '');
+    if (!body) await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(body.trim()).toBe(token);
+  dockerOk(d, ['rm', '-f', 'l1', 'l2']);
 });
 
 test('a daemon restart keeps the state: the next run of the kind starts warm', async () => {
