@@ -13,8 +13,10 @@
  * the exec and streaming calls are in ./runtime-exec.ts, the stats calls in ./runtime-stats.ts.
  */
 import * as path from 'node:path';
-import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../../errors';
+import { InvalidArgumentError, NotFoundError } from '../../errors';
 import { checkpointCriContainer, type CheckpointContainerRequest } from './checkpoint';
+import { criStartOptions, isCheckpointArchive, restoreCriContainer } from './checkpoint-restore';
+import type { RestoredFrom } from './record-types';
 import {
   createCriContainer,
   createCriSandbox,
@@ -186,15 +188,19 @@ export class CriRuntime {
   }
 
   async createContainer(req: CreateContainerRequest): Promise<object> {
+    // CRI-O's restore: the image names a checkpoint archive on the node (docs/cri.md).
+    const id = isCheckpointArchive(req.config?.image?.image)
+      ? await restoreCriContainer(this.deps, this.cri, req, (r, image, from) => this.create(r, image, from))
+      : await this.create(req, req.config?.image?.image ?? '');
+    return { container_id: id };
+  }
+
+  /** Create container `req` of `image` (a restored one's record naming `restoredFrom`); its id. */
+  private async create(req: CreateContainerRequest, image: string, restoredFrom?: RestoredFrom): Promise<string> {
     const s = this.cri.sandbox(req.pod_sandbox_id);
     const c = req.config;
     need(c?.metadata?.name, 'config.metadata.name');
     need(c?.image?.image, 'config.image.image');
-    // CRI-O's restore: the image names a checkpoint archive on the node (docs/cri.md).
-    if (c.image.image.startsWith('/'))
-      throw new NotImplementedError(
-        `CreateContainer: restoring a container from checkpoint archive ${c.image.image} is not served yet (docs/cri.md, "CheckpointContainer")`,
-      );
     const sec = c.linux?.security_context;
     checkNamespaces(sec?.namespace_options, 'CreateContainer');
     // containerd's rule: a privileged container only in a sandbox whose config (sent with the request) is privileged.
@@ -221,13 +227,14 @@ export class CriRuntime {
       labels: c.labels ?? {},
       annotations: c.annotations ?? {},
       logPath,
-      image: c.image.image,
+      image,
       mounts,
+      ...(restoredFrom ? { restoredFrom } : {}),
     };
     const container: CriContainerRequest = {
       sandboxId: s.id,
       name,
-      image: c.image.image,
+      image,
       command: c.command ?? [],
       args: c.args ?? [],
       workingDir: c.working_dir ?? '',
@@ -251,14 +258,14 @@ export class CriRuntime {
         : {}),
     };
     const r = await this.deps.records.create(record, () => createCriContainer(this.deps.engine, container));
-    return { container_id: r.id };
+    return r.id;
   }
 
   async startContainer(req: ContainerIdRequest): Promise<object> {
     const r = this.cri.container(req.container_id);
     const s = this.cri.sandbox(this.cri.containerRecord(r).sandboxId);
     if (podPhase(s) !== 'running') throw new InvalidArgumentError(`sandbox ${s.id} of container ${r.id} is not ready`);
-    await this.deps.pods.start(r.id);
+    await this.deps.pods.start(r.id, criStartOptions(r, this.cri.containerRecord(r)));
     return {};
   }
 
