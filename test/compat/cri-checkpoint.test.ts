@@ -161,6 +161,10 @@ async function restoreAndCheck(archive: string, cid: string, before: number, upB
   expect(now).toMatch(/^10\.99\.47\./);
   expect(await exec(rid, ['ip', '-4', 'addr', 'show', 'eth0'])).toContain(`inet ${now}/`);
   expect(await exec(rid, ['echo', 'restored'])).toBe('restored\n');
+  // Its /etc/hosts names the new address and hostname, not the saved sandbox's.
+  const hosts = await exec(rid, ['cat', '/etc/hosts']);
+  expect(hosts).toContain(`${now}\trestored`);
+  expect(hosts).not.toContain('\tcounter');
   process.stdout.write(
     `CRI restore: CreateContainer+StartContainer ${took} ms (CreateContainer ${created - t0} ms); counter ${before} at the save, ${first} after; sandbox IP ${ip} before, ${now} after; ${h.daemon.logs().match(/restored from .*\)/)?.[0] ?? ''}\n`,
   );
