@@ -11,7 +11,7 @@
  *    left on the sandbox's pod; a second checkpoint replaces the archive;
  *  - the restore (CRI-O's: a CreateContainer with the archive's path as its image) into a new
  *    sandbox: the counter goes on from its saved value in the saved guest, with the new
- *    sandbox's address and hostname inside,
+ *    sandbox's address and hostname inside, its output in its CRI log, kept by a daemon SIGKILL,
  *    ExecSync served, its own id, and its teardown leaves no VM, mount or namespace; refused,
  *    making nothing: a missing archive (NOT_FOUND), a cut one (INVALID_ARGUMENT), one saved
  *    under another accelerator (FAILED_PRECONDITION, naming it);
@@ -26,7 +26,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
-import { criFailure, type CriClient } from '../helpers/cri';
+import { criClient, criFailure, type CriClient } from '../helpers/cri';
 import { fixtureRegistry } from '../fixtures/registry';
 import { unpackCriCheckpointArchive } from '../../src/api/cri/checkpoint-archive-read';
 import { listVmProcesses } from '../helpers/leaks';
@@ -123,11 +123,20 @@ const createFrom = (sb: { sid: string; config: object }, image: string) =>
     'CreateContainer',
     {
       pod_sandbox_id: sb.sid,
-      config: { metadata: { name: 'count', attempt: 0 }, image: { image } },
+      config: { metadata: { name: 'count', attempt: 0 }, image: { image }, log_path: 'count.log' },
       sandbox_config: sb.config,
     },
     240_000,
   );
+
+/** The counts the container's CRI log holds (its `stdout F N` lines). */
+const loggedCounts = (file: string) =>
+  fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => /^\S+ stdout F (\d+)$/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
 
 /**
  * Restore `archive` (of counter `cid`, which was at `before` or more when saved) into a new
@@ -168,6 +177,22 @@ async function restoreAndCheck(archive: string, cid: string, before: number, upB
   process.stdout.write(
     `CRI restore: CreateContainer+StartContainer ${took} ms (CreateContainer ${created - t0} ms); counter ${before} at the save, ${first} after; sandbox IP ${ip} before, ${now} after; ${h.daemon.logs().match(/restored from .*\)/)?.[0] ?? ''}\n`,
   );
+  // Its output goes on in its CRI log (kubectl logs), from the saved count on.
+  const logged = loggedCounts(path.join(dir, 'logs', 'restored', 'count.log'));
+  expect(logged.length).toBeGreaterThan(0);
+  expect(Math.min(...logged)).toBeGreaterThanOrEqual(before);
+  // A daemon SIGKILL keeps it: the restored sandbox and container are re-adopted, and it counts on.
+  await h.daemon.kill9();
+  cri.close();
+  await h.daemon.restart();
+  cri = h.cri = criClient(h.criSock);
+  const st2 = await cri.runtime<{ status: Status }>('ContainerStatus', { container_id: rid }, 120_000);
+  expect(st2.status.state).toBe('CONTAINER_RUNNING');
+  const resumed = await count(rid);
+  for (const end = Date.now() + 60_000; (await count(rid)) <= resumed && Date.now() < end; )
+    await new Promise((r) => setTimeout(r, 500));
+  expect(await count(rid)).toBeGreaterThan(resumed);
+  expect(await sandboxIp(sb.sid)).toBe(now);
   // Torn down: no VM, no mount, no network namespace of it left.
   const vm = await vmOf(sb.sid);
   await cri.runtime('StopContainer', { container_id: rid, timeout: 0 }, 120_000);
