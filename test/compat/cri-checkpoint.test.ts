@@ -12,6 +12,7 @@
  *  - the restore (CRI-O's: a CreateContainer with the archive's path as its image) into a new
  *    sandbox: the counter goes on from its saved value in the saved guest, with the new
  *    sandbox's address and hostname inside, its output in its CRI log, kept by a daemon SIGKILL,
+ *    the sandbox ready throughout,
  *    ExecSync served, its own id, and its teardown leaves no VM, mount or namespace; refused,
  *    making nothing: a missing archive (NOT_FOUND), a cut one (INVALID_ARGUMENT), one saved
  *    under another accelerator (FAILED_PRECONDITION, naming it);
@@ -146,9 +147,23 @@ const loggedCounts = (file: string) =>
 async function restoreAndCheck(archive: string, cid: string, before: number, upBefore: number): Promise<void> {
   const sb = await runSandbox('restored');
   const ip = await sandboxIp(sb.sid);
+  // Its state as PodSandboxStatus and ListPodSandbox answer it while the restore replaces its VM.
+  const seen = new Set<string>();
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      const st = await cri.runtime<{ status: Status }>('PodSandboxStatus', { pod_sandbox_id: sb.sid });
+      const listed = await cri.runtime<{ items: Status[] }>('ListPodSandbox', { filter: { id: sb.sid } });
+      seen.add(st.status.state).add(listed.items[0]?.state ?? 'none');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  poll.catch(() => undefined); // awaited below
   const t0 = Date.now();
-  const { container_id: rid } = await createFrom(sb, archive);
+  const { container_id: rid } = await createFrom(sb, archive).finally(() => (polling = false));
   const created = Date.now();
+  await poll;
+  expect([...seen]).toEqual(['SANDBOX_READY']);
   await cri.runtime('StartContainer', { container_id: rid }, 240_000);
   const took = Date.now() - t0;
   expect(rid).not.toBe(cid);

@@ -11,7 +11,9 @@
  *      the node), its record naming the archive and the saved container;
  *   3. the sandbox's VM replaced by one restored from the save (PodService.restoreCriSandbox):
  *      the saved container's processes are in it, its disks hot-plugged for the new container,
- *      the sandbox on its CNI network again with the address CNI gives it now.
+ *      the sandbox on its CNI network again with the address CNI gives it now. Its pod stops
+ *      and starts again for that: meanwhile the sandbox shows ready and its pod's events are not
+ *      sent as the CRI's (CriRecordStore.setRestoring).
  * StartContainer then takes the saved container's init over as the new container's
  * (criStartOptions): its processes go on from where they were saved.
  *
@@ -99,7 +101,13 @@ export async function restoreCriContainer(
   let id: string | undefined;
   try {
     id = await create(req, m.container.image, { archive, savedId: m.container.diskName });
-    await pods.restoreCriSandbox(s.id, name, id);
+    // Its pod stops and starts again: the sandbox stays ready for the CRI meanwhile.
+    deps.records.setRestoring(s.id, true);
+    try {
+      await pods.restoreCriSandbox(s.id, name, id);
+    } finally {
+      deps.records.setRestoring(s.id, false);
+    }
   } catch (err) {
     if (id) {
       await pods.remove(id, { force: true }).catch(() => undefined);

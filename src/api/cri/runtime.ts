@@ -24,7 +24,7 @@ import {
   type CriSandboxRequest,
 } from './create-request';
 import type { CriSeccompRequest } from './seccomp';
-import type { CriContainerSecurity } from './security';
+import { criSecurityOf } from './security';
 import { mainContainer, podPhase, type PodRecord } from '../../pod/types';
 import { checkNamespaces, containerView, CriPods, nanos, need, podName, sandboxView } from './records';
 import type {
@@ -34,7 +34,6 @@ import type {
   ExecRequest,
   ExecSyncRequest,
   KeyValue,
-  LinuxContainerSecurityContext,
   ListContainersRequest,
   ListPodSandboxRequest,
   Mount,
@@ -149,8 +148,10 @@ export class CriRuntime {
     const found = this.cri.sandbox(req.pod_sandbox_id);
     const rec = this.cri.sandboxRecord(found);
     const r = await this.cri.settled(found);
-    const v = sandboxView(r, rec);
-    const addr = v.state === 'SANDBOX_READY' ? await this.deps.address(r.id) : undefined;
+    const restoring = this.deps.records.isRestoring(r.id);
+    const v = sandboxView(r, rec, restoring);
+    // A sandbox whose VM a restore replaces has no address for that moment.
+    const addr = v.state === 'SANDBOX_READY' && !restoring ? await this.deps.address(r.id) : undefined;
     return {
       status: {
         ...v,
@@ -176,7 +177,7 @@ export class CriRuntime {
     const f = req.filter;
     const items = this.cri
       .sandboxes()
-      .map((r) => sandboxView(r, this.cri.sandboxRecord(r)))
+      .map((r) => sandboxView(r, this.cri.sandboxRecord(r), this.deps.records.isRestoring(r.id)))
       .filter(
         (v) =>
           !f ||
@@ -250,7 +251,7 @@ export class CriRuntime {
       ...(sec?.run_as_user ? { runAsUser: Number(sec.run_as_user.value) } : {}),
       ...(sec?.run_as_group ? { runAsGroup: Number(sec.run_as_group.value) } : {}),
       runAsUsername: sec?.run_as_username ?? '',
-      ...(sec ? { security: securityOf(sec) } : {}),
+      ...(sec ? { security: criSecurityOf(sec) } : {}),
       seccomp: criSeccomp(sec),
       ...(res && Number(res.memory_limit_in_bytes) > 0 ? { memoryBytes: Number(res.memory_limit_in_bytes) } : {}),
       ...(res && Number(res.cpu_quota) > 0 && Number(res.cpu_period) > 0
@@ -426,17 +427,4 @@ export class CriRuntime {
  */
 export function hostnameOf(podName: string): string {
   return podName.slice(0, 63).replace(/[-.]+$/, '');
-}
-
-/** A container's linux.security_context as the creation service takes it. */
-function securityOf(sec: LinuxContainerSecurityContext): CriContainerSecurity {
-  return {
-    privileged: !!sec.privileged,
-    addCapabilities: sec.capabilities?.add_capabilities ?? [],
-    dropCapabilities: sec.capabilities?.drop_capabilities ?? [],
-    readonlyRootfs: !!sec.readonly_rootfs,
-    noNewPrivs: !!sec.no_new_privs,
-    maskedPaths: sec.masked_paths ?? [],
-    readonlyPaths: sec.readonly_paths ?? [],
-  };
 }

@@ -4,7 +4,8 @@
  * archive, INVALID_ARGUMENT for one that is not a regular file or not an archive,
  * FAILED_PRECONDITION for a sandbox that is not ready or has a container running, or a save this
  * daemon cannot start, with the pod layer's reason); a restore imports the archive, creates the
- * container and restores the sandbox in that order, and a failed sandbox restore removes the
+ * container and restores the sandbox in that order (the sandbox marked as restoring meanwhile,
+ * also when that fails), and a failed sandbox restore removes the
  * container and the checkpoint; the first start of a restored container takes the saved one over.
  */
 import * as fs from 'node:fs';
@@ -71,6 +72,7 @@ function fakeDeps(): CriRuntimeDeps {
         calls.push('remove record');
         return Promise.resolve();
       },
+      setRestoring: (id: string, on: boolean) => calls.push(`${id === SID ? 'sandbox' : id} restoring ${on}`),
     },
   } as unknown as CriRuntimeDeps;
 }
@@ -148,7 +150,13 @@ describe('restoreCriContainer', () => {
   it('imports, creates, restores in order; a failed restore removes the container and the checkpoint', async () => {
     await writeArchive(archive);
     await expect(restore()).resolves.toBe(NEW);
-    expect(calls).toEqual([`import sandbox cri-restore-X`, `create busybox from dddd`, 'restore sandbox for new']);
+    expect(calls).toEqual([
+      `import sandbox cri-restore-X`,
+      `create busybox from dddd`,
+      'sandbox restoring true',
+      'restore sandbox for new',
+      'sandbox restoring false',
+    ]);
     calls = [];
     fs.rmSync(path.join(dir, 'into'), { recursive: true });
     restoreFails = new Error('QEMU is gone');
@@ -156,7 +164,9 @@ describe('restoreCriContainer', () => {
     expect(calls).toEqual([
       `import sandbox cri-restore-X`,
       `create busybox from dddd`,
+      'sandbox restoring true',
       'restore sandbox for new',
+      'sandbox restoring false',
       'remove new',
       'remove record',
       'remove checkpoint',
