@@ -23,6 +23,10 @@ export const CRI_IMAGE_DISK_COPY = 'image-0.ext4';
 /** The archive's copy of the checkpointed container's layer. */
 export const CRI_LAYER_COPY = 'joined-0.disk';
 
+/** The largest VM an archive may ask for (the archive's state is bounded at 17 GiB too). */
+const MAX_MEMORY_MIB = 64 * 1024;
+const MAX_CPUS = 64;
+
 /** A refusal of a record, naming what is wrong. */
 export class CriRecordError extends Error {}
 
@@ -60,7 +64,7 @@ export function criRestoreVmRecord(
   const f = 'vm.json';
   check(isObject(raw) && raw.format === 1, f, 'not format 1');
   const size = raw.size;
-  check(isObject(size) && intIn(size.memoryMiB, 16, 1024 * 1024) && intIn(size.cpus, 1, 1024), f, 'its size');
+  check(isObject(size) && intIn(size.memoryMiB, 16, MAX_MEMORY_MIB) && intIn(size.cpus, 1, MAX_CPUS), f, 'its size');
   const d = raw.devices;
   const bool = (v: unknown) => typeof v === 'boolean';
   check(
