@@ -36,7 +36,10 @@ const log = logger('pod');
 export interface PodManagerDeps {
   factory: VmFactory;
   /** For restore: re-adopting VMs that outlived the previous daemon. */
-  hypervisor?: Pick<Hypervisor, 'adopt' | 'saveVm' | 'restoreVm' | 'prepareForkTemplate' | 'forkTemplatesSettled'>;
+  hypervisor?: Pick<
+    Hypervisor,
+    'adopt' | 'saveVm' | 'restoreVm' | 'prepareForkTemplate' | 'forkTemplatesSettled' | 'checkSavedVm'
+  >;
   images: ImageLookup;
   rootfs: RootfsManager;
   state: StateStore;

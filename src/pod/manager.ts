@@ -61,6 +61,7 @@ import {
 } from './checkpoints/checkpoints';
 import { forkCheckpoint } from './checkpoints/forks';
 import { savedStateToRestore } from './checkpoints/saved-state';
+import { importCriCheckpoint, restoreCriSandbox } from './checkpoints/cri-restore';
 import { CheckpointError } from './errors';
 import { kill, stopLocked } from './lifecycle/stop';
 import { processes, type ContainerProcesses } from './stats/top';
@@ -134,9 +135,11 @@ export class PodManager implements PodService {
 
   async start(ref: string, opts?: StartOptions): Promise<void> {
     const e = this.ctx.registry.lookup(ref);
-    const restoreFrom = opts?.checkpoint
-      ? checkpointToRestore(this.ctx, e, opts.checkpoint)
-      : savedStateToRestore(e.record, !!e.run);
+    const restoreFrom = opts?.takeOver
+      ? { takeOver: opts.takeOver }
+      : opts?.checkpoint
+        ? checkpointToRestore(this.ctx, e, opts.checkpoint)
+        : savedStateToRestore(e.record, !!e.run);
     return lifecycle.start(this.ctx, e, ref, restoreFrom);
   }
 
@@ -260,6 +263,19 @@ export class PodManager implements PodService {
 
   removeCheckpoint(ref: string, name: string): Promise<void> {
     return removeCheckpoint(this.ctx, this.ctx.registry.lookup(ref), ref, name);
+  }
+
+  importCriCheckpoint(
+    ref: string,
+    name: string,
+    unpack: (dir: string) => Promise<{ diskName: string }>,
+  ): Promise<void> {
+    return importCriCheckpoint(this.ctx, this.ctx.registry.lookup(ref), ref, name, unpack);
+  }
+
+  restoreCriSandbox(ref: string, name: string, joiner: string): Promise<void> {
+    const reg = this.ctx.registry;
+    return restoreCriSandbox(this.ctx, reg.lookup(ref), ref, name, reg.lookup(joiner));
   }
 
   fork(ref: string, name: string, opts: { count: number; names?: string[] }): Promise<PodRecord[]> {

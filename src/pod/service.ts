@@ -43,6 +43,11 @@ export { ETC_FILES_AT_START } from './mounts/etc-files';
 export interface StartOptions {
   /** The name of one of its checkpoints to start from (see checkpoint()); absent: a fresh start. */
   checkpoint?: string;
+  /**
+   * A pod that joins another's VM, restored there by restoreCriSandbox: the id the guest knows
+   * the saved container by, whose init it takes over instead of creating its container.
+   */
+  takeOver?: string;
 }
 
 /** Counts of pods by state. */
@@ -200,6 +205,24 @@ export interface PodService {
   checkpointDir?(ref: string, name: string): string;
   /** Remove checkpoint `name` of pod `ref` (CheckpointError when it has none). */
   removeCheckpoint?(ref: string, name: string): Promise<void>;
+  /**
+   * A CRI restore's saved sandbox VM imported as checkpoint `name` of sandbox pod `ref`:
+   * `unpack` writes the archive's files into the directory it is given and answers the saved
+   * container's disk name; the records are rebuilt from their checked fields
+   * (InvalidArgumentError), and a save this daemon cannot start is refused (CheckpointError
+   * `cannot-restore`). Nothing is left on a refusal (./checkpoints/cri-restore.ts).
+   */
+  importCriCheckpoint?(
+    ref: string,
+    name: string,
+    unpack: (dir: string) => Promise<{ diskName: string }>,
+  ): Promise<void>;
+  /**
+   * The VM of running sandbox pod `ref` replaced by one started from its checkpoint `name`
+   * (importCriCheckpoint's), the saved container's disks kept for pod `joiner`, created and
+   * joining it, whose start then takes that container over (StartOptions.takeOver).
+   */
+  restoreCriSandbox?(ref: string, name: string, joiner: string): Promise<void>;
   /**
    * Start `count` new pods from checkpoint `name` of pod `ref` (./checkpoints/forks.ts), named by `names`
    * or generated; their records. Optional: fakes leave it out.

@@ -8,8 +8,14 @@
  *    VM (vm.state, vm.json, pod.json), the copy of its layer (its counter file in it, as synced
  *    before the save) and its image's disk, which reads back through the restore's checks
  *    (src/api/cri/checkpoint-archive-read.ts); the container counts on, and no checkpoint is
- *    left on the sandbox's pod; a second checkpoint replaces the archive; a container created
- *    from the archive (CRI-O's restore: its path as the image) is UNIMPLEMENTED, said so;
+ *    left on the sandbox's pod; a second checkpoint replaces the archive;
+ *  - the restore (CRI-O's: a CreateContainer with the archive's path as its image) into a new
+ *    sandbox: the counter goes on from its saved value in the saved guest, with the new
+ *    sandbox's address and hostname inside, its output in its CRI log, kept by a daemon SIGKILL,
+ *    the sandbox ready throughout,
+ *    ExecSync served, its own id, and its teardown leaves no VM, mount or namespace; refused,
+ *    making nothing: a missing archive (NOT_FOUND), a cut one (INVALID_ARGUMENT), one saved
+ *    under another accelerator (FAILED_PRECONDITION, naming it);
  *  - refused, the container running on and nothing written at `location`: an unknown container
  *    (NOT_FOUND), a location that is not absolute (INVALID_ARGUMENT), a container that exited,
  *    one with a host-path mount, and one whose pod had a container with one (the VM's file share
@@ -21,9 +27,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
-import { criFailure, type CriClient } from '../helpers/cri';
+import { criClient, criFailure, type CriClient } from '../helpers/cri';
 import { fixtureRegistry } from '../fixtures/registry';
 import { unpackCriCheckpointArchive } from '../../src/api/cri/checkpoint-archive-read';
+import { listVmProcesses } from '../helpers/leaks';
 
 jest.setTimeout(300_000);
 
@@ -71,6 +78,9 @@ async function exec(cid: string, cmd: string[]): Promise<string> {
 
 const count = async (cid: string) => Number((await exec(cid, ['sh', '-c', 'cat /n 2>/dev/null || echo 0'])).trim());
 
+/** Seconds the container's guest has been up (/proc/uptime). */
+const uptime = async (cid: string) => Number((await exec(cid, ['cat', '/proc/uptime'])).split(' ')[0]);
+
 const checkpoint = (cid: string, location: string) =>
   cri.runtime('CheckpointContainer', { container_id: cid, location }, 240_000);
 
@@ -90,6 +100,167 @@ function checkpointsOf(sid: string): string[] {
   return (JSON.parse(out) as Array<{ name: string }>).map((c) => c.name);
 }
 
+interface Status {
+  id: string;
+  state: string;
+  image: { image: string };
+  network?: { ip: string };
+}
+
+/** The sandbox's IP (PodSandboxStatus). */
+async function sandboxIp(sid: string): Promise<string> {
+  const st = await cri.runtime<{ status: Status }>('PodSandboxStatus', { pod_sandbox_id: sid });
+  return st.status.network?.ip ?? '';
+}
+
+/** The id of the VM of sandbox `sid` (PodSandboxStatus verbose). */
+async function vmOf(sid: string): Promise<string> {
+  const st = await cri.runtime<{ info: { info: string } }>('PodSandboxStatus', { pod_sandbox_id: sid, verbose: true });
+  return (JSON.parse(st.info.info) as { vm: string }).vm;
+}
+
+const createFrom = (sb: { sid: string; config: object }, image: string) =>
+  cri.runtime<{ container_id: string }>(
+    'CreateContainer',
+    {
+      pod_sandbox_id: sb.sid,
+      config: { metadata: { name: 'count', attempt: 0 }, image: { image }, log_path: 'count.log' },
+      sandbox_config: sb.config,
+    },
+    240_000,
+  );
+
+/** The counts the container's CRI log holds (its `stdout F N` lines). */
+const loggedCounts = (file: string) =>
+  fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => /^\S+ stdout F (\d+)$/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
+
+/**
+ * Restore `archive` (of counter `cid`, which was at `before` or more when saved) into a new
+ * sandbox: it counts on from there with the new sandbox's address, serves ExecSync, and its
+ * teardown leaves no VM and no mount of it.
+ */
+async function restoreAndCheck(archive: string, cid: string, before: number, upBefore: number): Promise<void> {
+  const sb = await runSandbox('restored');
+  const ip = await sandboxIp(sb.sid);
+  // Its state as PodSandboxStatus and ListPodSandbox answer it while the restore replaces its VM.
+  const seen = new Set<string>();
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      const st = await cri.runtime<{ status: Status }>('PodSandboxStatus', { pod_sandbox_id: sb.sid });
+      const listed = await cri.runtime<{ items: Status[] }>('ListPodSandbox', { filter: { id: sb.sid } });
+      seen.add(st.status.state).add(listed.items[0]?.state ?? 'none');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  poll.catch(() => undefined); // awaited below
+  const t0 = Date.now();
+  const { container_id: rid } = await createFrom(sb, archive).finally(() => (polling = false));
+  const created = Date.now();
+  await poll;
+  expect([...seen]).toEqual(['SANDBOX_READY']);
+  await cri.runtime('StartContainer', { container_id: rid }, 240_000);
+  const took = Date.now() - t0;
+  expect(rid).not.toBe(cid);
+  const st = await cri.runtime<{ status: Status }>('ContainerStatus', { container_id: rid });
+  expect(st.status).toMatchObject({ id: rid, state: 'CONTAINER_RUNNING' });
+  expect(st.status.image.image).toBe(BUSYBOX);
+  // It goes on from the saved count, not from 0, in the saved guest (whose uptime goes on from
+  // the save's: a VM booted for the new sandbox would have been up for a moment only).
+  const first = await count(rid);
+  expect(first).toBeGreaterThanOrEqual(before);
+  expect(await uptime(rid)).toBeGreaterThan(upBefore);
+  // The new sandbox's hostname.
+  expect(await exec(rid, ['hostname'])).toBe('restored\n');
+  for (const end = Date.now() + 60_000; (await count(rid)) <= first && Date.now() < end; )
+    await new Promise((r) => setTimeout(r, 500));
+  expect(await count(rid)).toBeGreaterThan(first);
+  // The new sandbox's address, inside (the sandbox's own, reported after the restore).
+  const now = await sandboxIp(sb.sid);
+  expect(now).toMatch(/^10\.99\.47\./);
+  expect(await exec(rid, ['ip', '-4', 'addr', 'show', 'eth0'])).toContain(`inet ${now}/`);
+  expect(await exec(rid, ['echo', 'restored'])).toBe('restored\n');
+  // Its /etc/hosts names the new address and hostname, not the saved sandbox's.
+  const hosts = await exec(rid, ['cat', '/etc/hosts']);
+  expect(hosts).toContain(`${now}\trestored`);
+  expect(hosts).not.toContain('\tcounter');
+  process.stdout.write(
+    `CRI restore: CreateContainer+StartContainer ${took} ms (CreateContainer ${created - t0} ms); counter ${before} at the save, ${first} after; sandbox IP ${ip} before, ${now} after; ${h.daemon.logs().match(/restored from .*\)/)?.[0] ?? ''}\n`,
+  );
+  // Its output goes on in its CRI log (kubectl logs), from the saved count on.
+  const logged = loggedCounts(path.join(dir, 'logs', 'restored', 'count.log'));
+  expect(logged.length).toBeGreaterThan(0);
+  expect(Math.min(...logged)).toBeGreaterThanOrEqual(before);
+  // A daemon SIGKILL keeps it: the restored sandbox and container are re-adopted, and it counts on.
+  await h.daemon.kill9();
+  cri.close();
+  await h.daemon.restart();
+  cri = h.cri = criClient(h.criSock);
+  const st2 = await cri.runtime<{ status: Status }>('ContainerStatus', { container_id: rid }, 120_000);
+  expect(st2.status.state).toBe('CONTAINER_RUNNING');
+  const resumed = await count(rid);
+  for (const end = Date.now() + 60_000; (await count(rid)) <= resumed && Date.now() < end; )
+    await new Promise((r) => setTimeout(r, 500));
+  expect(await count(rid)).toBeGreaterThan(resumed);
+  expect(await sandboxIp(sb.sid)).toBe(now);
+  // Torn down: no VM, no mount, no network namespace of it left.
+  const vm = await vmOf(sb.sid);
+  await cri.runtime('StopContainer', { container_id: rid, timeout: 0 }, 120_000);
+  await cri.runtime('RemoveContainer', { container_id: rid }, 120_000);
+  await removeSandbox(sb.sid);
+  expect(listVmProcesses().filter((p) => p.cmdline.includes(`podvisor-${vm} `))).toEqual([]);
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  expect(mounts.filter((l) => l.includes(sb.sid) || l.includes(rid))).toEqual([]);
+}
+
+/**
+ * Refused restores create nothing: a missing archive (NOT_FOUND), a cut one (INVALID_ARGUMENT),
+ * one saved under another accelerator (FAILED_PRECONDITION, naming it).
+ */
+async function refusedRestores(archive: string): Promise<void> {
+  const sb = await runSandbox('refused-restore');
+  const ip = await sandboxIp(sb.sid);
+  const missing = await criFailure(createFrom(sb, path.join(dir, 'nosuch.tar')));
+  expect(missing.code).toBe(grpc.status.NOT_FOUND);
+  expect(missing.details).toContain('nosuch.tar does not exist');
+  const cut = path.join(dir, 'cut.tar');
+  fs.copyFileSync(archive, cut);
+  fs.truncateSync(cut, Math.floor(fs.statSync(cut).size / 2));
+  const e1 = await criFailure(createFrom(sb, cut));
+  expect(e1.code).toBe(grpc.status.INVALID_ARGUMENT);
+  expect(e1.details).toMatch(/cut\.tar: not a podvisor checkpoint archive: /);
+  // The same archive with its VM's stamp naming another accelerator (same length: the
+  // manifest's sizes hold).
+  const other = path.join(dir, 'kvm.tar');
+  execFileSync('python3', ['-c', RESTAMP, archive, other]);
+  const e2 = await criFailure(createFrom(sb, other));
+  expect(e2.code).toBe(grpc.status.FAILED_PRECONDITION);
+  expect(e2.details).toMatch(/its saved VM cannot be started here: .*acceleration \(kvm in the save, tcg here\)/);
+  // Nothing made: no container, no checkpoint, the sandbox as it was.
+  const listed = await cri.runtime<{ containers: unknown[] }>('ListContainers', { filter: { pod_sandbox_id: sb.sid } });
+  expect(listed.containers).toEqual([]);
+  expect(checkpointsOf(sb.sid)).toEqual([]);
+  expect(await sandboxIp(sb.sid)).toBe(ip);
+  await removeSandbox(sb.sid);
+}
+
+/** Copies the tar argv[1] to argv[2], every member as it is but vm.json, whose accel=tcg becomes accel=kvm. */
+const RESTAMP = `
+import sys, tarfile, io
+with tarfile.open(sys.argv[1]) as src, tarfile.open(sys.argv[2], 'w', format=tarfile.USTAR_FORMAT) as dst:
+    for m in src.getmembers():
+        data = src.extractfile(m).read()
+        if m.name == 'vm.json':
+            assert b'accel=tcg' in data
+            data = data.replace(b'accel=tcg', b'accel=kvm')
+        dst.addfile(m, io.BytesIO(data))
+`;
+
 beforeAll(async () => {
   h = await startCriTestDaemon('podvisor-cri-ckpt-', 47, BUSYBOX);
   ({ dir, cri } = h);
@@ -104,6 +275,7 @@ describe('CheckpointContainer', () => {
     for (const end = Date.now() + 60_000; (await count(cid)) < 3 && Date.now() < end; )
       await new Promise((r) => setTimeout(r, 500));
     const before = await count(cid);
+    const upBefore = await uptime(cid);
     // Written back to its disk, so that the layer's copy holds it (what the guest has not
     // written back yet is in the saved memory).
     await exec(cid, ['sync']);
@@ -154,18 +326,9 @@ describe('CheckpointContainer', () => {
     expect(await count(cid)).toBeGreaterThan(after);
     expect(checkpointsOf(sb.sid)).toEqual([]);
 
-    // A restore from the archive (CRI-O's: its path as the image) is not served yet.
-    const sb2 = await runSandbox('restored');
-    const restore = await criFailure(
-      cri.runtime('CreateContainer', {
-        pod_sandbox_id: sb2.sid,
-        config: { metadata: { name: 'count', attempt: 0 }, image: { image: archive } },
-        sandbox_config: sb2.config,
-      }),
-    );
-    expect(restore.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(restore.details).toContain(`restoring a container from checkpoint archive ${archive} is not served yet`);
-    await removeSandbox(sb2.sid);
+    // The restore (CRI-O's: the archive's path as the image) into a new sandbox.
+    await restoreAndCheck(archive, cid, before, upBefore);
+    await refusedRestores(archive);
 
     // A second checkpoint replaces the archive.
     await checkpoint(cid, archive);

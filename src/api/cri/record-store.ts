@@ -38,6 +38,8 @@ export class CriRecordStore {
   private readonly byId = new Map<string, CriRecord>();
   /** Records written before their pod's create, by file. */
   private readonly pending = new Map<string, CriRecord>();
+  /** Sandboxes whose VM a restore is replacing (./checkpoint-restore.ts): in memory only, never written. */
+  private readonly restoring = new Set<string>();
 
   private constructor(private readonly dir: string) {}
 
@@ -63,6 +65,20 @@ export class CriRecordStore {
     if (rec || name === undefined) return rec;
     for (const p of this.pending.values()) if (p.name === name.replace(/^\//, '')) return p;
     return undefined;
+  }
+
+  /**
+   * Mark sandbox `id` as having its VM replaced by a restore (`on`), or no longer: meanwhile it
+   * shows ready and its pod's events are not the CRI's (its pod stops and starts again).
+   */
+  setRestoring(id: string, on: boolean): void {
+    if (on) this.restoring.add(id);
+    else this.restoring.delete(id);
+  }
+
+  /** Whether sandbox `id` has its VM replaced by a restore now (setRestoring). */
+  isRestoring(id: string): boolean {
+    return this.restoring.has(id);
   }
 
   /** Every record of a pod. */

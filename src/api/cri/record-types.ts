@@ -27,6 +27,14 @@ export interface CriSandboxRecord extends CriRecordBase {
   pidMode: string;
 }
 
+/** What a restored container's record keeps of its archive (./checkpoint-restore.ts). */
+export interface RestoredFrom {
+  /** The archive's path, as the config named it. */
+  archive: string;
+  /** The id the guest knows the saved container by (its disks' name). */
+  savedId: string;
+}
+
 /** A CRI container's record. */
 export interface CriContainerRecord extends CriRecordBase {
   kind: 'container';
@@ -35,9 +43,11 @@ export interface CriContainerRecord extends CriRecordBase {
   sandboxId: string;
   /** Its CRI log file (log_directory + log_path; '' for none). */
   logPath: string;
-  /** The image as the config named it. */
+  /** The image as the config named it (a restored container's: its saved container's image). */
   image: string;
   mounts: CriMount[];
+  /** A container restored from a checkpoint archive (./checkpoint-restore.ts): the archive and its saved container. */
+  restoredFrom?: RestoredFrom;
 }
 
 /** A CRI sandbox's or container's record. */

@@ -141,12 +141,15 @@ export class CriPods {
   }
 }
 
-/** A sandbox (its pod and record) as the CRI's PodSandbox message. */
-export function sandboxView(r: PodRecord, rec: CriSandboxRecord): PodSandboxView {
+/**
+ * A sandbox (its pod and record) as the CRI's PodSandbox message; ready while its VM is replaced
+ * by a restore (`restoring`: CriRecordStore.isRestoring), its pod stopped for that moment.
+ */
+export function sandboxView(r: PodRecord, rec: CriSandboxRecord, restoring = false): PodSandboxView {
   return {
     id: r.id,
     metadata: rec.metadata,
-    state: podPhase(r) === 'running' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
+    state: podPhase(r) === 'running' || restoring ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
     created_at: nanos(r.created),
     labels: rec.labels,
     annotations: rec.annotations,

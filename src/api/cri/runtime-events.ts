@@ -59,11 +59,12 @@ export interface CriEventRef {
 }
 
 /** Where the CRI events find a pod's record (a pending one by the pod's name, for `create`). */
-export type EventRecords = Pick<CriRecordStore, 'find'>;
+export type EventRecords = Pick<CriRecordStore, 'find'> & Partial<Pick<CriRecordStore, 'isRestoring'>>;
 
 /**
  * The CRI event of a pod-layer event, or undefined when it is not about a CRI sandbox or
- * container (a pod with no record in `records`).
+ * container (a pod with no record in `records`), or is of a sandbox's pod while a restore
+ * replaces its VM.
  */
 export function criEventOf(e: DaemonEvent, records: EventRecords): CriEventRef | undefined {
   if (e.type !== 'container') return undefined;
@@ -72,6 +73,8 @@ export function criEventOf(e: DaemonEvent, records: EventRecords): CriEventRef |
   const rec = records.find(e.id, e.attributes.name);
   const sandboxId = rec?.kind === 'sandbox' ? e.id : rec?.kind === 'container' ? rec.sandboxId : undefined;
   if (!sandboxId) return undefined;
+  // A sandbox whose VM a restore replaces: its pod's stop and start are not the sandbox's.
+  if (rec?.kind === 'sandbox' && records.isRestoring?.(e.id)) return undefined;
   return { containerId: e.id, sandboxId, type, createdAt: e.timeNano.toString() };
 }
 

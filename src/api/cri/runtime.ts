@@ -13,8 +13,10 @@
  * the exec and streaming calls are in ./runtime-exec.ts, the stats calls in ./runtime-stats.ts.
  */
 import * as path from 'node:path';
-import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../../errors';
+import { InvalidArgumentError, NotFoundError } from '../../errors';
 import { checkpointCriContainer, type CheckpointContainerRequest } from './checkpoint';
+import { criStartOptions, isCheckpointArchive, restoreCriContainer } from './checkpoint-restore';
+import type { RestoredFrom } from './record-types';
 import {
   createCriContainer,
   createCriSandbox,
@@ -22,7 +24,7 @@ import {
   type CriSandboxRequest,
 } from './create-request';
 import type { CriSeccompRequest } from './seccomp';
-import type { CriContainerSecurity } from './security';
+import { criSecurityOf } from './security';
 import { mainContainer, podPhase, type PodRecord } from '../../pod/types';
 import { checkNamespaces, containerView, CriPods, nanos, need, podName, sandboxView } from './records';
 import type {
@@ -32,7 +34,6 @@ import type {
   ExecRequest,
   ExecSyncRequest,
   KeyValue,
-  LinuxContainerSecurityContext,
   ListContainersRequest,
   ListPodSandboxRequest,
   Mount,
@@ -147,8 +148,10 @@ export class CriRuntime {
     const found = this.cri.sandbox(req.pod_sandbox_id);
     const rec = this.cri.sandboxRecord(found);
     const r = await this.cri.settled(found);
-    const v = sandboxView(r, rec);
-    const addr = v.state === 'SANDBOX_READY' ? await this.deps.address(r.id) : undefined;
+    const restoring = this.deps.records.isRestoring(r.id);
+    const v = sandboxView(r, rec, restoring);
+    // A sandbox whose VM a restore replaces has no address for that moment.
+    const addr = v.state === 'SANDBOX_READY' && !restoring ? await this.deps.address(r.id) : undefined;
     return {
       status: {
         ...v,
@@ -174,7 +177,7 @@ export class CriRuntime {
     const f = req.filter;
     const items = this.cri
       .sandboxes()
-      .map((r) => sandboxView(r, this.cri.sandboxRecord(r)))
+      .map((r) => sandboxView(r, this.cri.sandboxRecord(r), this.deps.records.isRestoring(r.id)))
       .filter(
         (v) =>
           !f ||
@@ -186,15 +189,19 @@ export class CriRuntime {
   }
 
   async createContainer(req: CreateContainerRequest): Promise<object> {
+    // CRI-O's restore: the image names a checkpoint archive on the node (docs/cri.md).
+    const id = isCheckpointArchive(req.config?.image?.image)
+      ? await restoreCriContainer(this.deps, this.cri, req, (r, image, from) => this.create(r, image, from))
+      : await this.create(req, req.config?.image?.image ?? '');
+    return { container_id: id };
+  }
+
+  /** Create container `req` of `image` (a restored one's record naming `restoredFrom`); its id. */
+  private async create(req: CreateContainerRequest, image: string, restoredFrom?: RestoredFrom): Promise<string> {
     const s = this.cri.sandbox(req.pod_sandbox_id);
     const c = req.config;
     need(c?.metadata?.name, 'config.metadata.name');
     need(c?.image?.image, 'config.image.image');
-    // CRI-O's restore: the image names a checkpoint archive on the node (docs/cri.md).
-    if (c.image.image.startsWith('/'))
-      throw new NotImplementedError(
-        `CreateContainer: restoring a container from checkpoint archive ${c.image.image} is not served yet (docs/cri.md, "CheckpointContainer")`,
-      );
     const sec = c.linux?.security_context;
     checkNamespaces(sec?.namespace_options, 'CreateContainer');
     // containerd's rule: a privileged container only in a sandbox whose config (sent with the request) is privileged.
@@ -221,13 +228,14 @@ export class CriRuntime {
       labels: c.labels ?? {},
       annotations: c.annotations ?? {},
       logPath,
-      image: c.image.image,
+      image,
       mounts,
+      ...(restoredFrom ? { restoredFrom } : {}),
     };
     const container: CriContainerRequest = {
       sandboxId: s.id,
       name,
-      image: c.image.image,
+      image,
       command: c.command ?? [],
       args: c.args ?? [],
       workingDir: c.working_dir ?? '',
@@ -243,7 +251,7 @@ export class CriRuntime {
       ...(sec?.run_as_user ? { runAsUser: Number(sec.run_as_user.value) } : {}),
       ...(sec?.run_as_group ? { runAsGroup: Number(sec.run_as_group.value) } : {}),
       runAsUsername: sec?.run_as_username ?? '',
-      ...(sec ? { security: securityOf(sec) } : {}),
+      ...(sec ? { security: criSecurityOf(sec) } : {}),
       seccomp: criSeccomp(sec),
       ...(res && Number(res.memory_limit_in_bytes) > 0 ? { memoryBytes: Number(res.memory_limit_in_bytes) } : {}),
       ...(res && Number(res.cpu_quota) > 0 && Number(res.cpu_period) > 0
@@ -251,14 +259,14 @@ export class CriRuntime {
         : {}),
     };
     const r = await this.deps.records.create(record, () => createCriContainer(this.deps.engine, container));
-    return { container_id: r.id };
+    return r.id;
   }
 
   async startContainer(req: ContainerIdRequest): Promise<object> {
     const r = this.cri.container(req.container_id);
     const s = this.cri.sandbox(this.cri.containerRecord(r).sandboxId);
     if (podPhase(s) !== 'running') throw new InvalidArgumentError(`sandbox ${s.id} of container ${r.id} is not ready`);
-    await this.deps.pods.start(r.id);
+    await this.deps.pods.start(r.id, criStartOptions(r, this.cri.containerRecord(r)));
     return {};
   }
 
@@ -419,17 +427,4 @@ export class CriRuntime {
  */
 export function hostnameOf(podName: string): string {
   return podName.slice(0, 63).replace(/[-.]+$/, '');
-}
-
-/** A container's linux.security_context as the creation service takes it. */
-function securityOf(sec: LinuxContainerSecurityContext): CriContainerSecurity {
-  return {
-    privileged: !!sec.privileged,
-    addCapabilities: sec.capabilities?.add_capabilities ?? [],
-    dropCapabilities: sec.capabilities?.drop_capabilities ?? [],
-    readonlyRootfs: !!sec.readonly_rootfs,
-    noNewPrivs: !!sec.no_new_privs,
-    maskedPaths: sec.masked_paths ?? [],
-    readonlyPaths: sec.readonly_paths ?? [],
-  };
 }

@@ -13,6 +13,7 @@
  *   no_new_privs  no new privileges
  */
 import type { SecurityRequest } from '../../engine/service';
+import type { LinuxContainerSecurityContext } from './messages';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName } from '../../util/capabilities';
 
 /** A CRI container's linux.security_context, as decoded (./runtime.ts). */
@@ -48,5 +49,18 @@ export function criSecurity(s: CriContainerSecurity | undefined): SecurityReques
     ...(s.noNewPrivs ? { noNewPrivileges: true } : {}),
     ...(s.maskedPaths.length ? { maskedPaths: [...s.maskedPaths] } : {}),
     ...(s.readonlyPaths.length ? { readonlyPaths: [...s.readonlyPaths] } : {}),
+  };
+}
+
+/** A container's linux.security_context as the creation service takes it. */
+export function criSecurityOf(sec: LinuxContainerSecurityContext): CriContainerSecurity {
+  return {
+    privileged: !!sec.privileged,
+    addCapabilities: sec.capabilities?.add_capabilities ?? [],
+    dropCapabilities: sec.capabilities?.drop_capabilities ?? [],
+    readonlyRootfs: !!sec.readonly_rootfs,
+    noNewPrivs: !!sec.no_new_privs,
+    maskedPaths: sec.masked_paths ?? [],
+    readonlyPaths: sec.readonly_paths ?? [],
   };
 }

@@ -311,9 +311,10 @@ export function checkpointToRestore(ctx: PodContext, e: Entry, name: string): st
  * The VM of a start of pod `e` from checkpoint directory `dir`: the container's disk made a
  * copy-on-write overlay over the checkpoint's (the save's copy, or its fork template's when the
  * VM maps the template's RAM), then a new VM started from its state with that disk behind its upper disk. Refused (CheckpointError) when the hypervisor cannot, or the checkpoint was made
- * under another guest kernel, agent or QEMU.
+ * under another guest kernel, agent or QEMU. `joiner`: a CRI restore (./cri-restore.ts), the
+ * pod whose container keeps the disks of the container saved in the VM.
  */
-export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promise<Vm> {
+export async function restoredVm(ctx: PodContext, e: Entry, dir: string, joiner?: Entry): Promise<Vm> {
   const name = path.basename(dir);
   const ref = `/${e.record.name}`;
   const hv = ctx.deps.hypervisor;
@@ -336,6 +337,8 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
   }
   const podOfSeveral = Object.keys(savedRecord(dir)?.containers ?? {}).length > 1;
   try {
+    // The whole state loaded once: no fork template is made for a restore that happens once.
+    if (joiner) return await hv.restoreVm(dir, undefined, { joined: joinerTakes(ctx, joiner) });
     if (podOfSeveral) {
       // Each container's disk an overlay over the save's copy, hot-plugged where it was: the
       // container whose disks go by the saved name (the pod's own, or a fork's: forks.ts).
@@ -367,6 +370,27 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
   } catch (err) {
     throw new CheckpointError('cannot-restore', ref, name, (err as Error).message);
   }
+}
+
+/**
+ * How CRI restore joiner `j` (restoredVm) takes the disks of the container saved in the VM: its
+ * container's disk an overlay over the save's copy, going by the saved container's disk name
+ * (recorded in its spec, for its teardown to unplug them).
+ */
+function joinerTakes(ctx: PodContext, j: Entry): { take(diskName: string, copy: string): Promise<string> } {
+  const { rootfs } = ctx.deps;
+  return {
+    take: async (diskName: string, copy: string) => {
+      const c = mainContainer(j.record);
+      if (!rootfs.takeDisk) throw new Error("the container has no disk for the checkpoint's copy");
+      c.spec.diskName = diskName;
+      await ctx.persist(j);
+      await rootfs.takeDisk(c.spec.id, copy);
+      const file = rootfs.diskOf?.(c.spec.id);
+      if (!file) throw new Error(`container ${c.spec.id.slice(0, 12)} has no disk`);
+      return file;
+    },
+  };
 }
 
 /**

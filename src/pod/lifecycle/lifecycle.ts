@@ -39,6 +39,7 @@ import {
 } from '../types';
 import type { AgentProcess } from '../../vm/types';
 import { DISK_THROTTLE_NEEDS_DISK, diskFor } from '../mounts/disk-size';
+import type { RestoreFrom } from './restore-takeover';
 
 const log = logger('pod');
 
@@ -115,9 +116,10 @@ export async function create(
 
 /**
  * Start a created or exited pod; NotModifiedError when it already runs. `restoreFrom`: the
- * directory of a checkpoint to start it from (../checkpoints/checkpoints.ts).
+ * directory of a checkpoint to start it from (../checkpoints/checkpoints.ts), or the saved
+ * state it takes over otherwise (./restore-takeover.ts RestoreFrom).
  */
-export async function start(ctx: PodContext, e: Entry, ref: string, restoreFrom?: string): Promise<void> {
+export async function start(ctx: PodContext, e: Entry, ref: string, restoreFrom?: RestoreFrom): Promise<void> {
   await e.ops.run(async (signal) => {
     if (e.removed) throw new NoSuchPodError(ref);
     if (isPaused(e.record)) throw new PodPausedError(e.record.id, 'start');
@@ -148,7 +150,7 @@ function startPreempted(id: string, by: 'kill' | 'remove'): ConflictError {
 }
 
 /**
- * Boot the pod (lock held), or restore it from the checkpoint in directory `restoreFrom`. On
+ * Boot the pod (lock held), or restore it from saved state `restoreFrom` (RestoreFrom). On
  * failure the record keeps its state and gets the error. Preempted by kill or rm -f while
  * booting, it kills what it booted.
  */
@@ -156,7 +158,7 @@ export async function startLocked(
   ctx: PodContext,
   e: Entry,
   signal?: AbortSignal,
-  restoreFrom?: string,
+  restoreFrom?: RestoreFrom,
 ): Promise<void> {
   const r = e.record;
   // The previous run's rootfs must be unmounted before this run mounts it again.

@@ -8,6 +8,20 @@ import { UnavailableError } from '../../errors';
 import type { AgentProcess, OutputResume, Vm } from '../../vm/types';
 import type { PreparedFiles } from './container-init';
 import { diskNameOf, type PodSpec } from '../types';
+import type { Entry } from '../records/registry';
+
+/**
+ * Where a start from saved state comes from (./lifecycle.ts startLocked): a checkpoint's
+ * directory; or one with pod `joiner`, whose container keeps the disks of the container saved
+ * in that checkpoint's VM (a CRI restore: ../checkpoints/cri-restore.ts); or, for a pod that
+ * joins another's VM, the id the guest knows the saved container it takes over by.
+ */
+export type RestoreFrom = string | { dir: string; joiner: Entry } | { takeOver: string };
+
+/** The checkpoint directory of `from`, when it has one. */
+export function restoreDirOf(from: RestoreFrom | undefined): string | undefined {
+  return typeof from === 'string' ? from : from && 'dir' in from ? from.dir : undefined;
+}
 
 /**
  * What a start from a checkpoint knows of it (./runtime.ts StartDeps.restoring): the container
@@ -17,6 +31,8 @@ import { diskNameOf, type PodSpec } from '../types';
 export interface Restoring {
   saved?: { containerId: string; initProcess?: string };
   resume(): OutputResume | undefined;
+  /** The container takes the pod's hostname in the guest (a CRI restore's: a new pod's), not the saved one's. */
+  hostname?: boolean;
   /**
    * A native pod of several restored from a checkpoint (its own, or another's for a fork):
    * each container as the save knew it (its id, the name of its disks, its init's process
@@ -42,8 +58,9 @@ export async function takeOverRestored(
   const [c] = spec.containers;
   const saved = restoring.saved;
   if (!c || !saved) throw new UnavailableError("the checkpoint's record of its container cannot be read");
-  // A container of a checkpoint image has a hostname of its own; a fork keeps the saved one.
-  await takeOverAs(vm, saved.containerId, c.id, spec.savedState ? spec.hostname : undefined);
+  // A container of a checkpoint image, or of a CRI restore, has a hostname of its own; a fork
+  // keeps the saved one.
+  await takeOverAs(vm, saved.containerId, c.id, spec.savedState || restoring.hostname ? spec.hostname : undefined);
   await Promise.all(
     etcFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
   );

@@ -26,6 +26,8 @@ import { podGuestAlteringReason } from './guest-altering';
 import { AGENT_CALL_MS, bounded } from '../async';
 import { CNI_VM_NICS, joinCni, sandboxFiles } from '../network/cni-network';
 import { restoredVm, savedInits, savedMain } from '../checkpoints/checkpoints';
+import { restoreDirOf, type Restoring, type RestoreFrom } from './restore-takeover';
+import { initProcessId } from './container-init';
 
 const log = logger('pod');
 
@@ -91,16 +93,17 @@ function acquire(
  * Boot a pod: a VM, each container's rootfs and files, its init containers run to their end,
  * and each app container's init (./runtime.ts). `giveUp` aborted (kill, rm -f) ends the wait
  * for the VM at once. With the pod's entry, init containers' output goes to their logs.
- * `restoreFrom`: the directory of a checkpoint of the pod (its entry given) whose saved VM it
- * starts from, its processes taken over (../checkpoints/checkpoints.ts).
+ * `from` (its entry given): the saved state it starts from, its processes taken over
+ * (./restore-takeover.ts RestoreFrom; ../checkpoints/checkpoints.ts).
  */
 export async function bootSandbox(
   ctx: PodContext,
   r: PodRecord,
   giveUp: AbortSignal,
   e?: Entry,
-  restoreFrom?: string,
+  from?: RestoreFrom,
 ): Promise<StartedPod> {
+  const restoreFrom = restoreDirOf(from);
   const host = r.sandbox.spec.joinPod ? joinTarget(ctx, r) : undefined;
   // A joined pod is on the network of the pod whose VM it shares: no network of its own.
   const cni = !host && r.sandbox.spec.cni !== undefined;
@@ -120,7 +123,7 @@ export async function bootSandbox(
   return startPod(
     {
       acquireVm: () => {
-        if (restoreFrom && e) return restoredVm(ctx, e, restoreFrom);
+        if (restoreFrom && e) return restoredVm(ctx, e, restoreFrom, joinerOf(from));
         if (host) return Promise.resolve(host.vm);
         // A CRI sandbox's VM takes the host mounts of the containers that join it later.
         if (cni) return acquire(ctx, spec, giveUp, CNI_VM_NICS, true);
@@ -142,23 +145,7 @@ export async function bootSandbox(
             ),
           }
         : {}),
-      ...(restoreFrom && e
-        ? {
-            restoring: {
-              saved: savedMain(restoreFrom),
-              resume: () => e.log.resumePoint(),
-              ...(containersOf(r).length > 1
-                ? {
-                    pod: {
-                      saved: savedInits(restoreFrom),
-                      resumeOf: (id: string) =>
-                        id === mainContainer(r).spec.id ? e.log.resumePoint() : ctx.containerLog(e, id).resumePoint(),
-                    },
-                  }
-                : {}),
-            },
-          }
-        : {}),
+      ...(e ? restoringOf(ctx, e, from) : {}),
       rootfs: ctx.deps.rootfs,
       ...(hotPlugsDisks(spec) ? { hotPluggedDisks: true } : {}),
       containerDir: (id) => ctx.dir(id),
@@ -339,4 +326,40 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
   log.debug(
     `container ${e.record.id.slice(0, 12)}: VM destroyed in ${t1 - t0} ms, rootfs unmounted in ${Date.now() - t1} ms`,
   );
+}
+
+/** The pod whose container keeps a CRI restore's saved disks (RestoreFrom), if any. */
+function joinerOf(from: RestoreFrom | undefined): Entry | undefined {
+  return typeof from === 'object' && 'joiner' in from ? from.joiner : undefined;
+}
+
+/**
+ * What startPod takes over of saved state `from` for pod `e` (StartDeps.restoring): the saved
+ * container of a checkpoint's VM (each one of a pod of several), or the one a joining pod
+ * takes over in its host's restored VM (its init by its saved id: initProcessId).
+ */
+function restoringOf(ctx: PodContext, e: Entry, from: RestoreFrom | undefined): { restoring?: Restoring } {
+  const r = e.record;
+  if (typeof from === 'object' && 'takeOver' in from) {
+    const saved = { containerId: from.takeOver, initProcess: initProcessId(from.takeOver) };
+    return { restoring: { saved, resume: () => undefined, hostname: true } };
+  }
+  const dir = restoreDirOf(from);
+  if (!dir) return {};
+  return {
+    restoring: {
+      saved: savedMain(dir),
+      resume: () => e.log.resumePoint(),
+      ...(typeof from === 'object' ? { hostname: true } : {}),
+      ...(containersOf(r).length > 1
+        ? {
+            pod: {
+              saved: savedInits(dir),
+              resumeOf: (id: string) =>
+                id === mainContainer(r).spec.id ? e.log.resumePoint() : ctx.containerLog(e, id).resumePoint(),
+            },
+          }
+        : {}),
+    },
+  };
 }

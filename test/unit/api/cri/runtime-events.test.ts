@@ -82,6 +82,16 @@ describe('criEventOf', () => {
     });
   });
 
+  it("drops a sandbox's own events while a restore replaces its VM, not its containers'", () => {
+    const restoring: EventRecords = { ...records, isRestoring: (id) => id === 'sb1' };
+    for (const a of ['die', 'start'])
+      expect(criEventOf(bus.emit('container', a, 'sb1', sandboxAttrs), restoring)).toBeUndefined();
+    expect(criEventOf(bus.emit('container', 'create', 'c1', containerAttrs), restoring)).toMatchObject({
+      sandboxId: 'sb1',
+      type: 'CONTAINER_CREATED_EVENT',
+    });
+  });
+
   it('keeps nothing else: Docker containers, other actions, other object types', () => {
     expect(criEventOf(bus.emit('container', 'start', 'd1', { name: 'web' }), records)).toBeUndefined();
     expect(criEventOf(bus.emit('container', 'kill', 'c1', containerAttrs), records)).toBeUndefined();
