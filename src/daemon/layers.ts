@@ -266,12 +266,13 @@ async function openCreation(
     enabled: opts.warmStarts,
     ...(opts.warmStartsMaxSize !== undefined ? { maxBytes: opts.warmStartsMaxSize } : {}),
     pods,
-    imageExists: (id) => images.store.byId(id) !== undefined,
+    imageTagged: (id) => (images.store.byId(id)?.repoTags.length ?? 0) > 0,
     checkStartable: (dir) => vm.hypervisor.checkSavedVm?.(dir),
     prepareForkTemplate: (dir) => vm.hypervisor.prepareForkTemplate(dir),
   });
   const sweepWarm = () => void warmStarts.sweep().catch((err: Error) => log.warn(`warm starts: ${err.message}`));
   images.store.onImageDeleted(sweepWarm);
+  images.store.onTagMoved(sweepWarm);
   events.subscribe((e) => {
     warmStarts.onEvent(e);
     if (e.type === 'container' && e.action === 'destroy') sweepWarm();

@@ -32,7 +32,8 @@
  * and the checkpoint is removed from the container. A save that a daemon kill cuts short
  * leaves only a `.new-` directory, which the next sweep removes.
  *
- * A state goes (sweep) when its image is gone and no container started from it is left; a
+ * A state goes (sweep) when its image is gone or has no tag left (a re-pull or `docker tag`
+ * moved it to another image) and no container started from it is left; a
  * state this daemon can no longer start (another guest kernel, agent or QEMU) goes at the next
  * create of its kind, which starts cold.
  */
@@ -78,8 +79,11 @@ export interface WarmStartDeps {
     PodService,
     'get' | 'list' | 'isRunning' | 'sample' | 'listening' | 'checkpoint' | 'checkpointDir' | 'removeCheckpoint'
   >;
-  /** Whether image `id` is still stored. */
-  imageExists: (id: string) => boolean;
+  /**
+   * Whether image `id` is still stored and has a tag: a state goes once its image has none (it
+   * was removed, or a re-pull or `docker tag` moved its last tag to another image).
+   */
+  imageTagged: (id: string) => boolean;
   /** Refuse a checkpoint's directory this daemon could not start (the hypervisor's). */
   checkStartable?: (dir: string) => void;
   /** Make the fork template of a checkpoint's directory (the hypervisor's), in the background. */
@@ -394,7 +398,7 @@ export class WarmStarts {
   }
 
   /**
-   * Remove the states whose image is gone and that no container started from, and the `.new-`
+   * Remove the states whose image is gone or untagged and that no container started from, and the `.new-`
    * directories of saves a daemon kill cut short (none is under way at a daemon's start).
    */
   async sweep(): Promise<void> {
@@ -417,7 +421,7 @@ export class WarmStarts {
       } catch {
         // No image recorded: not a whole state.
       }
-      if (image && this.deps.imageExists(image)) continue;
+      if (image && this.deps.imageTagged(image)) continue;
       await removeTree(dir).catch((err: Error) => log.warn(`removing ${dir}: ${err.message}`));
     }
   }

@@ -107,6 +107,7 @@ export class ImageIndex implements ImageLookup {
   private readonly stateFile: string;
   private writing: Promise<void> = Promise.resolve();
   protected running: RunningProbe = () => false;
+  private readonly tagMovedListeners: Array<() => void> = [];
 
   constructor(
     readonly root: string,
@@ -114,6 +115,25 @@ export class ImageIndex implements ImageLookup {
     protected readonly layers: LayerStore,
   ) {
     this.stateFile = path.join(root, 'state.json');
+  }
+
+  /**
+   * Call `listener` after a pull, commit, build or `docker tag` points a reference that named
+   * one image at another (the first may be left with no tag). A listener's failure is ignored.
+   */
+  onTagMoved(listener: () => void): void {
+    this.tagMovedListeners.push(listener);
+  }
+
+  /** Tell the onTagMoved listeners. */
+  private tagMoved(): void {
+    for (const l of this.tagMovedListeners) {
+      try {
+        l();
+      } catch {
+        // A listener's own failure is its own.
+      }
+    }
   }
 
   /** Load the state; images whose config or layers went missing are dropped. */
@@ -400,14 +420,17 @@ export class ImageIndex implements ImageLookup {
       this.configs.set(input.id, input.config);
     }
     let changed = false;
+    let moved = false;
     for (const r of input.refs) {
       const key = formatReference(r);
       if (this.state.refs[key] !== input.id) {
+        if (this.state.refs[key] !== undefined) moved = true;
         this.state.refs[key] = input.id;
         changed = true;
       }
     }
     await this.save();
+    if (moved) this.tagMoved();
     return changed;
   }
 
@@ -415,9 +438,12 @@ export class ImageIndex implements ImageLookup {
   async tag(source: string, target: ImageReference): Promise<void> {
     const img = this.find(source);
     if (target.digest !== undefined) throw new InvalidArgumentError('refusing to create a tag with a digest reference');
-    this.state.refs[formatReference(target)] = img.id;
+    const key = formatReference(target);
+    const before = this.state.refs[key];
+    this.state.refs[key] = img.id;
     this.state.images[img.id].lastTagTime = new Date().toISOString();
     await this.save();
+    if (before !== undefined && before !== img.id) this.tagMoved();
   }
 
   /** Whether `input` parses as a reference the store holds. */

@@ -15,7 +15,8 @@
  * - another env, a bind mount, or the label org.podvisor.warm-start=false start cold;
  * - `docker system df` shows the states as build cache, and `docker system prune` removes
  *   those no container started from;
- * - the state goes once its image is removed and no container of it is left.
+ * - the state goes once its image loses its last tag to another image, and once its image is
+ *   removed and no container of it is left.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -297,6 +298,23 @@ test('docker system df shows the states as build cache; docker system prune remo
   // The state the running warm container started from stays; the others went.
   expect(states()).toEqual([all.find((k) => k.startsWith(warmLabel('kept')))]);
   dockerOk(d, ['rm', '-f', 'kept']);
+});
+
+test('the state goes once its image loses its last tag to another image (docker tag, as a re-pull moves one)', async () => {
+  const before = states();
+  const image = `warm-retag-${process.pid}:1`;
+  dockerOk(d, ['commit', '-c', 'LABEL retag=1', 'w1', image]);
+  const id = dockerOk(d, ['image', 'inspect', '-f', '{{.Id}}', image]).trim();
+  dockerOk(d, ['run', '-d', '--name', 't1', image, 'sh', '-c', PROGRAM]);
+  const own = (await statesAtLeast(before.length + 1)).filter((k) => !before.includes(k));
+  expect(own).toHaveLength(1);
+  dockerOk(d, ['rm', '-f', 't1']);
+  // The tag now names another image: the saved one is still stored, with no tag.
+  dockerOk(d, ['tag', BASE, image]);
+  expect(dockerOk(d, ['image', 'inspect', '-f', '{{len .RepoTags}}', id]).trim()).toBe('0');
+  for (let i = 0; i < 60 && states().includes(own[0]); i++) await new Promise((r) => setTimeout(r, 500));
+  expect(states()).toEqual(before);
+  dockerOk(d, ['rmi', image, id]);
 });
 
 test('the state goes once its image is removed and no container of it is left', async () => {

@@ -15,7 +15,7 @@ const warm = (enabled = true) =>
     root: '/nonexistent/warm-starts',
     enabled,
     pods: {} as never,
-    imageExists: () => true,
+    imageTagged: () => true,
   });
 
 /** A pod spec as a Docker create makes it, with `change` applied. */
@@ -183,7 +183,7 @@ describe('the states on disk: usage, prune and the size cap', () => {
       root,
       enabled: true,
       pods: { list: () => [{ sandbox: { spec: { savedState: { dir: inUseDir(), image: IMAGE } } } }] } as never,
-      imageExists: () => true,
+      imageTagged: () => true,
       ...(maxBytes !== undefined ? { maxBytes } : {}),
     });
 

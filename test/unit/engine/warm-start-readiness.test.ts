@@ -52,7 +52,7 @@ function setup(opts: {
     root: '/nonexistent/warm-starts',
     enabled: true,
     pods: pods as never,
-    imageExists: () => true,
+    imageTagged: () => true,
     sampleMs: SAMPLE_MS,
   });
   const event = (action: string) => {

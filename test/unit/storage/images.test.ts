@@ -235,3 +235,20 @@ test('two pulls unpacking the same layer at once (compose pulls its services in 
   expect(layers.list().filter((l) => l.diffId === diffId)).toHaveLength(1);
   expect(fs.readdirSync(path.join(root, 'layers', 'tmp'))).toEqual([]);
 });
+
+test('a tag moved to another image (docker tag, a re-pull) is told to the onTagMoved listeners; a new tag or the same image again is not', async () => {
+  let moved = 0;
+  store.onTagMoved(() => moved++);
+  await addImage(['base'], ['app:1'], 'a');
+  await addImage(['base', 'top'], ['other:1'], 'b');
+  expect(moved).toBe(0);
+  await store.tag('app:1', parseTagged('app:2'));
+  await store.tag('app:1', parseTagged('app:2'));
+  expect(moved).toBe(0);
+  await store.tag('other:1', parseTagged('app:1'));
+  expect(moved).toBe(1);
+  expect(store.find('app:2').repoTags).toEqual(['app:2']);
+  // A pull of app:2 that finds another image moves it too.
+  await addImage(['base', 'newer'], ['app:2'], 'c');
+  expect(moved).toBe(2);
+});
