@@ -279,8 +279,21 @@ const VIEW_SCRIPT = [
 const SECTIONS = ['df', '/proc/mounts', '/etc/hosts', '/etc/resolv.conf', 'hostname', 'id'];
 
 /** `docker run --rm ...args IMAGE sh -c VIEW_SCRIPT` on one daemon, its output by section, normalised. */
-async function view(daemon: { env: NodeJS.ProcessEnv }, args: string[]): Promise<Record<string, string[]>> {
-  const r = await dockerCli(daemon, ['run', '--rm', ...args, IMAGE, 'sh', '-c', VIEW_SCRIPT]);
+async function view(
+  daemon: { env: NodeJS.ProcessEnv },
+  args: string[],
+  baseline = false,
+): Promise<Record<string, string[]>> {
+  let r = await dockerCli(daemon, ['run', '--rm', ...args, IMAGE, 'sh', '-c', VIEW_SCRIPT]);
+  // Now and then the baseline dockerd's `run --rm` hands the CLI only part of the output (seen
+  // once under a loaded run: no hostname section): the oracle's run is made again, twice at
+  // most. podvisor's never is: output it loses is a failure.
+  const incomplete = (out: string) => {
+    const parts = out.split('---\n');
+    return parts.length < SECTIONS.length || !(parts[4] ?? '').trim();
+  };
+  for (let i = 0; baseline && i < 2 && r.code === 0 && incomplete(r.out); i++)
+    r = await dockerCli(daemon, ['run', '--rm', ...args, IMAGE, 'sh', '-c', VIEW_SCRIPT]);
   expect([r.code, r.err]).toEqual([0, '']);
   const parts = r.out.split('---\n');
   const hostname = (parts[4] ?? '').trim();
@@ -331,7 +344,7 @@ describe.each([
 ] as const)('inside the container, at API %s beside %s', (version, _baseline) => {
   test.each(RUNS)('%s', async (_name, args) => {
     const ours = version === '1.45' ? d : pinnedAt(d, '1.41');
-    const [a, b] = await Promise.all([ours, version === '1.45' ? dockerd26 : dockerd20].map((x) => view(x, args)));
+    const [a, b] = await Promise.all([view(ours, args), view(version === '1.45' ? dockerd26 : dockerd20, args, true)]);
     expect(viewDifferences(a, b)).toEqual([]);
   });
 });
