@@ -20,6 +20,7 @@
  * Mounts are structured all the way, so that a path holding ':' reaches the pod as it was
  * asked (a `-v` string is split on ':').
  */
+import type { ResourceAmounts } from './policy/resource-amounts';
 import type { CniSandboxPlan, ContainerDevice, DiskThrottle, RestartPolicy } from '../../pod/types';
 import type { GuestDeviceRule, ProcessRlimit } from '../../vm/types';
 
@@ -181,27 +182,11 @@ export interface SecurityRequest {
 }
 
 /**
- * Resource limits of the container (and its VM's size: ./policy/vm-size.ts vmSizeOf); a
- * field left out, or 0, is no limit.
+ * Resource limits of the container (and its VM's size: ./policy/vm-size.ts vmSizeOf): its
+ * amounts (./policy/resource-amounts.ts; a field left out, or 0, is no limit), its /dev/shm and
+ * its disk's rates.
  */
-export interface ResourcesRequest {
-  memoryBytes?: number;
-  /** CPUs in billionths. */
-  nanoCpus?: number;
-  /** CPU quota and period (microseconds). */
-  cpuQuota?: number;
-  cpuPeriod?: number;
-  /** vCPUs of its VM when nothing else sizes them. */
-  cpuCount?: number;
-  /** A relative CPU weight against the other containers of its VM. */
-  cpuShares?: number;
-  /** Memory it is held to under pressure (memory.low), bytes. */
-  memoryReservation?: number;
-  /** CPUs and memory nodes it may run on ("0-2,4"). */
-  cpuset?: string;
-  cpusetMems?: string;
-  /** Most processes at once (0 or less: no limit). */
-  pidsLimit?: number | null;
+export interface ResourcesRequest extends ResourceAmounts {
   /** Size of /dev/shm in bytes. */
   shmBytes?: number;
   /** Rates of its own disk (bytes and operations per second). */
