@@ -28,6 +28,9 @@ const MAX_ID = 0xfffffffe;
 /** The longest line the helper writes: 66 ids of at most 10 digits, spaces and the newline. */
 const MAX_LINE = 66 * 11 + 1;
 
+/** How long the staying helper has to answer one question before it is ended. */
+const ASK_DEADLINE_MS = 5000;
+
 /**
  * The helper's line, "UID GID[ GROUP...]\n", as PeerCredentials; undefined when it is anything
  * else (a stray byte, an id out of range, more than 64 groups): no connection is made then.
@@ -120,7 +123,7 @@ class PeersHelper {
   ask(fd: number): Promise<PeerCredentials> {
     if (this.ended) return Promise.reject(new Error('the peers helper ended'));
     const ino = BigInt(fs.fstatSync(fd, { bigint: true }).ino);
-    return new Promise((resolve, reject) => {
+    const answer = new Promise<PeerCredentials>((resolve, reject) => {
       this.pending.push((line) => {
         const a = line === undefined ? undefined : parsePeersAnswer(line);
         // The answer must be about the socket meant (the descriptor was not another's by then).
@@ -129,6 +132,11 @@ class PeersHelper {
       });
       this.child.stdin!.write(`${fd}\n`);
     });
+    // A helper that does not answer in time is ended (what is pending fails, and the caller
+    // asks a helper of its own): a connection never waits on it for ever.
+    const timer = setTimeout(() => this.close(), ASK_DEADLINE_MS);
+    timer.unref();
+    return answer.finally(() => clearTimeout(timer));
   }
 }
 

@@ -185,10 +185,11 @@ test('a host client that connects the moment the listener takes the name is dial
   const client = net.createConnection(file);
   client.on('error', () => undefined);
   // Its connection reaches the guest (the owner and mode are still being copied meanwhile);
-  // one the listener never handled would wait forever.
+  // one the listener never handled would wait forever. 20 s: the connection's peer is read by
+  // a helper process first, which a loaded CI machine can take seconds to answer.
   const dialled = await Promise.race([
     agent.until(() => agent.dials.length === 1).then(() => true),
-    new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 20000)),
   ]);
   expect(dialled).toBe(true);
   expect(agent.dials[0].path).toBe('/vol/early.sock');
