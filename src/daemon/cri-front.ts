@@ -32,6 +32,7 @@ export async function serveCriFront(
   const { PodStreamingBackend } = await import('../api/cri/streaming/pod-backend');
   const { serveCri, stopCri } = await import('./cri-listen');
   const { CriRecordStore } = await import('../api/cri/record-store');
+  const { manifestAnnotations } = await import('../storage/manifest-annotations');
   const records = await CriRecordStore.open(path.join(opts.dataRoot, 'cri'), pods);
   // A CRI pod removed by any front (docker rm -f too) takes its record with it.
   const unfollow = records.follow(events);
@@ -62,6 +63,11 @@ export async function serveCriFront(
         address: (id) => cniNetworks.get(id),
         counters: (id) => cniNetworks.counters(id),
         releaseNetwork: (id) => cniNetworks.tearDown(id),
+        checkpointImages: {
+          resolve: (ref) => images.store.resolve(ref),
+          layerDirs: (id) => images.store.layerDirs(id),
+          annotations: (image) => manifestAnnotations(images.content, image.repoDigests),
+        },
         streaming: () => late.streaming,
       })),
       // GetContainerEvents: the pod layer's events of CRI pods, with the runtime's statuses.

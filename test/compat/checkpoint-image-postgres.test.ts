@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli, dockerOk, dockerSync } from '../helpers/docker-cli';
 import { fixtureRegistry } from '../fixtures/registry';
-import { podvisorOk } from '../helpers/podvisor-cli';
+import { podvisor } from '../helpers/podvisor-cli';
 
 jest.setTimeout(900000);
 
@@ -69,7 +69,18 @@ test('three runs of a saved PostgreSQL at once each hold its rows, and write row
       'pgsrc',
     ),
   ).toBe('1000');
-  const id = (await podvisorOk(d, ['checkpoint', '--image', REF, '--leave-running', 'pgsrc'])).trim();
+  // Under a loaded CI run the save and its packing are slow, not stuck: 10 minutes, and the
+  // daemon's account of where the time went either way.
+  const made = await podvisor(d, ['checkpoint', '--image', REF, '--leave-running', 'pgsrc'], 600000);
+  const account = d
+    .logs()
+    .split('\n')
+    .filter((l) => /checkpoint-image|checkpoint/.test(l))
+    .slice(-20)
+    .join('\n');
+  console.log(`checkpoint --image of PostgreSQL: exit ${made.code}\n${account}`);
+  if (made.code !== 0) throw new Error(`podvisor checkpoint --image exited ${made.code}: ${made.err}`);
+  const id = made.out.trim();
   expect(dockerOk(d, ['image', 'inspect', '-f', '{{.Id}}', REF])).toBe(id);
   const runs = await Promise.all(RUNS.map((n) => dockerCli(d, ['run', '-d', '--name', n, '-p', '5432', REF])));
   expect(runs.map((r) => [r.code, r.err])).toEqual(RUNS.map(() => [0, '']));

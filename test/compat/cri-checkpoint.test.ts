@@ -9,7 +9,9 @@
  *    before the save) and its image's disk, which reads back through the restore's checks
  *    (src/api/cri/checkpoint-archive-read.ts); the container counts on, and no checkpoint is
  *    left on the sandbox's pod; a second checkpoint replaces the archive;
- *  - the restore (CRI-O's: a CreateContainer with the archive's path as its image) into a new
+ *  - the restore (CRI-O's: a CreateContainer with the archive's path as its image, or a
+ *    checkpoint image: the archive imported as an image's files with CRI-O's mark as a label,
+ *    pushed, removed and pulled again by PullImage) into a new
  *    sandbox: the counter goes on from its saved value in the saved guest, with the new
  *    sandbox's address and hostname inside, its output in its CRI log, kept by a daemon SIGKILL,
  *    the sandbox ready throughout,
@@ -30,6 +32,8 @@ import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../he
 import { criClient, criFailure, type CriClient } from '../helpers/cri';
 import { fixtureRegistry } from '../fixtures/registry';
 import { unpackCriCheckpointArchive } from '../../src/api/cri/checkpoint-archive-read';
+import { CHECKPOINT_IMAGE_ANNOTATION } from '../../src/api/cri/checkpoint-sources';
+import { dockerOk } from '../helpers/docker-cli';
 import { listVmProcesses } from '../helpers/leaks';
 
 jest.setTimeout(300_000);
@@ -144,8 +148,15 @@ const loggedCounts = (file: string) =>
  * sandbox: it counts on from there with the new sandbox's address, serves ExecSync, and its
  * teardown leaves no VM and no mount of it.
  */
-async function restoreAndCheck(archive: string, cid: string, before: number, upBefore: number): Promise<void> {
-  const sb = await runSandbox('restored');
+async function restoreAndCheck(
+  archive: string,
+  cid: string,
+  before: number,
+  upBefore: number,
+  sandbox = 'restored',
+  crash = true,
+): Promise<void> {
+  const sb = await runSandbox(sandbox);
   const ip = await sandboxIp(sb.sid);
   // Its state as PodSandboxStatus and ListPodSandbox answer it while the restore replaces its VM.
   const seen = new Set<string>();
@@ -176,7 +187,7 @@ async function restoreAndCheck(archive: string, cid: string, before: number, upB
   expect(first).toBeGreaterThanOrEqual(before);
   expect(await uptime(rid)).toBeGreaterThan(upBefore);
   // The new sandbox's hostname.
-  expect(await exec(rid, ['hostname'])).toBe('restored\n');
+  expect(await exec(rid, ['hostname'])).toBe(`${sandbox}\n`);
   for (const end = Date.now() + 60_000; (await count(rid)) <= first && Date.now() < end; )
     await new Promise((r) => setTimeout(r, 500));
   expect(await count(rid)).toBeGreaterThan(first);
@@ -187,27 +198,29 @@ async function restoreAndCheck(archive: string, cid: string, before: number, upB
   expect(await exec(rid, ['echo', 'restored'])).toBe('restored\n');
   // Its /etc/hosts names the new address and hostname, not the saved sandbox's.
   const hosts = await exec(rid, ['cat', '/etc/hosts']);
-  expect(hosts).toContain(`${now}\trestored`);
+  expect(hosts).toContain(`${now}\t${sandbox}`);
   expect(hosts).not.toContain('\tcounter');
   process.stdout.write(
-    `CRI restore: CreateContainer+StartContainer ${took} ms (CreateContainer ${created - t0} ms); counter ${before} at the save, ${first} after; sandbox IP ${ip} before, ${now} after; ${h.daemon.logs().match(/restored from .*\)/)?.[0] ?? ''}\n`,
+    `CRI restore: CreateContainer+StartContainer ${took} ms (CreateContainer ${created - t0} ms); counter ${before} at the save, ${first} after; sandbox IP ${ip} before, ${now} after; ${[...h.daemon.logs().matchAll(/restored from .*\)/g)].pop()?.[0] ?? ''}\n`,
   );
   // Its output goes on in its CRI log (kubectl logs), from the saved count on.
-  const logged = loggedCounts(path.join(dir, 'logs', 'restored', 'count.log'));
+  const logged = loggedCounts(path.join(dir, 'logs', sandbox, 'count.log'));
   expect(logged.length).toBeGreaterThan(0);
   expect(Math.min(...logged)).toBeGreaterThanOrEqual(before);
-  // A daemon SIGKILL keeps it: the restored sandbox and container are re-adopted, and it counts on.
-  await h.daemon.kill9();
-  cri.close();
-  await h.daemon.restart();
-  cri = h.cri = criClient(h.criSock);
-  const st2 = await cri.runtime<{ status: Status }>('ContainerStatus', { container_id: rid }, 120_000);
-  expect(st2.status.state).toBe('CONTAINER_RUNNING');
-  const resumed = await count(rid);
-  for (const end = Date.now() + 60_000; (await count(rid)) <= resumed && Date.now() < end; )
-    await new Promise((r) => setTimeout(r, 500));
-  expect(await count(rid)).toBeGreaterThan(resumed);
-  expect(await sandboxIp(sb.sid)).toBe(now);
+  if (crash) {
+    // A daemon SIGKILL keeps it: the restored sandbox and container are re-adopted, and it counts on.
+    await h.daemon.kill9();
+    cri.close();
+    await h.daemon.restart();
+    cri = h.cri = criClient(h.criSock);
+    const st2 = await cri.runtime<{ status: Status }>('ContainerStatus', { container_id: rid }, 120_000);
+    expect(st2.status.state).toBe('CONTAINER_RUNNING');
+    const resumed = await count(rid);
+    for (const end = Date.now() + 60_000; (await count(rid)) <= resumed && Date.now() < end; )
+      await new Promise((r) => setTimeout(r, 500));
+    expect(await count(rid)).toBeGreaterThan(resumed);
+    expect(await sandboxIp(sb.sid)).toBe(now);
+  }
   // Torn down: no VM, no mount, no network namespace of it left.
   const vm = await vmOf(sb.sid);
   await cri.runtime('StopContainer', { container_id: rid, timeout: 0 }, 120_000);
@@ -329,6 +342,38 @@ describe('CheckpointContainer', () => {
     // The restore (CRI-O's: the archive's path as the image) into a new sandbox.
     await restoreAndCheck(archive, cid, before, upBefore);
     await refusedRestores(archive);
+
+    // CRI-O's checkpoint image: the archive's members as an image's files, marked (here by the
+    // label `docker import --change` sets; buildah sets the manifest's annotation), through a
+    // registry that knows nothing of podvisor, pulled again by the CRI, and named as the image.
+    const ref = `${fixtureRegistry()}/cri-ckpt-${process.pid}:1`;
+    dockerOk(h.daemon, ['import', '--change', `LABEL ${CHECKPOINT_IMAGE_ANNOTATION}=count`, archive, ref], 300_000);
+    dockerOk(h.daemon, ['push', ref], 300_000);
+    dockerOk(h.daemon, ['rmi', ref]);
+    await cri.image('PullImage', { image: { image: ref } }, 300_000);
+    await restoreAndCheck(ref, cid, before, upBefore, 'restored-image', false);
+    // An image that holds no archive but carries the mark is refused, making nothing.
+    const sb2 = await runSandbox('not-an-archive');
+    const marked = `cri-marked-${process.pid}:1`;
+    dockerOk(h.daemon, ['tag', BUSYBOX, `${marked}-base`]);
+    const context = path.join(dir, 'marked');
+    fs.mkdirSync(context);
+    fs.writeFileSync(
+      path.join(context, 'Dockerfile'),
+      `FROM ${marked}-base\nLABEL ${CHECKPOINT_IMAGE_ANNOTATION}=count\n`,
+    );
+    dockerOk(h.daemon, ['build', '-q', '-t', marked, context], 300_000);
+    const e = await criFailure(createFrom(sb2, marked));
+    expect(e.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(e.details).toBe(
+      `CreateContainer: checkpoint image ${marked}: the image holds no podvisor-cri-checkpoint.json`,
+    );
+    const none = await cri.runtime<{ containers: unknown[] }>('ListContainers', {
+      filter: { pod_sandbox_id: sb2.sid },
+    });
+    expect(none.containers).toEqual([]);
+    await removeSandbox(sb2.sid);
+    dockerOk(h.daemon, ['rmi', marked, `${marked}-base`]);
 
     // A second checkpoint replaces the archive.
     await checkpoint(cid, archive);

@@ -38,6 +38,7 @@ function leftovers(): string[] {
   const networkBefore = new Set<string>(
     JSON.parse(process.env.PODVISOR_PREEXISTING_NETWORK_OBJECTS ?? '[]') as string[],
   );
+  const cgroupsBefore = new Set<string>(JSON.parse(process.env.PODVISOR_PREEXISTING_VM_CGROUPS ?? '[]') as string[]);
   const start = Number(process.env.PODVISOR_TEST_RUN_START_MS ?? 0);
   const procs = (label: string, list: ProcInfo[], before: Set<number>) =>
     list.filter((p) => !before.has(p.pid)).map((p) => `${label} ${p.pid} ${p.cmdline.slice(0, 300)}`);
@@ -51,7 +52,9 @@ function leftovers(): string[] {
       .filter((d) => d.mtimeMs >= start)
       .map((d) => `VM runtime directory ${d.dir}`),
     ...orphanNetworkObjects().filter((o) => !networkBefore.has(o)),
-    ...emptyVmCgroups(start).map((d) => `VM cgroup ${d}`),
+    ...emptyVmCgroups(start)
+      .filter((d) => !cgroupsBefore.has(d))
+      .map((d) => `VM cgroup ${d}`),
   ];
 }
 

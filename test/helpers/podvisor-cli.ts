@@ -17,8 +17,8 @@ export interface CliResult {
   err: string;
 }
 
-/** Run bin/podvisor against the test daemon (PODVISOR_HOST); killed after 120 s. */
-export function podvisor(d: TestDaemon, args: string[]): Promise<CliResult> {
+/** Run bin/podvisor against the test daemon (PODVISOR_HOST); killed after `timeoutMs` (120 s). */
+export function podvisor(d: TestDaemon, args: string[], timeoutMs = 120000): Promise<CliResult> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [PODVISOR_BIN, ...args], {
       env: { ...process.env, PODVISOR_HOST: d.dockerHost },
@@ -28,7 +28,7 @@ export function podvisor(d: TestDaemon, args: string[]): Promise<CliResult> {
     let err = '';
     p.stdout.on('data', (c: Buffer) => (out += c.toString()));
     p.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 120000);
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
     p.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code: code ?? -1, out, err });
@@ -37,8 +37,8 @@ export function podvisor(d: TestDaemon, args: string[]): Promise<CliResult> {
 }
 
 /** Run it and expect success; its stdout. */
-export async function podvisorOk(d: TestDaemon, args: string[]): Promise<string> {
-  const r = await podvisor(d, args);
+export async function podvisorOk(d: TestDaemon, args: string[], timeoutMs?: number): Promise<string> {
+  const r = await podvisor(d, args, timeoutMs);
   if (r.code !== 0) throw new Error(`podvisor ${args.join(' ')} exited ${r.code}: ${r.err}`);
   return r.out;
 }

@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { InvalidArgumentError } from '../../errors';
@@ -113,9 +114,26 @@ export async function unpackCriCheckpointArchive(
   } catch (err) {
     throw new InvalidArgumentError(`checkpoint archive ${file}: ${(err as Error).message}`);
   }
-  const made: string[] = [];
   try {
     if (!(await fh.stat()).isFile()) throw bad(`${file} is not a regular file`);
+    return await unpackCriCheckpointStream(fh.createReadStream({ autoClose: false }), into, limits);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Unpack the archive read from `source` (a tar stream: a file's, or the members of a checkpoint
+ * image, ./checkpoint-archive-image.ts) into directory `into` (made by the caller, empty) within
+ * `limits`, as unpackCriCheckpointArchive; `source` is consumed or destroyed.
+ */
+export async function unpackCriCheckpointStream(
+  source: Readable,
+  into: string,
+  limits: CriArchiveLimits = DEFAULT_CRI_ARCHIVE_LIMITS,
+): Promise<CriCheckpointManifest> {
+  const made: string[] = [];
+  try {
     const extract = tar.extract();
     let manifest: CriCheckpointManifest | undefined;
     let index = 0;
@@ -165,11 +183,11 @@ export async function unpackCriCheckpointArchive(
     })();
     // The reading's own refusal, when it made one, before the pipeline's (a premature close).
     reading.catch(() => extract.destroy());
-    const [piped, read] = await Promise.allSettled([
-      pipeline(fh.createReadStream({ autoClose: false }), extract),
-      reading,
-    ]);
-    const failed = read.status === 'rejected' ? read : piped.status === 'rejected' ? piped : undefined;
+    const [piped, read] = await Promise.allSettled([pipeline(source, extract), reading]);
+    // A refusal of either side (the source's: a checkpoint image without a member) is the one
+    // reported; else the reading's, else the pipeline's.
+    const rejected = [read, piped].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const failed = rejected.find((r) => r.reason instanceof InvalidArgumentError) ?? rejected[0];
     if (failed) {
       const err = failed.reason as Error;
       if (err instanceof InvalidArgumentError) throw err;
@@ -179,9 +197,8 @@ export async function unpackCriCheckpointArchive(
       throw bad(`it ends before ${CRI_CHECKPOINT_FILES[Math.max(0, index - 1)]?.name ?? 'its manifest'}`);
     return manifest;
   } catch (err) {
+    source.destroy();
     for (const f of made) await fs.promises.rm(f, { force: true });
     throw err;
-  } finally {
-    await fh.close();
   }
 }

@@ -24,13 +24,13 @@
  * restore VMs (UNIMPLEMENTED).
  */
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../../errors';
 import { CheckpointError } from '../../pod/errors';
 import type { StartOptions } from '../../pod/service';
 import { mainContainer, type PodRecord } from '../../pod/types';
 import { logger } from '../../util/log';
-import { unpackCriCheckpointArchive } from './checkpoint-archive-read';
+import type { CriCheckpointManifest } from './checkpoint-archive';
+import type { CheckpointSource } from './checkpoint-sources';
 import type { CreateContainerRequest } from './messages';
 import { need, type CriPods } from './records';
 import type { CriContainerRecord, RestoredFrom } from './record-types';
@@ -38,69 +38,60 @@ import type { CriRuntimeDeps } from './runtime-deps';
 
 const log = logger('cri');
 
-/** Whether a CreateContainer's image names a checkpoint archive (a path on the node, as CRI-O takes it). */
-export function isCheckpointArchive(image: string | null | undefined): boolean {
-  return !!image?.startsWith('/');
-}
-
 /**
  * Creates a CRI container from `req` (its image replaced by `image`) with `restoredFrom` in its
  * record: CriRuntime's own create; the new container's id.
  */
 export type CreateFrom = (req: CreateContainerRequest, image: string, restoredFrom: RestoredFrom) => Promise<string>;
 
-/** The archive at `file`, refused when it is not there or not a regular file. */
-function checkArchive(file: string): void {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new NotFoundError(`CreateContainer: checkpoint archive ${file} does not exist`);
-    throw new InvalidArgumentError(`CreateContainer: checkpoint archive ${file}: ${(err as Error).message}`);
-  }
-  if (!st.isFile()) throw new InvalidArgumentError(`CreateContainer: checkpoint archive ${file} is not a regular file`);
-}
-
-/** Restore the archive `req` names into its sandbox (see the module comment); the new container's id. */
+/**
+ * Restore the checkpoint `source` (the archive or checkpoint image `req` names) into its sandbox
+ * (see the module comment); the new container's id.
+ */
 export async function restoreCriContainer(
   deps: CriRuntimeDeps,
   cri: CriPods,
   req: CreateContainerRequest,
+  source: CheckpointSource,
   create: CreateFrom,
 ): Promise<string> {
-  const archive = req.config?.image?.image ?? '';
   const s = cri.sandbox(req.pod_sandbox_id);
   need(req.config?.metadata?.name, 'config.metadata.name');
   const { pods } = deps;
   if (!pods.importCriCheckpoint || !pods.restoreCriSandbox || !pods.removeCheckpoint)
     throw new NotImplementedError('CreateContainer: this daemon cannot restore VMs from checkpoint archives');
-  checkArchive(archive);
+  try {
+    source.check();
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new NotFoundError(`CreateContainer: ${err.message}`);
+    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`CreateContainer: ${err.message}`);
+    throw err;
+  }
   const refused = (why: string) =>
-    new ConflictError(`CreateContainer: restoring checkpoint archive ${archive} in sandbox ${s.id}: ${why}`);
+    new ConflictError(`CreateContainer: restoring ${source.what} in sandbox ${s.id}: ${why}`);
   if (!pods.isRunning(s.id)) throw refused('the sandbox is not ready');
   const running = cri.containersOf(s.id).filter((c) => pods.isRunning(c.id));
   if (running.length > 0) throw refused(`its container ${running[0].id} runs: the restore replaces the sandbox's VM`);
   const name = `cri-restore-${crypto.randomBytes(8).toString('hex')}`;
   const t0 = Date.now();
-  let manifest: Awaited<ReturnType<typeof unpackCriCheckpointArchive>> | undefined;
+  let manifest: CriCheckpointManifest | undefined;
   try {
     await pods.importCriCheckpoint(s.id, name, async (dir) => {
-      manifest = await unpackCriCheckpointArchive(archive, dir);
+      manifest = await source.unpack(dir);
       return { diskName: manifest.container.diskName };
     });
   } catch (err) {
     if (err instanceof CheckpointError && err.refusal === 'cannot-restore')
       throw refused(`its saved VM cannot be started here: ${err.detail}`);
     if (err instanceof InvalidArgumentError)
-      throw new InvalidArgumentError(`CreateContainer: checkpoint archive ${archive}: ${err.message}`);
+      throw new InvalidArgumentError(`CreateContainer: ${source.what}: ${err.message}`);
     throw err;
   }
   const m = manifest as NonNullable<typeof manifest>;
   const unpacked = Date.now();
   let id: string | undefined;
   try {
-    id = await create(req, m.container.image, { archive, savedId: m.container.diskName });
+    id = await create(req, m.container.image, { archive: source.ref, savedId: m.container.diskName });
     // Its pod stops and starts again: the sandbox stays ready for the CRI meanwhile.
     deps.records.setRestoring(s.id, true);
     try {
@@ -117,7 +108,7 @@ export async function restoreCriContainer(
     throw err;
   }
   log.info(
-    `container ${id.slice(0, 12)}: restored from ${archive} into sandbox ${s.id.slice(0, 12)} (archive read in ${unpacked - t0} ms, VM restored in ${Date.now() - unpacked} ms)`,
+    `container ${id.slice(0, 12)}: restored from ${source.what} into sandbox ${s.id.slice(0, 12)} (archive read in ${unpacked - t0} ms, VM restored in ${Date.now() - unpacked} ms)`,
   );
   return id;
 }

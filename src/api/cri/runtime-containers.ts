@@ -1,13 +1,14 @@
 /**
- * RuntimeService's container calls: CreateContainer (a checkpoint archive's path as its image
- * restores the saved container: ./checkpoint-restore.ts), StartContainer, StopContainer,
+ * RuntimeService's container calls: CreateContainer (a checkpoint archive's path or a
+ * checkpoint image as its image restores the saved container: ./checkpoint-restore.ts), StartContainer, StopContainer,
  * RemoveContainer, ListContainers, ContainerStatus and UpdateContainerResources. A container is
  * a pod of its own that joins its sandbox's VM when started (docs/cri.md, "Runtime service").
  */
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
 import { mainContainer, podPhase, type PodRecord } from '../../pod/types';
-import { criStartOptions, isCheckpointArchive, restoreCriContainer } from './checkpoint-restore';
+import { criStartOptions, restoreCriContainer } from './checkpoint-restore';
+import { archiveSource, checkpointImageSource, isCheckpointArchive, type CheckpointSource } from './checkpoint-sources';
 import { createCriContainer, type CriContainerRequest } from './create-request';
 import type {
   ContainerIdRequest,
@@ -37,10 +38,17 @@ export class CriContainers {
   ) {}
 
   async createContainer(req: CreateContainerRequest): Promise<object> {
-    // CRI-O's restore: the image names a checkpoint archive on the node (docs/cri.md).
-    const id = isCheckpointArchive(req.config?.image?.image)
-      ? await restoreCriContainer(this.deps, this.cri, req, (r, image, from) => this.create(r, image, from))
-      : await this.create(req, req.config?.image?.image ?? '');
+    const image = req.config?.image?.image ?? '';
+    // CRI-O's restore: the image names a checkpoint archive on the node, or is a checkpoint
+    // image (docs/cri.md, "CheckpointContainer").
+    const checkpoint: CheckpointSource | undefined = isCheckpointArchive(image)
+      ? archiveSource(image)
+      : image && this.deps.checkpointImages
+        ? await checkpointImageSource(this.deps.checkpointImages, image)
+        : undefined;
+    const id = checkpoint
+      ? await restoreCriContainer(this.deps, this.cri, req, checkpoint, (r, img, from) => this.create(r, img, from))
+      : await this.create(req, image);
     return { container_id: id };
   }
 

@@ -4,6 +4,7 @@
  * without importing one another.
  */
 import type { PodService } from '../../pod/service';
+import type { CheckpointImageStore } from './checkpoint-sources';
 import type { CriEngine } from './create-request';
 import type { CriRecordStore } from './record-store';
 import type { StreamingServer } from './streaming';
@@ -25,6 +26,8 @@ export interface CriRuntimeDeps {
   counters?: SandboxCounters;
   /** Tear down a sandbox's CNI network (idempotent): RemovePodSandbox of one whose VM died unseen. */
   releaseNetwork(id: string): Promise<void>;
+  /** The image store, for CreateContainer to tell a checkpoint image (absent: none is one). */
+  checkpointImages?: CheckpointImageStore;
   /** The streaming server whose URLs Exec, Attach and PortForward answer (absent: UNIMPLEMENTED). */
   streaming?: () => StreamingUrls | undefined;
 }

@@ -89,6 +89,11 @@ export interface CheckpointOptions {
    * image disk is linked into it as `image-N.ext4`, beside the copy of its layer `joined-N.disk`.
    */
   criSandbox?: boolean;
+  /**
+   * A checkpoint its caller packs and removes at once (a checkpoint image's, when no name keeps
+   * it): no fork template is made for it, whose QEMU would load the whole state only to be killed.
+   */
+  transient?: boolean;
 }
 
 /**
@@ -170,7 +175,7 @@ export async function createCheckpoint(
       throw cannot(/Migration is disabled/.test(why) ? `${why} (${SAVABLE_HINT})` : why);
     }
     log.info(`container ${e.record.id.slice(0, 12)}: checkpoint ${name} saved${opts.exit ? '' : ', left running'}`);
-    if (!opts.criSandbox) prepareForkTemplate(ctx, path.join(checkpointsDir(ctx, e), name));
+    if (!opts.criSandbox && !opts.transient) prepareForkTemplate(ctx, path.join(checkpointsDir(ctx, e), name));
     // dockerd publishes `checkpoint` once the save is done (before the run's `die`).
     ctx.emit(e.record, 'checkpoint', {});
     if (opts.exit) await endSavedRun(ctx, e, run);

@@ -395,6 +395,18 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   },
   { file: 'src/storage/push.ts', fn: 'open', calls: ['fs.createReadStream'], reason: IMAGE_STORE },
   {
+    file: 'src/storage/layers/top-level-files.ts',
+    fn: 'findInLayers',
+    calls: ['fs.promises.lstat'],
+    reason: IMAGE_STORE,
+  },
+  {
+    file: 'src/storage/layers/top-level-files.ts',
+    fn: 'addMember',
+    calls: ['fs.promises.open'],
+    reason: IMAGE_STORE,
+  },
+  {
     file: 'src/storage/registry/registries-conf.ts',
     fn: 'loadRegistriesConf',
     calls: ['fs.readFileSync'],

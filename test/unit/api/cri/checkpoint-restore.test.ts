@@ -11,7 +11,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { criStartOptions, isCheckpointArchive, restoreCriContainer } from '../../../../src/api/cri/checkpoint-restore';
+import { criStartOptions, restoreCriContainer } from '../../../../src/api/cri/checkpoint-restore';
+import { archiveSource, isCheckpointArchive } from '../../../../src/api/cri/checkpoint-sources';
 import { CRI_CHECKPOINT_FORMAT, writeCriCheckpointArchive } from '../../../../src/api/cri/checkpoint-archive';
 import type { CreateContainerRequest } from '../../../../src/api/cri/messages';
 import type { CriPods } from '../../../../src/api/cri/records';
@@ -84,7 +85,7 @@ const request = (image: string) =>
   }) as unknown as CreateContainerRequest;
 
 const restore = (image = archive) =>
-  restoreCriContainer(fakeDeps(), fakeCri(), request(image), (_req, img, from) => {
+  restoreCriContainer(fakeDeps(), fakeCri(), request(image), archiveSource(image), (_req, img, from) => {
     calls.push(`create ${img} from ${from.savedId.slice(0, 4)}`);
     return Promise.resolve(NEW);
   });
