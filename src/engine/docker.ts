@@ -16,7 +16,8 @@ import { translateCreate, type DockerTranslated, type TranslateOptions } from '.
 import { joinRequestOf } from '../translate/docker/join';
 import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/request/policy/cgroup-parent';
 import { parseStorageOpt } from '../translate/request/policy/storage-opts';
-import { planFromSavedState, wantsColdStart } from './saved-state-plan';
+import { planFromSavedState, savedNamedVolumes, wantsColdStart } from './saved-state-plan';
+import { podSpecOf, volumeUsers, type PodSpec, type PodVolumeMount } from '../pod/types';
 import { WARM_STATE_LABEL } from './warm-starts';
 import {
   checkNameFree,
@@ -32,26 +33,60 @@ import {
 export type Translate = (image: ImageRecord, id: string, opts: TranslateOptions) => DockerTranslated;
 
 /**
+ * The named volumes of the container of `spec` when every one of them may go on its disk now
+ * (an empty set when it has none): each a plain local one, mounted once in it, by no other
+ * container, the container not `--rm` nor `volumes=share`, and new or empty in the store (its
+ * keepOnDisk rule, which the volume step applies again). Undefined when one may not: its start
+ * depends on what the host holds.
+ */
+async function namedVolumesForDisk(
+  deps: EngineDeps,
+  spec: PodSpec,
+  placement: 'disk' | 'share' | undefined,
+): Promise<Set<string> | undefined> {
+  const named = (spec.containers[0]?.mounts ?? []).filter(
+    (m): m is PodVolumeMount => m.type === 'volume' && !m.anonymous,
+  );
+  if (named.length === 0) return new Set();
+  const store = deps.volumes?.store;
+  if (!store || spec.autoRemove || placement === 'share') return undefined;
+  const pods = deps.pods.list().map((r) => ({ id: r.id, spec: podSpecOf(r) }));
+  for (const m of named) {
+    if (!m.name || (m.driver && m.driver !== 'local') || (m.options && Object.keys(m.options).length)) return undefined;
+    if (named.filter((o) => o.name === m.name).length !== 1) return undefined;
+    if (volumeUsers(pods, m.name).length > 0 || !(await store.couldKeepOnDisk(m.name))) return undefined;
+  }
+  return new Set(named.map((m) => m.name));
+}
+
+/**
  * With warm starts wanted (./warm-starts.ts): make translation `t` of `request` (image
  * `imageId`) a start from its kind's state when there is one, marked by WARM_STATE_LABEL; else
  * have its run save one. A container with links depends on others at its start: always cold.
+ * Resolves true when the container's named volumes must go on its disk (its kind has some).
  */
 async function planWarmStart(
   deps: EngineDeps,
   request: CreateRequest,
   t: DockerTranslated,
   imageId: string,
-): Promise<void> {
+): Promise<boolean> {
   const warm = deps.warmStarts;
-  if (!warm?.wanted(request.config.Labels ?? undefined) || request.hostConfig.Links?.length) return;
-  const key = warm.keyOf(t.spec, imageId, t.anonymousVolumes);
-  if (!key) return;
+  if (!warm?.wanted(request.config.Labels ?? undefined) || request.hostConfig.Links?.length) return false;
+  const named = await namedVolumesForDisk(deps, t.spec, parseStorageOpt(request.hostConfig.StorageOpt).volumes);
+  if (!named) return false;
+  const key = warm.keyOf(t.spec, imageId, t.anonymousVolumes, named);
+  if (!key) return false;
   const state = await warm.stateFor(key);
-  if (!state) return warm.expectFirst(t.spec.id, key, imageId);
+  if (!state) {
+    warm.expectFirst(t.spec.id, key, imageId);
+    return named.size > 0;
+  }
   planFromSavedState(request, t, state, { id: imageId, ref: request.config.Image });
   const mark = { [WARM_STATE_LABEL]: key.slice(0, 12) };
   t.spec.labels = { ...t.spec.labels, ...mark };
   if (t.frontend) t.frontend.config.Labels = { ...t.frontend.config.Labels, ...mark };
+  return named.size > 0;
 }
 
 /** Plan the pod of a Docker create, parsed by the Docker front (see the module comment); `name` is the query's, if any. */
@@ -91,7 +126,9 @@ export async function planParsed(
   // The daemon's --storage-opt image=disk, for a container that did not choose.
   const ownImageOpt = Object.keys(request.hostConfig.StorageOpt ?? {}).some((k) => k.toLowerCase() === 'image');
   defaultImageOnDisk(deps, t.spec, ownImageOpt);
-  if (!saved) await planWarmStart(deps, request, t, image.id);
+  // Named volumes go on the disk of a container of a saved state that has some (they are on
+  // the saved disk), and of a warm start's kind that has some (the first run's are saved).
+  const namedToDisk = saved ? savedNamedVolumes(t.spec) : await planWarmStart(deps, request, t, image.id);
   return {
     spec: t.spec,
     frontend: t.frontend,
@@ -99,7 +136,7 @@ export async function planParsed(
     ...(name ? { name } : {}),
     volumesFrom: t.frontend.hostConfig.VolumesFrom ?? [],
     ...(t.frontend.hostConfig.VolumeDriver ? { anonymousVolumeDriver: t.frontend.hostConfig.VolumeDriver } : {}),
-    ...volumePlacementOf(t.frontend.hostConfig.StorageOpt),
+    ...(namedToDisk ? { volumePlacement: 'disk' as const } : volumePlacementOf(t.frontend.hostConfig.StorageOpt)),
     // dockerd 26 labels the anonymous volumes of Config.Volumes at every version; podvisor
     // from API 1.42, so that 1.41 stays as dockerd 20.10.
     ...(request.asDockerd26 ? { anonymousVolumeLabels: { [ANONYMOUS_VOLUME_LABEL]: '' } } : {}),

@@ -9,6 +9,7 @@
 import { InvalidArgumentError } from '../errors';
 import type { CreateRequest } from '../translate/docker/create-body';
 import type { Translated } from '../translate/translation';
+import type { PodMount, PodSpec } from '../pod/types';
 import { COLD_LABEL, type UnpackedState } from './checkpoint-images';
 
 /** The label (value `cold`) that starts a checkpoint image from its filesystem, as any image. */
@@ -24,6 +25,30 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/**
+ * The saved mount (a volume on the saved disk, known by its directory there: `volumes/<name>`)
+ * of named volume mount `m` of a request, when the saved container had that volume there, at
+ * that target, as read-only or not as `m`.
+ */
+function savedMountOf(m: PodMount, saved: readonly PodMount[]): PodMount | undefined {
+  if (m.type !== 'volume' || m.anonymous || !m.name) return undefined;
+  return saved.find(
+    (o) =>
+      o.type === 'volume' && o.diskDir === `volumes/${m.name}` && o.target === m.target && o.readOnly === m.readOnly,
+  );
+}
+
+/**
+ * Whether the volumes and binds a request mounts (`mounts`, translated) are the saved
+ * container's named volumes (savedMountOf; a warm start's kind has them: ./warm-starts.ts):
+ * no bind, no other volume.
+ */
+function namedVolumesAsSaved(mounts: readonly PodMount[], saved: readonly PodMount[]): boolean {
+  return mounts.every(
+    (m) => m.type === 'tmpfs' || (m.type === 'volume' && (m.anonymous || savedMountOf(m, saved) !== undefined)),
+  );
+}
+
 /** The first option of `request` a saved state cannot take, worded as the CLI's flag; undefined when none. */
 function refusedOption(request: CreateRequest, t: Translated, s: UnpackedState): string | undefined {
   const hc = request.hostConfig;
@@ -31,8 +56,9 @@ function refusedOption(request: CreateRequest, t: Translated, s: UnpackedState):
   const main = t.spec.containers[0];
   const saved = s.container;
   if (t.spec.joinPod || /^container:/.test(hc.NetworkMode ?? '')) return '--network container:';
-  if (hc.Binds?.length) return '-v (a bind or volume)';
-  if (hc.Mounts?.length) return '--mount';
+  const asSaved = namedVolumesAsSaved(main.mounts ?? [], saved.mounts);
+  if (hc.Binds?.length && !asSaved) return '-v (a bind or volume)';
+  if (hc.Mounts?.length && !asSaved) return '--mount';
   if (hc.VolumesFrom?.length) return '--volumes-from';
   if (hc.Tmpfs && Object.keys(hc.Tmpfs).length) return '--tmpfs';
   if (hc.Devices?.length) return '--device';
@@ -64,9 +90,27 @@ export function planFromSavedState(
       `image ${image.ref} starts from its saved state, whose processes go on as they were saved: ${refused} cannot apply to them (label ${COLD_START_LABEL}=cold starts the image's filesystem afresh instead)`,
     );
   const main = t.spec.containers[0];
-  main.mounts = s.container.mounts.map((m) => ({ ...m }));
+  // A named volume the request mounts as saved is on the saved disk (`volumes/<name>`): the
+  // volume step finds or makes it by name and keeps it on this container's disk
+  // (savedNamedVolumes), filling nothing. Any other saved volume is the disk's directory alone.
+  const named = (main.mounts ?? []).filter((m) => m.type === 'volume' && !m.anonymous && m.name);
+  main.mounts = s.container.mounts.map((o) => {
+    const m = named.find((n) => savedMountOf(n, [o]) !== undefined);
+    if (m?.type !== 'volume') return { ...o };
+    const { diskDir: _dir, ...volume } = m;
+    return { ...volume, source: '', noCopy: true };
+  });
   main.imageOnDisk = true;
   delete t.anonymousVolumes;
   t.spec.vm = { ...t.spec.vm, memoryMiB: s.container.vm.memoryMiB, cpus: s.container.vm.cpus };
   t.spec.savedState = { dir: s.dir, image: image.id };
+}
+
+/**
+ * Whether the container of `spec` (started from a saved state) has named volumes: they are on
+ * the saved disk, so they go on the container's disk (the volume step's `disk` placement), each
+ * new or empty, or the create fails (createWithVolumes).
+ */
+export function savedNamedVolumes(spec: PodSpec): boolean {
+  return (spec.containers[0]?.mounts ?? []).some((m) => m.type === 'volume' && !m.anonymous);
 }

@@ -6,7 +6,7 @@
  * `destroy` event each), so a refused request leaves no volume behind. Without a volume store,
  * a volume mount is refused and the image's VOLUME paths stay plain directories of the rootfs.
  */
-import { NotImplementedError } from '../errors';
+import { ConflictError, NotImplementedError } from '../errors';
 import { mainContainer, podSpecOf, volumeUsers, type PodRecord } from '../pod/types';
 import { copyUpVolumes } from '../storage/volumes-copy';
 import { resolveVolumes, type VolumeCreate } from '../translate/request/volumes';
@@ -14,6 +14,21 @@ import { logger } from '../util/log';
 import type { CreationPlan, EngineDeps } from './plan';
 
 const log = logger('engine');
+
+/**
+ * A container started from a saved state has its named volumes on the saved disk: each must
+ * have gone on its disk (new or empty, mounted by no other container). One that did not (it
+ * holds data, or another container mounts it, since the plan was made) is a conflict: nothing
+ * is made.
+ */
+function refuseSavedStateOffDisk(plan: CreationPlan): void {
+  if (!plan.spec.savedState) return;
+  for (const m of plan.spec.containers[0]?.mounts ?? [])
+    if (m.type === 'volume' && !m.anonymous && !m.diskDir)
+      throw new ConflictError(
+        `volume ${m.name} holds data or is mounted by another container: a container started from a saved state takes its named volumes new or empty`,
+      );
+}
 
 /** Run `create` for `plan` with its volumes made first and removed again if it fails (see the module comment). */
 export async function createWithVolumes(
@@ -49,6 +64,7 @@ export async function createWithVolumes(
   for (const name of resolved.asked) vs.events?.emit('volume', 'create', name, { driver: 'local' });
   let record: PodRecord;
   try {
+    refuseSavedStateOffDisk(plan);
     record = await create();
   } catch (e) {
     for (const name of resolved.created) {

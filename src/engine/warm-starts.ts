@@ -8,8 +8,14 @@
  * whole pod spec but what a fork gives each container anew (its ID, name, hostname, labels,
  * network and published ports, restart policy, --rm, log settings) and the random names of its
  * anonymous volumes. A field not named here is in the key, so a setting added later never lets
- * a container start from the state of another. A container whose start depends on the host at
- * its start has no kind and always starts cold: a bind or named volume, a device, links, a
+ * a container start from the state of another. A named volume that is new or empty at the
+ * create (none made yet, or one `docker volume create` or Compose made that nothing wrote),
+ * mounted by no other container, goes on the container's disk (as with `--storage-opt
+ * volumes=disk`) and is part of the kind by its name: every run of the kind finds it as the
+ * first run did, so a later run starts from the save with the volume as the first run's start
+ * left it, on its own disk. A container whose start depends on the host at its start has no
+ * kind and always starts cold: a bind, a named volume that holds data (or that another
+ * container mounts, or of a `--rm` container), a device, links, a
  * joined VM (--network/--pid/--ipc container:), a terminal, a CRI sandbox, a cgroup parent,
  * an image read over the layers share.
  *
@@ -135,9 +141,16 @@ export class WarmStarts {
 
   /**
    * The kind of pod `spec` of image `imageId`, with anonymous volumes at `anonymousVolumes`
-   * (see the module comment); undefined: it always starts cold.
+   * (see the module comment), and the named volumes `namedOnDisk`, each new or empty and going
+   * on the container's disk (namedVolumesForDisk: their name, target and options are its kind);
+   * undefined: it always starts cold.
    */
-  keyOf(spec: PodSpec, imageId: string, anonymousVolumes: readonly string[] = []): string | undefined {
+  keyOf(
+    spec: PodSpec,
+    imageId: string,
+    anonymousVolumes: readonly string[] = [],
+    namedOnDisk: ReadonlySet<string> = new Set(),
+  ): string | undefined {
     if (spec.containers.length !== 1 || spec.joinPod || spec.cni || spec.hostCgroupParent !== undefined)
       return undefined;
     if (spec.writableLayer || spec.savedState) return undefined;
@@ -150,6 +163,9 @@ export class WarmStarts {
       // An anonymous volume is named at the create: its target and options are its kind.
       else if (m.type === 'volume' && m.anonymous && !m.driver && !m.options)
         mounts.push({ type: m.type, target: m.target, readOnly: m.readOnly, noCopy: !!m.noCopy });
+      // A named volume that is new or empty, on the container's disk: as the first run found it.
+      else if (m.type === 'volume' && !m.anonymous && namedOnDisk.has(m.name) && !m.driver && !m.options)
+        mounts.push({ type: m.type, name: m.name, target: m.target, readOnly: m.readOnly, noCopy: !!m.noCopy });
       else return undefined;
     }
     const { id: _id, name: _name, diskName: _disk, imageRef: _ref, ...container } = c;

@@ -237,6 +237,18 @@ export class VolumeStore {
     return true;
   }
 
+  /**
+   * Whether volume `name` could go on a container's disk now, by keepOnDisk's rule, nothing
+   * changed: there is none (the create makes it new), or it is on no disk, has no driver options
+   * and its host directory is empty. A later keepOnDisk still decides.
+   */
+  async couldKeepOnDisk(name: string): Promise<boolean> {
+    if (!this.records.has(name)) return true;
+    const r = this.get(name);
+    if (r.onDiskOf || (r.driver && r.driver !== 'local') || (r.options && Object.keys(r.options).length)) return false;
+    return this.isEmpty(name);
+  }
+
   /** Whether the host directory of volume `name` holds nothing (it is read, nothing below it followed). */
   private async isEmpty(name: string): Promise<boolean> {
     try {

@@ -12,6 +12,9 @@
  * - two warm runs at once each start from the save, with disks of their own;
  * - docker-py's run of the same kind starts warm, and so does Compose v2's second `up` of a
  *   service (after a `down`);
+ * - a new named volume goes with the kind: a run with the volume made anew starts warm with
+ *   what the first start wrote in it, and leaves what it wrote in the volume when removed; a
+ *   run whose volume holds data starts cold;
  * - another env, a bind mount, or the label org.podvisor.warm-start=false start cold;
  * - `docker system df` shows the states as build cache, and `docker system prune` removes
  *   those no container started from;
@@ -261,6 +264,39 @@ test("docker-py's run of the same kind starts warm; Compose v2's second up start
     await composeV2(env, dir, 'warmv2', ['down', '-t', '1']);
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a new named volume goes with the kind: a run with it made anew starts warm, holding what the first start wrote there, and leaves its data in it; one that holds data starts cold', async () => {
+  const program =
+    'cat /proc/sys/kernel/random/uuid > /data/token; cp /data/token /token; echo started; exec sleep 100000';
+  const run = (name: string) =>
+    dockerOk(d, ['run', '-d', '--name', name, '-v', 'wdata:/data', BASE, 'sh', '-c', program]);
+  const before = states().length;
+  // Made by `docker volume create` (as Compose makes a project's volumes), empty.
+  dockerOk(d, ['volume', 'create', 'wdata']);
+  run('v1');
+  const first = await tokenOf('v1');
+  expect(warmLabel('v1')).toBe('');
+  await statesAtLeast(before + 1);
+  dockerOk(d, ['rm', '-f', 'v1']);
+  // The volume now holds the first run's data: a run of the kind starts cold, over it.
+  run('v2');
+  expect(warmLabel('v2')).toBe('');
+  expect(await tokenOf('v2')).not.toBe(first);
+  dockerOk(d, ['rm', '-f', 'v2']);
+  dockerOk(d, ['volume', 'rm', 'wdata']);
+  // Made anew (by the run, as after `compose down -v`): warm, the volume as the first start left it.
+  run('v3');
+  expect(warmLabel('v3')).not.toBe('');
+  expect(await tokenOf('v3')).toBe(first);
+  expect(dockerOk(d, ['exec', 'v3', 'cat', '/data/token']).trim()).toBe(first);
+  dockerOk(d, ['exec', 'v3', 'sh', '-c', 'echo mine > /data/mine']);
+  dockerOk(d, ['rm', '-f', 'v3'], 300000);
+  // What it wrote is the volume's once it is gone.
+  expect(dockerOk(d, ['run', '--rm', '-v', 'wdata:/data', BASE, 'cat', '/data/mine', '/data/token']).trim()).toBe(
+    `mine\n${first}`,
+  );
+  dockerOk(d, ['volume', 'rm', 'wdata']);
 });
 
 test('another env, a bind mount, or the opt-out label start cold', async () => {
