@@ -152,6 +152,25 @@ test('a container whose start depends on the host has no kind: it always starts 
   for (const change of cold) expect(w.keyOf(spec(change), IMAGE)).toBeUndefined();
 });
 
+test('a named volume going on the disk is of the kind by its name, target and mode; any other one has none', () => {
+  const w = warm();
+  const withPgdata = (name = 'pgdata', target = '/pg', readOnly = false) =>
+    spec((s) => s.containers[0].mounts!.push({ type: 'volume', name, source: '', target, readOnly, anonymous: false }));
+  const key = w.keyOf(withPgdata(), IMAGE, [], new Set(['pgdata']));
+  expect(key).toMatch(/^[0-9a-f]{64}$/);
+  expect(w.keyOf(withPgdata(), IMAGE, [], new Set(['pgdata']))).toBe(key);
+  const others = [
+    w.keyOf(spec(), IMAGE),
+    w.keyOf(withPgdata('other'), IMAGE, [], new Set(['other'])),
+    w.keyOf(withPgdata('pgdata', '/elsewhere'), IMAGE, [], new Set(['pgdata'])),
+    w.keyOf(withPgdata('pgdata', '/pg', true), IMAGE, [], new Set(['pgdata'])),
+  ];
+  expect(new Set([key, ...others]).size).toBe(others.length + 1);
+  // Not going on the disk (it holds data, another container mounts it): no kind.
+  expect(w.keyOf(withPgdata(), IMAGE, [], new Set())).toBeUndefined();
+  expect(w.keyOf(withPgdata(), IMAGE, [], new Set(['another']))).toBeUndefined();
+});
+
 test("the label asks for or refuses warm starts, else the daemon's option decides", () => {
   expect(warm(false).wanted(undefined)).toBe(false);
   expect(warm(true).wanted({})).toBe(true);
