@@ -27,7 +27,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { composeV2, composeV2Env, composeV2Plugin } from '../test/helpers/compose-v2';
@@ -189,6 +189,13 @@ async function main(): Promise<void> {
         `  podvisor, later up (warm)             ${median(warm).toFixed(0).padStart(7)} ms  (${(median(warm) / d).toFixed(2)}x dockerd's)\n` +
         `  dockerd + runc, up                    ${d.toFixed(0).padStart(7)} ms\n`,
     );
+    for (const key of whole()) {
+      const dir = path.join(states, key);
+      const image = (JSON.parse(fs.readFileSync(path.join(dir, 'image'), 'utf8')) as { id: string }).id;
+      const ref = dockerOut(pp.env, ['image', 'inspect', '-f', '{{index .RepoTags 0}}', image]).trim();
+      const bytes = Number(execFileSync('du', ['-sB1', dir], { encoding: 'utf8' }).split('\t')[0]);
+      process.stdout.write(`  the warm state of ${ref}: ${(bytes / 1048576).toFixed(1)} MiB on disk\n`);
+    }
   } finally {
     for (const s of sides) await composeV2(s.env, s.dir, PROJECT, ['down', '-v', '-t', '0']).catch(() => undefined);
     await stopBench({ dockerd, podvisor: pv, registries, base });
