@@ -11,7 +11,7 @@
  * - a daemon restart keeps the state; a daemon killed while it saves leaves none half made;
  * - two warm runs at once each start from the save, with disks of their own;
  * - docker-py's run of the same kind starts warm, and so does Compose v2's second `up` of a
- *   service (after a `down`);
+ *   service with a named volume (after a `down -v`: the volume made anew);
  * - a new named volume goes with the kind: a run with the volume made anew starts warm with
  *   what the first start wrote in it, and leaves what it wrote in the volume when removed; a
  *   run whose volume holds data starts cold;
@@ -230,7 +230,7 @@ test('two warm runs at once each start from the save, with disks of their own', 
   dockerOk(d, ['rm', '-f', 'w2', 'w3', 'w4']);
 });
 
-test("docker-py's run of the same kind starts warm; Compose v2's second up starts warm", async () => {
+test("docker-py's run of the same kind starts warm; Compose v2's second up (after down -v) starts warm, its named volume with it", async () => {
   const script = [
     'import docker, sys',
     'c = docker.from_env()',
@@ -244,11 +244,13 @@ test("docker-py's run of the same kind starts warm; Compose v2's second up start
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-warm-compose-'));
   const env = composeV2Env(d.env, composeV2Plugin());
-  // Another command than the runs above: a kind of its own, whose first is the first up's.
-  const program = PROGRAM.replace('started', 'app started');
+  // Another command than the runs above: a kind of its own, whose first is the first up's; its
+  // token also in the project's named volume (Compose mounts it with HostConfig.Mounts).
+  const program = PROGRAM.replace('started', 'app started').replace('> /token;', '> /token; cp /token /data/token;');
   fs.writeFileSync(
     path.join(dir, 'compose.yaml'),
-    `services:\n  app:\n    image: ${BASE}\n    command: ["sh", "-c", ${JSON.stringify(program)}]\n`,
+    `services:\n  app:\n    image: ${BASE}\n    command: ["sh", "-c", ${JSON.stringify(program)}]\n` +
+      `    volumes: [appdata:/data]\nvolumes:\n  appdata:\n`,
   );
   try {
     const before = states().length;
@@ -256,12 +258,14 @@ test("docker-py's run of the same kind starts warm; Compose v2's second up start
     const first = await tokenOf('warmv2-app-1');
     expect(warmLabel('warmv2-app-1')).toBe('');
     await statesAtLeast(before + 1);
-    expect((await composeV2(env, dir, 'warmv2', ['down', '-t', '1'])).code).toBe(0);
+    // `down -v`: the volume goes, and the next `up` makes it anew, empty: the kind's.
+    expect((await composeV2(env, dir, 'warmv2', ['down', '-v', '-t', '1'])).code).toBe(0);
     expect((await composeV2(env, dir, 'warmv2', ['up', '-d'])).code).toBe(0);
     expect(warmLabel('warmv2-app-1')).not.toBe('');
     expect(await tokenOf('warmv2-app-1')).toBe(first);
+    expect(dockerOk(d, ['exec', 'warmv2-app-1', 'cat', '/data/token']).trim()).toBe(first);
   } finally {
-    await composeV2(env, dir, 'warmv2', ['down', '-t', '1']);
+    await composeV2(env, dir, 'warmv2', ['down', '-v', '-t', '1']);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
