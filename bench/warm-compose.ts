@@ -11,7 +11,7 @@
  * counts the database's connections and increments a counter in Redis; it starts once db is
  * healthy, and publishes its port on 127.0.0.1. A round is `up -d` to the app's first answer
  * with both figures (curl every 100 ms; the baseline's in its network namespace), then
- * `down -v -t 0`, untimed:
+ * `down -v -t 0`, timed apart:
  *   podvisor, first up     the project's first `up`: every service the first of its kind
  *                          (cold, each saved once ready: db once healthy, the others once
  *                          they listen)
@@ -126,9 +126,12 @@ async function upToAnswer(side: Side): Promise<number> {
   return ms;
 }
 
-async function down(side: Side): Promise<void> {
+/** `down -v -t 0`; its milliseconds. */
+async function down(side: Side): Promise<number> {
+  const t0 = Date.now();
   const r = await composeV2(side.env, side.dir, PROJECT, ['down', '-v', '-t', '0'], 600000);
   if (r.code !== 0) throw new Error(`compose down: ${r.err}`);
+  return Date.now() - t0;
 }
 
 async function main(): Promise<void> {
@@ -163,6 +166,7 @@ async function main(): Promise<void> {
     await down(pp);
     const warm: number[] = [];
     const cold: number[] = [];
+    const downs: Record<'podvisor' | 'dockerd', number[]> = { podvisor: [], dockerd: [] };
     for (let r = 0; r < RUNS; r++) {
       warm.push(await upToAnswer(pp));
       const labels = dockerOut(pp.env, [
@@ -172,9 +176,9 @@ async function main(): Promise<void> {
         '--format',
         '{{.Names}} {{.Label "org.podvisor.warm-start.state"}}',
       ]);
-      await down(pp);
+      downs.podvisor.push(await down(pp));
       cold.push(await upToAnswer(dd));
-      await down(dd);
+      downs.dockerd.push(await down(dd));
       process.stdout.write(
         `round ${r + 1}/${RUNS}: podvisor ${warm[r]} ms (warm: ${labels.trim().split('\n').join(', ')}), dockerd ${cold[r]} ms\n`,
       );
@@ -187,7 +191,8 @@ async function main(): Promise<void> {
         .join(' ')}:\n` +
         `  podvisor, first up (cold, saved)      ${first.toFixed(0).padStart(7)} ms  (${(first / d).toFixed(2)}x dockerd's)\n` +
         `  podvisor, later up (warm)             ${median(warm).toFixed(0).padStart(7)} ms  (${(median(warm) / d).toFixed(2)}x dockerd's)\n` +
-        `  dockerd + runc, up                    ${d.toFixed(0).padStart(7)} ms\n`,
+        `  dockerd + runc, up                    ${d.toFixed(0).padStart(7)} ms\n` +
+        `  down -v (timed apart from the up): podvisor ${median(downs.podvisor).toFixed(0)} ms (pgdata moved off the db's disk first), dockerd ${median(downs.dockerd).toFixed(0)} ms\n`,
     );
     for (const key of whole()) {
       const dir = path.join(states, key);

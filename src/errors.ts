@@ -45,3 +45,10 @@ export class ResourceExhaustedError extends PodvisorError {}
  * can act on (what failed, and the last lines of the VM console where there are any).
  */
 export class UnavailableError extends PodvisorError {}
+
+/**
+ * A fault reported as a plain error: 500 whoever is at fault, in its own words, as dockerd
+ * answers its Go errors of no errdefs kind (a Binds entry or a link it cannot read). Thrown
+ * where the request's own wording decides it, so that every front answers as dockerd does.
+ */
+export class PlainError extends PodvisorError {}

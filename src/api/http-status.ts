@@ -23,6 +23,7 @@ import {
   ResourceExhaustedError,
   UnauthorizedError,
   UnavailableError,
+  PlainError,
 } from '../errors';
 
 /** A request body over its limit (HTTP 413: a failure of the transport, not of a service). */
@@ -49,6 +50,7 @@ export const HTTP_STATUS_OF: ReadonlyArray<readonly [ErrorClass, number]> = [
   [NotImplementedError, 501],
   [ResourceExhaustedError, 429],
   [UnavailableError, 500],
+  [PlainError, 500],
   [PayloadTooLargeError, 413],
   [RequestTimeoutError, 408],
 ];

@@ -5,10 +5,9 @@
  * the host half of the mount is made).
  */
 import * as path from 'node:path';
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError, PlainError } from '../../errors';
 import type { PodMount } from '../../pod/types';
 import type { DockerHostConfig } from './docker-types';
-import { DockerPlainError } from './plain-error';
 import { mountTarget, sortParentsFirst } from '../request/policy/mount-order';
 
 /** Bind modes dockerd accepts (SELinux labels and propagation are taken and have no effect in the VM). */
@@ -65,7 +64,7 @@ function parseBind(spec: string): PodMount {
   try {
     return readBind(spec);
   } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new DockerPlainError(err.message);
+    if (err instanceof InvalidArgumentError) throw new PlainError(err.message);
     throw err;
   }
 }

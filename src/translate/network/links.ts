@@ -3,9 +3,8 @@
  * them (`name:alias`, `name`, or dockerd's stored `/name:/me/alias`), read into the typed links
  * of src/net/legacy-links.ts, and written back as dockerd's inspect shows them.
  */
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError, PlainError } from '../../errors';
 import type { LegacyLink } from '../../net/legacy-links';
-import { DockerPlainError } from '../docker/plain-error';
 
 /**
  * Parse HostConfig.Links or EndpointSettings.Links: `name:alias`, `name`, or dockerd's own
@@ -15,9 +14,9 @@ import { DockerPlainError } from '../docker/plain-error';
  */
 export function parseLinks(links: readonly string[] | null | undefined): LegacyLink[] {
   return (links ?? []).map((l) => {
-    if (l === '') throw new DockerPlainError('empty string specified for links');
+    if (l === '') throw new PlainError('empty string specified for links');
     const parts = l.split(':');
-    if (parts.length > 2) throw new DockerPlainError(`bad format for links: ${l}`);
+    if (parts.length > 2) throw new PlainError(`bad format for links: ${l}`);
     if (!parts[0] || parts[1] === '') throw new InvalidArgumentError(`invalid link format: ${l}`);
     const name = parts[0].replace(/^\//, '');
     const alias = parts.length === 2 ? (parts[1].split('/').pop() ?? '') : name;

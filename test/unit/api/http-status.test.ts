@@ -21,6 +21,7 @@ const EXPECTED: Record<string, number> = {
   NotImplementedError: 501,
   ResourceExhaustedError: 429,
   UnavailableError: 500,
+  PlainError: 500,
 };
 
 /** Every class src/errors.ts exports that is a PodvisorError (the abstract base left out). */

@@ -1,7 +1,7 @@
 import { linkEnv, linkHostsLine } from '../../../src/net/legacy-links';
 import { endpointLinks, inspectLinks, parseLinks } from '../../../src/translate/network/links';
 import { resolveScoped } from '../../../src/net/resolve';
-import { DockerPlainError } from '../../../src/translate/docker/plain-error';
+import { PlainError } from '../../../src/errors';
 import type { NetworkRecord } from '../../../src/net/types';
 
 // The expected values are dockerd 20.10's, measured with the stock CLI on a private dockerd:
@@ -82,7 +82,7 @@ test('parse and show links as dockerd does', () => {
     ['', 'empty string specified for links'],
   ]) {
     expect(() => parseLinks([bad])).toThrow(message);
-    expect(() => parseLinks([bad])).toThrow(DockerPlainError);
+    expect(() => parseLinks([bad])).toThrow(PlainError);
   }
 });
 

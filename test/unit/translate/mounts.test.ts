@@ -1,7 +1,7 @@
 /** HostConfig.Binds / Mounts / Tmpfs parsing (src/translate/docker/mounts.ts) against dockerd's rules and messages. */
 import { parseMounts, mountPoints } from '../../../src/translate/docker/mounts';
 import { withShmSize } from '../../../src/translate/request/policy/shm';
-import { DockerPlainError } from '../../../src/translate/docker/plain-error';
+import { PlainError } from '../../../src/errors';
 
 const hc = (o: Record<string, unknown>) =>
   ({ Binds: null, Mounts: undefined, Tmpfs: undefined, VolumesFrom: null, ...o }) as Parameters<typeof parseMounts>[0];
@@ -19,8 +19,8 @@ test("binds: dockerd's messages for bad specs, as its plain errors (500)", () =>
     "invalid volume specification: '/a:rel': invalid mount config for type \"bind\": invalid mount path: 'rel' mount path must be absolute",
   );
   expect(() => parseMounts(hc({ Binds: ['/a:/b:bogus'] }))).toThrow('invalid mode: bogus');
-  expect(() => parseMounts(hc({ Binds: ['/a:/b:ro,rw'] }))).toThrow(DockerPlainError);
-  expect(() => parseMounts(hc({ Binds: ['a:b:c:d'] }))).toThrow(DockerPlainError);
+  expect(() => parseMounts(hc({ Binds: ['/a:/b:ro,rw'] }))).toThrow(PlainError);
+  expect(() => parseMounts(hc({ Binds: ['a:b:c:d'] }))).toThrow(PlainError);
   expect(() => parseMounts(hc({ Binds: ['/a:/b:c:d'] }))).toThrow("invalid volume specification: '/a:/b:c:d'");
   expect(() => parseMounts(hc({ Binds: ['/a:/b:nocopy'] }))).toThrow('invalid mode: nocopy');
 });
