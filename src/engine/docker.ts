@@ -6,6 +6,7 @@
  * container that must exist now, the links, a taken name, then the translation. The checks
  * after the body's are shared with the neutral entry (./request.ts).
  */
+import * as path from 'node:path';
 import { ANONYMOUS_VOLUME_LABEL } from '../storage/volumes';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 import type { ImageRecord } from '../storage/types';
@@ -34,15 +35,18 @@ export type Translate = (image: ImageRecord, id: string, opts: TranslateOptions)
 
 /**
  * The named volumes of the container of `spec` when every one of them may go on its disk now
- * (an empty set when it has none): each a plain local one, mounted once in it, by no other
- * container, the container not `--rm` nor `volumes=share`, and new or empty in the store (its
- * keepOnDisk rule, which the volume step applies again). Undefined when one may not: its start
- * depends on what the host holds.
+ * (an empty set when it has none): each over one of its image's own VOLUME paths (`imageVolumes`:
+ * the program's data, as a database's image declares it, not a directory that containers share,
+ * such as a socket's, which must stay on the share where a later container sees it live), a
+ * plain local one, mounted once in it, by no other container, the container not `--rm` nor
+ * `volumes=share`, and new or empty in the store (its keepOnDisk rule, which the volume step
+ * applies again). Undefined when one may not: its start depends on what the host holds.
  */
 async function namedVolumesForDisk(
   deps: EngineDeps,
   spec: PodSpec,
   placement: 'disk' | 'share' | undefined,
+  imageVolumes: ReadonlySet<string>,
 ): Promise<Set<string> | undefined> {
   const named = (spec.containers[0]?.mounts ?? []).filter(
     (m): m is PodVolumeMount => m.type === 'volume' && !m.anonymous,
@@ -52,6 +56,7 @@ async function namedVolumesForDisk(
   if (!store || spec.autoRemove || placement === 'share') return undefined;
   const pods = deps.pods.list().map((r) => ({ id: r.id, spec: podSpecOf(r) }));
   for (const m of named) {
+    if (!imageVolumes.has(volumePath(m.target))) return undefined;
     if (!m.name || (m.driver && m.driver !== 'local') || (m.options && Object.keys(m.options).length)) return undefined;
     if (named.filter((o) => o.name === m.name).length !== 1) return undefined;
     if (volumeUsers(pods, m.name).length > 0 || !(await store.couldKeepOnDisk(m.name))) return undefined;
@@ -59,9 +64,19 @@ async function namedVolumesForDisk(
   return new Set(named.map((m) => m.name));
 }
 
+/** A VOLUME path or mount target in one form (normalised, no trailing slash). */
+function volumePath(p: string): string {
+  return path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+}
+
+/** The paths image `image` declares as VOLUMEs. */
+function imageVolumePaths(image: ImageRecord): Set<string> {
+  return new Set(Object.keys(image.config.config?.Volumes ?? {}).map(volumePath));
+}
+
 /**
  * With warm starts wanted (./warm-starts.ts): make translation `t` of `request` (image
- * `imageId`) a start from its kind's state when there is one, marked by WARM_STATE_LABEL; else
+ * `image`) a start from its kind's state when there is one, marked by WARM_STATE_LABEL; else
  * have its run save one. A container with links depends on others at its start: always cold.
  * Resolves true when the container's named volumes must go on its disk (its kind has some).
  */
@@ -69,11 +84,13 @@ async function planWarmStart(
   deps: EngineDeps,
   request: CreateRequest,
   t: DockerTranslated,
-  imageId: string,
+  image: ImageRecord,
 ): Promise<boolean> {
   const warm = deps.warmStarts;
   if (!warm?.wanted(request.config.Labels ?? undefined) || request.hostConfig.Links?.length) return false;
-  const named = await namedVolumesForDisk(deps, t.spec, parseStorageOpt(request.hostConfig.StorageOpt).volumes);
+  const imageId = image.id;
+  const placement = parseStorageOpt(request.hostConfig.StorageOpt).volumes;
+  const named = await namedVolumesForDisk(deps, t.spec, placement, imageVolumePaths(image));
   if (!named) return false;
   const key = warm.keyOf(t.spec, imageId, t.anonymousVolumes, named);
   if (!key) return false;
@@ -128,7 +145,7 @@ export async function planParsed(
   defaultImageOnDisk(deps, t.spec, ownImageOpt);
   // Named volumes go on the disk of a container of a saved state that has some (they are on
   // the saved disk), and of a warm start's kind that has some (the first run's are saved).
-  const namedToDisk = saved ? savedNamedVolumes(t.spec) : await planWarmStart(deps, request, t, image.id);
+  const namedToDisk = saved ? savedNamedVolumes(t.spec) : await planWarmStart(deps, request, t, image);
   return {
     spec: t.spec,
     frontend: t.frontend,

@@ -12,9 +12,10 @@
  * - two warm runs at once each start from the save, with disks of their own;
  * - docker-py's run of the same kind starts warm, and so does Compose v2's second `up` of a
  *   service with a named volume (after a `down -v`: the volume made anew);
- * - a new named volume goes with the kind: a run with the volume made anew starts warm with
- *   what the first start wrote in it, and leaves what it wrote in the volume when removed; a
- *   run whose volume holds data starts cold;
+ * - a new named volume over one of the image's VOLUME paths goes with the kind: a run with the
+ *   volume made anew starts warm with what the first start wrote in it, and leaves what it
+ *   wrote in the volume when removed; a run whose volume holds data starts cold; one over
+ *   another path stays on the share, live for a later container that mounts it;
  * - another env, a bind mount, or the label org.podvisor.warm-start=false start cold;
  * - `docker system df` shows the states as build cache, and `docker system prune` removes
  *   those no container started from;
@@ -39,9 +40,16 @@ const STATE_LABEL = 'org.podvisor.warm-start.state';
 
 let d: TestDaemon;
 
+/** busybox with `VOLUME /data`: its program's data, as a database's image declares it. */
+const WITH_VOLUME = `warm-volume-${process.pid}:1`;
+
 beforeAll(async () => {
   d = await startDaemon({ args: ['--warm-starts'] });
   dockerOk(d, ['pull', '-q', BASE], 300000);
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-warm-volume-'));
+  fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${BASE}\nVOLUME /data\n`);
+  dockerOk(d, ['build', '-q', '-t', WITH_VOLUME, ctx], 300000);
+  fs.rmSync(ctx, { recursive: true, force: true });
 });
 
 afterAll(async () => {
@@ -249,7 +257,7 @@ test("docker-py's run of the same kind starts warm; Compose v2's second up (afte
   const program = PROGRAM.replace('started', 'app started').replace('> /token;', '> /token; cp /token /data/token;');
   fs.writeFileSync(
     path.join(dir, 'compose.yaml'),
-    `services:\n  app:\n    image: ${BASE}\n    command: ["sh", "-c", ${JSON.stringify(program)}]\n` +
+    `services:\n  app:\n    image: ${WITH_VOLUME}\n    command: ["sh", "-c", ${JSON.stringify(program)}]\n` +
       `    volumes: [appdata:/data]\nvolumes:\n  appdata:\n`,
   );
   try {
@@ -270,11 +278,11 @@ test("docker-py's run of the same kind starts warm; Compose v2's second up (afte
   }
 });
 
-test('a new named volume goes with the kind: a run with it made anew starts warm, holding what the first start wrote there, and leaves its data in it; one that holds data starts cold', async () => {
+test("a new named volume over the image's VOLUME goes with the kind: a run with it made anew starts warm, holding what the first start wrote there, and leaves its data in it; one that holds data starts cold; one elsewhere stays shared", async () => {
   const program =
     'cat /proc/sys/kernel/random/uuid > /data/token; cp /data/token /token; echo started; exec sleep 100000';
   const run = (name: string) =>
-    dockerOk(d, ['run', '-d', '--name', name, '-v', 'wdata:/data', BASE, 'sh', '-c', program]);
+    dockerOk(d, ['run', '-d', '--name', name, '-v', 'wdata:/data', WITH_VOLUME, 'sh', '-c', program]);
   const before = states().length;
   // Made by `docker volume create` (as Compose makes a project's volumes), empty.
   dockerOk(d, ['volume', 'create', 'wdata']);
@@ -301,6 +309,20 @@ test('a new named volume goes with the kind: a run with it made anew starts warm
     `mine\n${first}`,
   );
   dockerOk(d, ['volume', 'rm', 'wdata']);
+  // A named volume over a path the image does not declare (a socket's directory that
+  // containers share) stays on the share, live for a later container: its run is cold.
+  const share = 'while true; do date > /run/x/now; sleep 1; done';
+  dockerOk(d, ['run', '-d', '--name', 's1', '-v', 'wshared:/run/x', WITH_VOLUME, 'sh', '-c', share]);
+  expect(warmLabel('s1')).toBe('');
+  dockerOk(d, ['run', '-d', '--name', 's2', '-v', 'wshared:/run/x', BASE, 'sleep', '100000']);
+  let seen = '';
+  for (let i = 0; i < 60 && !seen; i++) {
+    seen = dockerSync(d, ['exec', 's2', 'cat', '/run/x/now']).out.trim();
+    if (!seen) await new Promise((r) => setTimeout(r, 500));
+  }
+  expect(seen).not.toBe('');
+  dockerOk(d, ['rm', '-f', 's1', 's2']);
+  dockerOk(d, ['volume', 'rm', 'wshared']);
 });
 
 test('another env, a bind mount, or the opt-out label start cold', async () => {
