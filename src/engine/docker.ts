@@ -17,6 +17,7 @@ import { translateCreate, type DockerTranslated, type TranslateOptions } from '.
 import { joinRequestOf } from '../translate/docker/join';
 import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/request/policy/cgroup-parent';
 import { parseStorageOpt } from '../translate/request/policy/storage-opts';
+import { namedMayGoOnDisk } from '../translate/request/volumes';
 import { planFromSavedState, savedNamedVolumes, wantsColdStart } from './saved-state-plan';
 import { podSpecOf, volumeUsers, type PodSpec, type PodVolumeMount } from '../pod/types';
 import { WARM_STATE_LABEL } from './warm-starts';
@@ -48,18 +49,18 @@ async function namedVolumesForDisk(
   placement: 'disk' | 'share' | undefined,
   imageVolumes: ReadonlySet<string>,
 ): Promise<Set<string> | undefined> {
-  const named = (spec.containers[0]?.mounts ?? []).filter(
-    (m): m is PodVolumeMount => m.type === 'volume' && !m.anonymous,
-  );
+  const mounts = spec.containers[0]?.mounts ?? [];
+  const named = mounts.filter((m): m is PodVolumeMount => m.type === 'volume' && !m.anonymous);
   if (named.length === 0) return new Set();
   const store = deps.volumes?.store;
-  if (!store || spec.autoRemove || placement === 'share') return undefined;
+  if (!store || placement === 'share') return undefined;
   const pods = deps.pods.list().map((r) => ({ id: r.id, spec: podSpecOf(r) }));
+  const usersOf = (name: string) => volumeUsers(pods, name);
   for (const m of named) {
     if (!imageVolumes.has(volumePath(m.target))) return undefined;
-    if (!m.name || (m.driver && m.driver !== 'local') || (m.options && Object.keys(m.options).length)) return undefined;
-    if (named.filter((o) => o.name === m.name).length !== 1) return undefined;
-    if (volumeUsers(pods, m.name).length > 0 || !(await store.couldKeepOnDisk(m.name))) return undefined;
+    // The volume step's own rule (it applies it again), then the store's.
+    if (!namedMayGoOnDisk(m, mounts, spec.autoRemove === true, { usersOf })) return undefined;
+    if (!(await store.couldKeepOnDisk(m.name))) return undefined;
   }
   return new Set(named.map((m) => m.name));
 }

@@ -89,10 +89,7 @@ export interface CheckpointOptions {
    * image disk is linked into it as `image-N.ext4`, beside the copy of its layer `joined-N.disk`.
    */
   criSandbox?: boolean;
-  /**
-   * A checkpoint its caller packs and removes at once (a checkpoint image's, when no name keeps
-   * it): no fork template is made for it, whose QEMU would load the whole state only to be killed.
-   */
+  /** A checkpoint its caller packs and removes at once (a checkpoint image's): no fork template. */
   transient?: boolean;
 }
 

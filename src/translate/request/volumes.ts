@@ -66,11 +66,11 @@ export interface ResolvedVolumes {
  * mounted by no other container (they share it over the volume share: Compose's shared socket
  * volume). The store checks the rest: a volume on no disk yet, whose host directory is empty.
  */
-function namedMayGoOnDisk(
+export function namedMayGoOnDisk(
   m: PodVolumeMount,
   mounts: readonly PodMount[],
   autoRemove: boolean,
-  deps: VolumeResolveDeps,
+  deps: Pick<VolumeResolveDeps, 'usersOf'>,
 ): boolean {
   if (m.anonymous || !m.name || !deps.usersOf || autoRemove) return false;
   if ((m.driver && m.driver !== 'local') || (m.options && Object.keys(m.options).length)) return false;
