@@ -12,43 +12,20 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
-import {
-  CRI_CHECKPOINT_FORMAT,
-  writeCriCheckpointArchive,
-  type CriCheckpointManifest,
-} from '../../../../src/api/cri/checkpoint-archive';
+import { writeCriCheckpointArchive, type CriCheckpointManifest } from '../../../../src/api/cri/checkpoint-archive';
 import {
   DEFAULT_CRI_ARCHIVE_LIMITS,
   unpackCriCheckpointArchive,
 } from '../../../../src/api/cri/checkpoint-archive-read';
 import { InvalidArgumentError } from '../../../../src/errors';
+import { counterManifest, sparse } from './archive-fixture';
 
 let dir: string;
 let ckpt: string;
 let into: string;
 
 const DISK_ID = 'a'.repeat(64);
-const base: Omit<CriCheckpointManifest, 'files'> = {
-  format: CRI_CHECKPOINT_FORMAT,
-  created: '2026-11-29T15:00:00.000Z',
-  container: {
-    id: DISK_ID,
-    metadata: { name: 'count', attempt: 0 },
-    image: 'busybox',
-    labels: {},
-    annotations: {},
-    diskName: DISK_ID,
-  },
-  sandbox: { id: 'b'.repeat(64), metadata: { name: 'counter', uid: 'u', namespace: 'default', attempt: 0 } },
-};
-
-/** A sparse file of `size` bytes with `data` at each offset. */
-function sparse(file: string, size: number, data: Array<[number, Buffer]>): void {
-  const fd = fs.openSync(file, 'w');
-  fs.ftruncateSync(fd, size);
-  for (const [at, b] of data) fs.writeSync(fd, b, 0, b.length, at);
-  fs.closeSync(fd);
-}
+const base = counterManifest(DISK_ID, '2026-11-29T15:00:00.000Z');
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-cri-archive-'));

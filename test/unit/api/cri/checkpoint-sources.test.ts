@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { CRI_CHECKPOINT_FORMAT, writeCriCheckpointArchive } from '../../../../src/api/cri/checkpoint-archive';
+import { writeCriCheckpointArchive } from '../../../../src/api/cri/checkpoint-archive';
+import { counterManifest, sparse } from './archive-fixture';
 import {
   CHECKPOINT_IMAGE_ANNOTATION,
   checkpointImageSource,
@@ -34,30 +35,11 @@ beforeEach(async () => {
   fs.writeFileSync(path.join(ckpt, 'vm.state'), crypto.randomBytes(2 * 1024 * 1024 + 5));
   fs.writeFileSync(path.join(ckpt, 'vm.json'), '{"vm":1}');
   fs.writeFileSync(path.join(ckpt, 'pod.json'), '{"pod":1}');
-  for (const [f, size] of [
-    ['joined-0.disk', 8 * 1024 * 1024],
-    ['image-0.ext4', 4 * 1024 * 1024],
-  ] as const) {
-    const fd = fs.openSync(path.join(ckpt, f), 'w');
-    fs.ftruncateSync(fd, size);
-    fs.writeSync(fd, crypto.randomBytes(5000), 0, 5000, 4096);
-    fs.closeSync(fd);
-  }
+  sparse(path.join(ckpt, 'joined-0.disk'), 8 * 1024 * 1024, [[4096, crypto.randomBytes(5000)]]);
+  sparse(path.join(ckpt, 'image-0.ext4'), 4 * 1024 * 1024, [[4096, crypto.randomBytes(5000)]]);
   await writeCriCheckpointArchive(
     ckpt,
-    {
-      format: CRI_CHECKPOINT_FORMAT,
-      created: '2026-11-29T22:00:00.000Z',
-      container: {
-        id: DISK_ID,
-        metadata: { name: 'count', attempt: 0 },
-        image: 'busybox',
-        labels: {},
-        annotations: {},
-        diskName: DISK_ID,
-      },
-      sandbox: { id: 'b'.repeat(64), metadata: { name: 'counter', uid: 'u', namespace: 'default', attempt: 0 } },
-    },
+    counterManifest(DISK_ID, '2026-11-29T22:00:00.000Z'),
     path.join(dir, 'archive.tar'),
   );
 });
