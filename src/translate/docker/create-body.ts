@@ -15,10 +15,8 @@ import { checkCapabilities } from './security';
 import { refuseUnhonoured } from './unhonoured';
 import { parseCgroupParent } from '../request/policy/cgroup-parent';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
-import { checkCpusets } from '../cpusets';
-
-/** Smallest memory limit dockerd accepts. */
-const MIN_MEMORY = 6 * 1024 * 1024;
+import { checkResources } from '../request/policy/resource-checks';
+import { amountsOf } from './resources';
 
 /** NetworkingConfig.EndpointsConfig as a create body sends it: each network's endpoint settings. */
 export type EndpointsConfig = Record<
@@ -91,43 +89,15 @@ export function parseRestartPolicy(
   }
 }
 
-/** Resource checks shared by create and update (dockerd's messages), `hostCpus` for the CPU range. */
+/**
+ * The resource checks of a create's or an update's HostConfig (the neutral request's, in
+ * dockerd's order and words: ../request/policy/resource-checks.ts), `hostCpus` for the CPU range.
+ */
 export function validateResources(hc: Partial<DockerHostConfig>, hostCpus: number): void {
-  const memory = hc.Memory ?? 0;
-  const swap = hc.MemorySwap ?? 0;
-  if (memory !== 0 && memory < MIN_MEMORY) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
-  if (swap > 0 && memory === 0)
-    throw new InvalidArgumentError('You should always set the Memory limit when using Memoryswap limit, see usage');
-  if (memory > 0 && swap > 0 && swap < memory)
-    throw new InvalidArgumentError('Minimum memoryswap limit should be larger than memory limit, see usage');
-  const reservation = hc.MemoryReservation ?? 0;
-  if (memory > 0 && reservation > 0 && memory < reservation) {
-    throw new InvalidArgumentError('Minimum memory limit can not be less than memory reservation limit, see usage');
-  }
-  const nano = hc.NanoCpus ?? 0;
-  if (nano !== 0 && (nano < 1e7 || nano > hostCpus * 1e9)) {
-    throw new InvalidArgumentError(
-      `Range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available`,
-    );
-  }
-  if (nano > 0 && (hc.CpuQuota ?? 0) > 0)
-    throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
-  if (nano > 0 && (hc.CpuPeriod ?? 0) > 0)
-    throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Period cannot both be set');
-  const period = hc.CpuPeriod ?? 0;
-  if (period !== 0 && (period < 1000 || period > 1000000)) {
-    throw new InvalidArgumentError(
-      'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)',
-    );
-  }
-  const quota = hc.CpuQuota ?? 0;
-  if (quota > 0 && quota < 1000) throw new InvalidArgumentError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
-  checkCpusets(hc.CpusetCpus ?? '', hc.CpusetMems ?? '', hostCpus);
-  const adj = hc.OomScoreAdj ?? 0;
-  if (adj < -1000 || adj > 1000)
-    throw new InvalidArgumentError(`Invalid value ${adj}, range for oom score adj is [-1000, 1000]`);
-  if ((hc.ShmSize ?? 0) < 0) throw new InvalidArgumentError('SHM size can not be less than 0');
-  if ((hc.CpuCount ?? 0) < 0) throw new InvalidArgumentError('invalid CPU count: must not be negative');
+  checkResources(
+    { ...amountsOf(hc), memorySwap: hc.MemorySwap, oomScoreAdj: hc.OomScoreAdj, shmBytes: hc.ShmSize },
+    hostCpus,
+  );
 }
 
 /**

@@ -11,12 +11,9 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import { capabilityName, isCapability } from '../../util/capabilities';
 import { parseCgroupParent } from './policy/cgroup-parent';
-import type { ContainerRequest, MountRequest, ResourcesRequest } from './container-request';
-import { checkCpusets } from '../cpusets';
+import type { ContainerRequest, MountRequest } from './container-request';
+import { checkResources } from './policy/resource-checks';
 import { mountTarget } from './policy/mount-order';
-
-/** Smallest memory limit dockerd accepts. */
-const MIN_MEMORY = 6 * 1024 * 1024;
 
 /** Check `req` (see the module comment); throws InvalidArgumentError. */
 export function checkContainerRequest(req: ContainerRequest, hostCpus: number): void {
@@ -27,26 +24,11 @@ export function checkContainerRequest(req: ContainerRequest, hostCpus: number): 
     );
   for (const e of req.env ?? [])
     if (e === '' || e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
-  checkResources(req.resources ?? {}, hostCpus);
+  checkResources({ ...req.resources, oomScoreAdj: req.security?.oomScoreAdj }, hostCpus);
   for (const c of req.security?.capabilities ?? [])
     if (!isCapability(capabilityName(c))) throw new InvalidArgumentError(`unknown capability: ${JSON.stringify(c)}`);
   parseCgroupParent(req.cgroupParent ?? '');
   checkMounts(req.mounts ?? []);
-}
-
-/** dockerd's resource checks, on the request's resources (its words). */
-function checkResources(r: ResourcesRequest, hostCpus: number): void {
-  const memory = r.memoryBytes ?? 0;
-  if (memory !== 0 && memory < MIN_MEMORY) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
-  const period = r.cpuPeriod ?? 0;
-  if (period !== 0 && (period < 1000 || period > 1000000))
-    throw new InvalidArgumentError(
-      'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)',
-    );
-  const quota = r.cpuQuota ?? 0;
-  if (quota > 0 && quota < 1000) throw new InvalidArgumentError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
-  checkCpusets(r.cpuset ?? '', '', hostCpus);
-  if ((r.shmBytes ?? 0) < 0) throw new InvalidArgumentError('SHM size can not be less than 0');
 }
 
 /** Both paths of every mount absolute (a volume's and a tmpfs's one), and no mount point twice. */

@@ -513,6 +513,22 @@ describe("a neutral request gets the Docker body's checks, in dockerd's words wh
       { resources: { cpuQuota: 5000, cpuPeriod: 10 } },
       'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)',
     ],
+    [
+      "both CPUs and a CPU quota (the Docker body's check, one rule for every front)",
+      { resources: { nanoCpus: 1e9, cpuQuota: 50000 } },
+      'Conflicting options: Nano CPUs and CPU Quota cannot both be set',
+    ],
+    [
+      'a reservation above the memory limit',
+      { resources: { memoryBytes: 8 * 1024 * 1024, memoryReservation: 16 * 1024 * 1024 } },
+      'Minimum memory limit can not be less than memory reservation limit, see usage',
+    ],
+    [
+      'an OOM score out of range',
+      { security: { oomScoreAdj: 1001 } },
+      'Invalid value 1001, range for oom score adj is [-1000, 1000]',
+    ],
+    ['memory nodes not on the host', { resources: { cpusetMems: '7' } }, 'Requested memory nodes are not available'],
     ['an unknown capability', { security: { capabilities: ['CAP_FLY'] } }, 'unknown capability: "CAP_FLY"'],
     [
       'a relative working dir',
