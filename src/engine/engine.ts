@@ -1,7 +1,7 @@
 /**
  * PodEngine, the creation service (./service.ts) over the pod layer: each entry point makes a
- * plan (./docker.ts, ./request.ts for a neutral request, ./native.ts, ./build-step.ts), and
- * one sequence carries it out:
+ * plan (./door.ts for every front's neutral request, ./native.ts, ./build-step.ts), and one
+ * sequence carries it out:
  *
  *   volumes   a Docker create's volumes made (./volumes.ts), removed again if a later step fails;
  *   binds     bind sources pinned: resolved through the user's symlinks, the path recorded (a
@@ -11,11 +11,10 @@
  */
 import { pinBindSources } from '../pod/service';
 import type { PodRecord } from '../pod/types';
-import type { CreateRequest } from '../translate/docker/create-body';
 import { planBuildStep } from './build-step';
-import { planDockerCreate } from './docker';
+import { planCreate } from './door';
+import type { CreateOptions } from './front';
 import { planNative } from './native';
-import { planRequest } from './request';
 import { yieldLoop, type CreationPlan, type EngineDeps } from './plan';
 import type { BuildStepRequest, ContainerRequest, CreationService, NativeCreateRequest } from './service';
 import { createWithVolumes } from './volumes';
@@ -26,12 +25,8 @@ export type { EngineDeps };
 export class PodEngine implements CreationService {
   constructor(private readonly deps: EngineDeps) {}
 
-  async createFromDocker(request: CreateRequest, name?: string): Promise<PodRecord> {
-    return this.carryOut(await planDockerCreate(this.deps, request, name));
-  }
-
-  async create(request: ContainerRequest, name?: string): Promise<PodRecord> {
-    return this.carryOut(await planRequest(this.deps, request, name));
+  async create(request: ContainerRequest, options?: CreateOptions): Promise<PodRecord> {
+    return this.carryOut(await planCreate(this.deps, request, options));
   }
 
   async createNative(request: NativeCreateRequest): Promise<PodRecord> {

@@ -1,13 +1,13 @@
 /**
- * A Docker create of a checkpoint image (docs/checkpoint-images.md): the translated pod made a
- * fork of the image's saved state. What the request sets for the container's place (its name,
- * labels, published ports, network, restart policy, `--rm`) is kept; what would change the
- * saved processes (another command or entrypoint, environment, user, working directory, a
- * terminal, mounts, less memory than the saved VM holds) is refused naming the option, unless
- * the request asks for a cold start from the image's filesystem (COLD_START_LABEL).
+ * A create of a checkpoint image (docs/checkpoint-images.md) or of a warm start's kind: the
+ * translated pod made a fork of the saved state. What the request sets for the container's
+ * place (its name, labels, published ports, network, restart policy, `--rm`) is kept; what
+ * would change the saved processes (another command or entrypoint, environment, user, working
+ * directory, a terminal, mounts, less memory than the saved VM holds) is refused naming the
+ * option in the front's words (its CreateFront.refusedBySavedState, ./front.ts), unless the
+ * request asks for a cold start from the image's filesystem (COLD_START_LABEL).
  */
 import { InvalidArgumentError } from '../errors';
-import type { CreateRequest } from '../translate/docker/create-body';
 import type { Translated } from '../translate/translation';
 import type { PodMount, PodSpec } from '../pod/types';
 import { COLD_LABEL, type UnpackedState } from './checkpoint-images';
@@ -15,14 +15,9 @@ import { COLD_LABEL, type UnpackedState } from './checkpoint-images';
 /** The label (value `cold`) that starts a checkpoint image from its filesystem, as any image. */
 export const COLD_START_LABEL: string = COLD_LABEL;
 
-/** Whether a create asks for a cold start of a checkpoint image. */
-export function wantsColdStart(request: CreateRequest): boolean {
-  return request.config.Labels?.[COLD_START_LABEL] === 'cold';
-}
-
-/** Whether lists `a` and `b` are equal. */
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+/** Whether a create with labels `labels` asks for a cold start of a checkpoint image. */
+export function wantsColdStart(labels: Record<string, string> | undefined): boolean {
+  return labels?.[COLD_START_LABEL] === 'cold';
 }
 
 /**
@@ -30,7 +25,7 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
  * of named volume mount `m` of a request, when the saved container had that volume there, at
  * that target, as read-only or not as `m`.
  */
-function savedMountOf(m: PodMount, saved: readonly PodMount[]): PodMount | undefined {
+export function savedMountOf(m: PodMount, saved: readonly PodMount[]): PodMount | undefined {
   if (m.type !== 'volume' || m.anonymous || !m.name) return undefined;
   return saved.find(
     (o) =>
@@ -43,48 +38,23 @@ function savedMountOf(m: PodMount, saved: readonly PodMount[]): PodMount | undef
  * container's named volumes (savedMountOf; a warm start's kind has them: ./warm-starts.ts):
  * no bind, no other volume.
  */
-function namedVolumesAsSaved(mounts: readonly PodMount[], saved: readonly PodMount[]): boolean {
+export function namedVolumesAsSaved(mounts: readonly PodMount[], saved: readonly PodMount[]): boolean {
   return mounts.every(
     (m) => m.type === 'tmpfs' || (m.type === 'volume' && (m.anonymous || savedMountOf(m, saved) !== undefined)),
   );
 }
 
-/** The first option of `request` a saved state cannot take, worded as the CLI's flag; undefined when none. */
-function refusedOption(request: CreateRequest, t: Translated, s: UnpackedState): string | undefined {
-  const hc = request.hostConfig;
-  const c = request.config;
-  const main = t.spec.containers[0];
-  const saved = s.container;
-  if (t.spec.joinPod || /^container:/.test(hc.NetworkMode ?? '')) return '--network container:';
-  const asSaved = namedVolumesAsSaved(main.mounts ?? [], saved.mounts);
-  if (hc.Binds?.length && !asSaved) return '-v (a bind or volume)';
-  if (hc.Mounts?.length && !asSaved) return '--mount';
-  if (hc.VolumesFrom?.length) return '--volumes-from';
-  if (hc.Tmpfs && Object.keys(hc.Tmpfs).length) return '--tmpfs';
-  if (hc.Devices?.length) return '--device';
-  if (c.Tty) return '-t';
-  if (!sameList(main.args, saved.args)) return request.entrypointSet ? '--entrypoint' : 'a command';
-  const env = new Set(saved.env);
-  const extra = (c.Env ?? []).find((e) => !env.has(e));
-  if (extra !== undefined) return `-e ${extra.replace(/=.*/s, '')}`;
-  if (c.User && c.User !== saved.user) return '--user';
-  if (c.WorkingDir && c.WorkingDir !== saved.workingDir) return '--workdir';
-  if (hc.Memory > 0 && hc.Memory < saved.vm.memoryMiB * 1024 * 1024)
-    return `-m (the saved VM holds ${saved.vm.memoryMiB} MiB)`;
-  return undefined;
-}
-
 /**
- * Make translation `t` of `request` (image `imageRef`, ID `imageId`) a start from saved state
- * `s`, or refuse it (InvalidArgumentError) naming the option the saved processes cannot take.
+ * Make translation `t` (image `image`) a start from saved state `s`, or refuse it
+ * (InvalidArgumentError) naming `refused`, the first option of the create the saved processes
+ * cannot take, as its front words it (undefined: none).
  */
 export function planFromSavedState(
-  request: CreateRequest,
   t: Translated,
   s: UnpackedState,
   image: { id: string; ref: string },
+  refused: string | undefined,
 ): void {
-  const refused = refusedOption(request, t, s);
   if (refused)
     throw new InvalidArgumentError(
       `image ${image.ref} starts from its saved state, whose processes go on as they were saved: ${refused} cannot apply to them (label ${COLD_START_LABEL}=cold starts the image's filesystem afresh instead)`,

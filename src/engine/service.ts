@@ -1,21 +1,22 @@
 /**
  * The creation service: the one place where a request of any front end becomes a pod. Each
- * front end decodes its wire format into one of the requests below, calls the service, and
- * encodes the record it gets back; none of them builds another front's body.
+ * front end decodes its wire format into the neutral request, calls the service's one door,
+ * and encodes the record it gets back; none of them builds another front's body.
  *
- *   Docker API      POST /containers/create      -> createFromDocker(parsed body, name)
- *   Kubernetes CRI  RunPodSandbox, CreateContainer -> create(ContainerRequest, name)
+ *   Docker API      POST /containers/create      -> create(its container's settings, { name, front })
+ *   Kubernetes CRI  RunPodSandbox, CreateContainer -> create(ContainerRequest, { name })
  *   native API      POST /v1/pods (and replace)   -> createNative({ kind: 'podfile' | 'spec', ... })
  *   builder         RUN, COPY, ADD, config steps  -> createBuildStep(step)
  *
  * The hub is the neutral ContainerRequest (../translate/request/container-request.ts, re-exported
- * here): the CRI front makes it of its messages (src/api/cri/create-request.ts), the native
- * entry of a pod file's main container or the single-container spec (./native.ts), the builder
- * entry of a step (./build-step.ts); it is checked and made into the pod directly
- * (translate's request-check.ts, request-pod.ts), with no Docker body on the way. Only the
- * Docker front speaks Docker's create body, and parses it itself (translate's create-body.ts).
- * Such a pod keeps no Docker record: `docker ps`/`inspect` render its view from the PodSpec
- * (translate's docker/pod-view.ts).
+ * here): the CRI front makes it of its messages (src/api/cri/create-request.ts), the Docker
+ * front of its parsed body (src/api/v1.41/create/docker-front.ts, with its part of the create:
+ * ./front.ts CreateFront, which the door calls for dockerd's faults and Docker's record), the
+ * native entry of a pod file's main container or the single-container spec (./native.ts), the
+ * builder entry of a step (./build-step.ts). The door (./door.ts) checks it once, merges it
+ * with its image once and translates it once (translate's request-check.ts, image-merge.ts,
+ * request-pod.ts). A pod made without the Docker front keeps no Docker record: `docker ps` and
+ * `inspect` render its view from the PodSpec (translate's docker/pod-view.ts).
  *
  * Every entry point first makes a plan (./plan.ts: the pod layer's PodSpec, the front end's
  * data kept beside it, the name, whether Docker volumes are resolved), with all the checks
@@ -33,8 +34,11 @@
  */
 import type { PodRecord } from '../pod/types';
 import type { ContainerRequest } from '../translate/request/container-request';
-import type { CreateRequest } from '../translate/docker/create-body';
+import type { CreateOptions } from './front';
 import type { PodManifest } from '../translate/podspec/podspec';
+
+export type { CreateFront, CreateOptions, FrontCompletion, FrontVolumeOptions } from './front';
+export { namedVolumesAsSaved } from './saved-state-plan';
 
 export type {
   BindMountRequest,
@@ -100,17 +104,9 @@ export interface BuildStepRequest {
 /** The creation service (see the module comment); implemented by ./engine.ts's PodEngine. */
 export interface CreationService {
   /**
-   * A Docker `POST /containers/create`: `request` the body as the Docker front decoded and
-   * parsed it (translate's create-body.ts, after the name's form), `name` the query's.
-   * Fails with dockerd's checks: InvalidArgumentError for a bad name or link;
-   * NoSuchImageError; NotFoundError for a --pid/--ipc container that is not there;
-   * NameInUseError for a taken name (before any storage is touched); the pod layer's errors.
-   */
-  createFromDocker(request: CreateRequest, name?: string): Promise<PodRecord>;
-  /**
    * A native API pod: a read pod file or the single-container spec. The pod is also a
    * Docker container (its main container), on the default bridge or the spec's network.
-   * Fails like createFromDocker, and with InvalidArgumentError for a hostPath that does not
+   * Fails like create, and with InvalidArgumentError for a hostPath that does not
    * exist (unless the file asks for it to be made).
    */
   createNative(request: NativeCreateRequest): Promise<PodRecord>;
@@ -120,10 +116,12 @@ export interface CreationService {
    */
   createBuildStep(step: BuildStepRequest): Promise<PodRecord>;
   /**
-   * A neutral request's pod (../translate/request/container-request.ts), `name` its name: the CRI
-   * front's sandboxes and containers. Checked with dockerd's checks of the same settings
-   * (translate's request-check.ts), and fails like createFromDocker (InvalidArgumentError
-   * also for a bad request).
+   * The one door (./door.ts): a neutral request's pod (../translate/request/container-request.ts),
+   * named `options.name`, with the front's part `options.front` (./front.ts). Checked with
+   * dockerd's checks of the same settings, in dockerd's order: InvalidArgumentError for a bad
+   * name or request (or, from the Docker front's part, a container to join or a link that is
+   * not there); NoSuchImageError; NotFoundError for a PID namespace to join that is not there;
+   * NameInUseError for a taken name (before any storage is touched); the pod layer's errors.
    */
-  create(request: ContainerRequest, name?: string): Promise<PodRecord>;
+  create(request: ContainerRequest, options?: CreateOptions): Promise<PodRecord>;
 }

@@ -107,12 +107,12 @@ export type CriEngine = Pick<CreationService, 'create'>;
 
 /** Create a CRI sandbox's pod (created, not started). Fails like a Docker create. */
 export async function createCriSandbox(engine: CriEngine, req: CriSandboxRequest): Promise<PodRecord> {
-  return engine.create(await sandboxRequestOf(req), req.name);
+  return engine.create(await sandboxRequestOf(req), { name: req.name });
 }
 
 /** Create a CRI container's pod, joining the sandbox's VM when started. Fails like a Docker create. */
 export async function createCriContainer(engine: CriEngine, req: CriContainerRequest): Promise<PodRecord> {
-  return engine.create(await containerRequestOf(req), req.name);
+  return engine.create(await containerRequestOf(req), { name: req.name });
 }
 
 /** The neutral request of a CRI sandbox's pod (see the module comment); its name is `req.name`. */

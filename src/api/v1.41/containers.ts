@@ -6,6 +6,7 @@
  * container-remove.ts; logs, top, stats and attach are in container-streams.ts.
  */
 import { discardBlkioWeights, hostBlkioWeightSupport } from '../../translate/docker/blkio-weight';
+import { createDockerContainer } from './create/docker-front';
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError } from '../../errors';
@@ -72,7 +73,8 @@ export function register(router: Router, services: ApiServices): void {
 function createContainer(services: ApiServices) {
   return typed('POST /containers/create', async ({ query, body: sent }, _req, res) => {
     const c = svc(services, 'containers');
-    // dockerd's order: the name's form, then the body (translate's checks), then the rest in the engine.
+    // dockerd's order: the name's form, then the body (translate's checks), then the rest at the
+    // creation door, with the Docker front's part (./create/docker-front.ts).
     const name = query.name || undefined;
     if (name) validateContainerName(name);
     const versionedBody = createBodyFor(withEmbeddedHostConfig(sent), apiVersionOf(res));
@@ -87,7 +89,7 @@ function createContainer(services: ApiServices) {
       ...(multipleEndpoints ? { multipleEndpoints } : {}),
       ...(asDockerd26 ? { asDockerd26 } : {}),
     };
-    const r = await c.engine.createFromDocker(versioned, name);
+    const r = await createDockerContainer(c.engine, versioned, name);
     // A volume it mounts that is still on the disk of a container that is not running moves
     // off that disk now (two containers created with it share it); a failure is its start's.
     await claimDiskVolumes(services, r.id, true).catch((e: Error) =>

@@ -2,6 +2,9 @@
  * `POST /containers/create`, after its body was checked (./create-body.ts) and its image
  * found: the body as the neutral request with its Docker record (./docker-request.ts), then
  * the one translation of every front into the pod (../request/request-pod.ts). Pure: no I/O.
+ * The creation door (src/engine/door.ts) makes these same steps, with its lookups between
+ * them; this is them alone, for what needs a Docker create's pod without a daemon (the pod
+ * layer's fakes, the tables of what each body gives).
  *
  *   const req = parseCreateBody(body, hostCpus);      // 400s with dockerd's messages
  *   const image = await images.resolve(req.config.Image);
@@ -12,7 +15,8 @@ import { translateContainerRequest } from '../request/request-pod';
 import type { TranslateOptions, Translated } from '../translation';
 import type { DockerFrontend } from './docker-types';
 import type { CreateRequest } from './create-body';
-import { dockerContainerRequest } from './docker-request';
+import { completeDockerRequest, containerOf } from './docker-request';
+import { mergeWithImage } from '../request/image-merge';
 
 export { DEFAULT_STOP_TIMEOUT, type TranslateOptions, type Translated } from '../translation';
 
@@ -28,6 +32,8 @@ export function translateCreate(
   id: string,
   opts: TranslateOptions,
 ): DockerTranslated {
-  const { request, record } = dockerContainerRequest(req, image, id, opts);
-  return { ...translateContainerRequest(request, image, id, opts), frontend: record };
+  const container = containerOf(req);
+  const merged = mergeWithImage(container, image, id);
+  const { request, record } = completeDockerRequest(req, container, merged, image, opts);
+  return { ...translateContainerRequest(request, image, id, opts, merged), frontend: record };
 }

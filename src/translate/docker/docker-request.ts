@@ -6,9 +6,11 @@
  * dockerd looks the image up before it names these faults:
  *
  *   const req = parseCreateBody(body, hostCpus);      // 400s with dockerd's messages
+ *   const container = containerOf(req);                // the creation door's request
  *   const image = await images.resolve(req.config.Image);
- *   const { request, record } = dockerContainerRequest(req, image, id, opts);
- *   const { spec } = translateContainerRequest(request, image, id, opts);
+ *   const merged = mergeWithImage(container, image, id);  // the door's one merge
+ *   const { request, record } = completeDockerRequest(req, container, merged, image, opts);
+ *   const { spec } = translateContainerRequest(request, image, id, opts, merged);
  *
  * Docker's syntax stops here: `-v` strings, `--mount` and `--tmpfs` become structured mounts,
  * PortBindings and `-P` checked published ports, EndpointsConfig each network's settings,
@@ -35,7 +37,7 @@ import type {
   PortRequest,
   ResourcesRequest,
 } from '../request/container-request';
-import { commandLineOf, mergeWithImage, type MergedContainer } from '../request/image-merge';
+import { commandLineOf, type MergedContainer } from '../request/image-merge';
 import type { TranslateOptions } from '../translation';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
@@ -54,17 +56,20 @@ export interface DockerRequest {
   record: DockerFrontend;
 }
 
-/** The neutral request and Docker record of a checked create (see the module comment). */
-export function dockerContainerRequest(
+/**
+ * The neutral request and Docker record of a checked create whose container's settings
+ * (`container`, containerOf's) are merged with its image already (`merged`): the creation
+ * door merges once and hands the merge to the Docker front (src/api/v1.41/create/docker-front.ts).
+ */
+export function completeDockerRequest(
   req: CreateRequest,
+  container: ContainerRequest,
+  merged: MergedContainer,
   image: ImageRecord,
-  id: string,
   opts: Pick<TranslateOptions, 'logDefaults'>,
 ): DockerRequest {
   const c = req.config;
   const hc = req.hostConfig;
-  const container = containerOf(req);
-  const merged = mergeWithImage(container, image, id);
   // The faults of the module comment, in dockerd's order (the translation names the rest).
   commandLineOf(merged);
   const logConfig = verifyLogConfig(hc.LogConfig, opts.logDefaults ?? DEFAULT_LOG_CONFIG);
@@ -220,7 +225,7 @@ function resourcesOf(hc: DockerHostConfig): ResourcesRequest {
 }
 
 /** The container's own settings of a create body (Config), in the request's words. */
-function containerOf(req: CreateRequest): ContainerRequest {
+export function containerOf(req: CreateRequest): ContainerRequest {
   const c = req.config;
   const hc = req.hostConfig;
   const health = healthRequestOf(c.Healthcheck as HealthConfig | undefined);

@@ -54,14 +54,19 @@ import { parseStorageOpt } from './policy/storage-opts';
 import { parseSignal, SIGTERM } from '../signals';
 import { commandLineOf, mergeWithImage, type MergedContainer } from './image-merge';
 
-/** The pod of a checked neutral request (see the module comment). */
+/**
+ * The pod of a checked neutral request (see the module comment); `merged` the request merged
+ * with its image for pod `id`, when the caller merged it already (the creation door, whose
+ * front completes the request from that merge).
+ */
 export function translateContainerRequest(
   req: ContainerRequest,
   image: ImageRecord,
   id: string,
   opts: TranslateOptions,
+  merged?: MergedContainer,
 ): Translated {
-  const m = mergeWithImage(req, image, id);
+  const m = merged ?? mergeWithImage(req, image, id);
   const args = commandLineOf(m);
   const log = logOf(req, opts);
   const network = networkPlanOf(req, m, opts);

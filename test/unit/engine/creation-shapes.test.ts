@@ -24,14 +24,15 @@ import * as requestPod from '../../../src/translate/request/request-pod';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
 import { fileGraph } from '../../helpers/import-graph';
 import type { PodEngine } from '../../../src/engine/engine';
+import { createDockerContainer } from '../../../src/api/v1.41/create/docker-front';
 
 /** Each watched function and the shape it makes (or, for the check, takes). */
 const WATCHED: Array<[Record<string, unknown>, string, string]> = [
   [goDecode, 'decodeBody', 'CreateBody'],
   [createBody, 'parseCreateBody', 'CreateRequest'],
   [dockerTypes, 'normaliseHostConfig', 'HostConfig'],
-  [dockerRequest, 'dockerContainerRequest', 'ContainerRequest'],
   [requestCheck, 'checkContainerRequest', 'ContainerRequest'],
+  [dockerRequest, 'completeDockerRequest', 'ContainerRequest'],
   [requestPod, 'translateContainerRequest', 'PodSpec'],
 ];
 
@@ -128,7 +129,7 @@ describe('each front reaches its pod through its own request and the neutral one
     expect(step.path).toEqual(['ContainerRequest', 'PodSpec']);
   });
 
-  test('a Docker create, as its front hands it over: CreateBody -> CreateRequest (with its HostConfig) -> ContainerRequest -> PodSpec', async () => {
+  test('a Docker create, as its front hands it over: CreateBody -> CreateRequest (with its HostConfig) -> ContainerRequest (its container, checked at the door) -> ContainerRequest (completed from the one merge) -> PodSpec', async () => {
     let parsed: createBody.CreateRequest | undefined;
     const docker = await walk(() => {
       const body = goDecode.decodeBody<CreateBody>(CreateBodySchema, {
@@ -137,17 +138,30 @@ describe('each front reaches its pod through its own request and the neutral one
         HostConfig: { Binds: ['/tmp/x:/x:ro'], Ulimits: [{ Name: 'nofile', Soft: 10, Hard: 20 }] },
       });
       parsed = createBody.parseCreateBody(body, 2);
-      return engine.createFromDocker(parsed);
+      return createDockerContainer(engine, parsed);
     });
-    expect(docker.path).toEqual(['CreateBody', 'CreateRequest', 'HostConfig', 'ContainerRequest', 'PodSpec']);
+    expect(docker.path).toEqual([
+      'CreateBody',
+      'CreateRequest',
+      'HostConfig',
+      'ContainerRequest',
+      'ContainerRequest',
+      'PodSpec',
+    ]);
     expect(docker.display).toEqual([]);
-    // The Docker record is made from the parsed body, beside the neutral request (which has no
-    // Docker words): its HostConfig is the body's, as dockerd keeps it.
+    // The door checks the container's settings (no Docker words), and the Docker front
+    // completes them from the parsed body and the door's merge; the record is made from the
+    // parsed body beside the neutral request: its HostConfig is the body's, as dockerd keeps it.
     const made = docker.made.ContainerRequest;
-    expect(made.args[0][0]).toBe(parsed);
-    const { request, record } = made.results[0] as dockerRequest.DockerRequest;
+    const checked = made.args[0][0];
+    expect(JSON.stringify(checked)).not.toMatch(/HostConfig|Binds|Ulimits|:\/x:ro/);
+    expect(made.args[1][0]).toBe(parsed);
+    expect(made.args[1][1]).toBe(checked);
+    const { request, record } = made.results[1] as dockerRequest.DockerRequest;
     expect(JSON.stringify(request)).not.toMatch(/HostConfig|Binds|Ulimits|:\/x:ro/);
     expect(docker.made.PodSpec.args[0][0]).toBe(request);
+    // The translation takes the door's merge, made once, rather than merging again.
+    expect(docker.made.PodSpec.args[0][4]).toBe(made.args[1][2]);
     expect(h.pods.list()[0].frontend).toEqual(record);
     expect(record.hostConfig.Binds).toEqual(['/tmp/x:/x:ro']);
     expect(record.hostConfig.Ulimits).toEqual([{ Name: 'nofile', Soft: 10, Hard: 20 }]);
@@ -156,12 +170,12 @@ describe('each front reaches its pod through its own request and the neutral one
 
 describe("the neutral translation's imports", () => {
   const src = path.resolve(__dirname, '../../../src');
-  /** The Docker create's own modules: its body's schema, its parse, its request and record, its translation. */
+  /** The Docker create's own modules: its body's schema, its parse, its request and record, its part at the door. */
   const DOCKER_CREATE = [
     'translate/docker/docker-schema.ts',
     'translate/docker/create-body.ts',
     'translate/docker/docker-request.ts',
-    'translate/docker/create.ts',
+    'api/v1.41/create/docker-front.ts',
   ];
 
   /** Every file of src that `start` reaches through its imports. */
@@ -185,11 +199,13 @@ describe("the neutral translation's imports", () => {
     'translate/request/request-check.ts',
     'translate/request/image-merge.ts',
     'translate/request/container-request.ts',
+    'engine/door.ts',
   ])("%s reaches none of the Docker create's modules", (file) => {
     expect(DOCKER_CREATE.filter((f) => reach(file).has(f))).toEqual([]);
   });
 
   test('the search finds them from the Docker entry', () => {
-    expect(DOCKER_CREATE.filter((f) => reach('engine/docker.ts').has(f))).toEqual(DOCKER_CREATE);
+    const entry = reach('api/v1.41/containers.ts');
+    expect(DOCKER_CREATE.filter((f) => entry.has(f))).toEqual(DOCKER_CREATE);
   });
 });

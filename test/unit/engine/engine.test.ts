@@ -25,6 +25,7 @@ import { createCriContainer, createCriSandbox } from '../../../src/api/cri/creat
 import type { CriContainerSecurity } from '../../../src/api/cri/security';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from '../../../src/util/capabilities';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/request/policy/masked-paths';
+import { createDockerContainer } from '../../../src/api/v1.41/create/docker-front';
 
 let h: Harness;
 let store: VolumeStore;
@@ -55,7 +56,8 @@ const volumeNames = () =>
 
 describe('Docker create', () => {
   test('makes the pod with its name, the Docker data and its named and anonymous volumes', async () => {
-    const r = await engine.createFromDocker(
+    const r = await createDockerContainer(
+      engine,
       body({ Cmd: ['sleep', '9'], Volumes: { '/anon': {} }, HostConfig: { Binds: ['data:/data'] } }),
       '/web',
     );
@@ -84,7 +86,7 @@ describe('Docker create', () => {
         Mounts: [{ Type: 'bind', Source: missing, Target: '/b' }],
       },
     });
-    const refused = await engine.createFromDocker(failing, 'late').catch((err: unknown) => err);
+    const refused = await createDockerContainer(engine, failing, 'late').catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(BindSourceMissingError);
     expect(refused).toBeInstanceOf(InvalidArgumentError);
     expect(dockerMessage(refused)).toBe(
@@ -96,10 +98,12 @@ describe('Docker create', () => {
   });
 
   test('a taken name fails before the volume store is touched', async () => {
-    const first = await engine.createFromDocker(body({ Cmd: ['true'] }), 'taken');
-    const err = await engine
-      .createFromDocker(body({ Cmd: ['true'], HostConfig: { Binds: ['v1:/v'] }, Volumes: { '/a': {} } }), 'taken')
-      .catch((e: unknown) => e);
+    const first = await createDockerContainer(engine, body({ Cmd: ['true'] }), 'taken');
+    const err = await createDockerContainer(
+      engine,
+      body({ Cmd: ['true'], HostConfig: { Binds: ['v1:/v'] }, Volumes: { '/a': {} } }),
+      'taken',
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NameInUseError);
     expect(err).toMatchObject({ podName: 'taken', holderId: first.id });
     expect(volumeNames()).toEqual([]);
@@ -108,14 +112,14 @@ describe('Docker create', () => {
   });
 
   test("dockerd's checks: a bad name, a missing image, a link to nothing, a --pid container that is not there", async () => {
-    await expect(engine.createFromDocker(body({}), 'bad name')).rejects.toThrow(
+    await expect(createDockerContainer(engine, body({}), 'bad name')).rejects.toThrow(
       'Invalid container name (bad name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed',
     );
-    await expect(engine.createFromDocker(body({ Image: 'nothere' }))).rejects.toBeInstanceOf(NoSuchImageError);
-    await expect(engine.createFromDocker(body({ HostConfig: { Links: ['ghost:g'] } }))).rejects.toThrow(
+    await expect(createDockerContainer(engine, body({ Image: 'nothere' }))).rejects.toBeInstanceOf(NoSuchImageError);
+    await expect(createDockerContainer(engine, body({ HostConfig: { Links: ['ghost:g'] } }))).rejects.toThrow(
       'could not get container for ghost: No such container: ghost',
     );
-    const noPidContainer = engine.createFromDocker(body({ HostConfig: { PidMode: 'container:ghost' } }));
+    const noPidContainer = createDockerContainer(engine, body({ HostConfig: { PidMode: 'container:ghost' } }));
     await expect(noPidContainer).rejects.toThrow('No such container: ghost');
     await expect(noPidContainer).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(h.pods.list()).toEqual([]);
@@ -123,8 +127,13 @@ describe('Docker create', () => {
   });
 
   test('--pid container: joins the named pod; --volumes-from takes its volumes', async () => {
-    const host = await engine.createFromDocker(body({ Cmd: ['sleep', '9'], HostConfig: { Binds: ['dd:/d'] } }), 'host');
-    const guest = await engine.createFromDocker(
+    const host = await createDockerContainer(
+      engine,
+      body({ Cmd: ['sleep', '9'], HostConfig: { Binds: ['dd:/d'] } }),
+      'host',
+    );
+    const guest = await createDockerContainer(
+      engine,
       body({ Cmd: ['true'], HostConfig: { PidMode: 'container:host', VolumesFrom: ['host:ro'] } }),
     );
     expect(guest.sandbox.spec.joinPod).toEqual({ pod: 'host', pid: true });
@@ -434,7 +443,8 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
     body({ Cmd: ['true'], Volumes: { '/data': {} }, HostConfig: { StorageOpt: { image: 'disk' } }, ...extra });
 
   test("its anonymous volumes and a named volume it alone mounts live on its own disk; another container's stay on the host", async () => {
-    const r = await dengine.createFromDocker(
+    const r = await createDockerContainer(
+      dengine,
       onDisk({ HostConfig: { StorageOpt: { image: 'disk', volumes: 'disk' }, Binds: ['named:/named'] } }),
       '/db',
     );
@@ -449,14 +459,15 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
     expect(named?.type === 'volume' && named.diskDir).toBe('volumes/named');
     expect(dstore.get('named').onDiskOf).toBe(r.id);
     expect(fs.readdirSync(dstore.dataDir('named'))).toEqual([]);
-    const plain = await dengine.createFromDocker(body({ Cmd: ['true'], Volumes: { '/data': {} } }), '/plain');
+    const plain = await createDockerContainer(dengine, body({ Cmd: ['true'], Volumes: { '/data': {} } }), '/plain');
     const p = (mainContainer(plain).spec.mounts ?? [])[0];
     expect(p?.type === 'volume' && p.diskDir).toBeUndefined();
   });
 
   test('where its volumes live: named ones on the share unless volumes=disk, anonymous ones on its disk unless volumes=share; volumes=disk without the image on a disk is refused', async () => {
     const where = async (storageOpt: Record<string, string>, name: string) => {
-      const r = await dengine.createFromDocker(
+      const r = await createDockerContainer(
+        dengine,
         body({
           Cmd: ['true'],
           Volumes: { '/anon': {} },
@@ -478,7 +489,8 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
     expect(await where({ image: 'layers' }, 'v4')).toEqual(['share', 'share']);
     const before = dstore.list().length;
     await expect(
-      dengine.createFromDocker(
+      createDockerContainer(
+        dengine,
         body({
           Cmd: ['true'],
           Volumes: { '/anon': {} },
@@ -491,14 +503,14 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
   });
 
   test('another container that mounts such a volume gets it over the volume share, its data left on the disk until it starts', async () => {
-    const r = await dengine.createFromDocker(onDisk(), '/db');
+    const r = await createDockerContainer(dengine, onDisk(), '/db');
     const anon = (mainContainer(r).spec.mounts ?? [])[0];
     if (anon?.type !== 'volume') throw new Error('no volume');
     for (const [hc, name] of [
       [{ Binds: [`${anon.name}:/x`] }, '/by-name'],
       [{ VolumesFrom: ['db'] }, '/from'],
     ] as const) {
-      const other = await dengine.createFromDocker(body({ Cmd: ['true'], HostConfig: hc }), name);
+      const other = await createDockerContainer(dengine, body({ Cmd: ['true'], HostConfig: hc }), name);
       const m = (mainContainer(other).spec.mounts ?? []).find((x) => x.type === 'volume' && x.name === anon.name);
       expect(m).toMatchObject({ type: 'volume', name: anon.name, source: dstore.dataDir(anon.name) });
       expect(m?.type === 'volume' && m.diskDir).toBeUndefined();
@@ -510,7 +522,8 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
 
   test('a named volume stays on the volume share when another container mounts it, it has driver options or data on the host, it is mounted twice, or its container goes with --rm', async () => {
     const onShare = async (hostConfig: Record<string, unknown>, name: string, volume: string) => {
-      const r = await dengine.createFromDocker(
+      const r = await createDockerContainer(
+        dengine,
         body({ Cmd: ['true'], HostConfig: { StorageOpt: { image: 'disk', volumes: 'disk' }, ...hostConfig } }),
         name,
       );
@@ -520,7 +533,7 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
       expect(dstore.get(volume).onDiskOf).toBeUndefined();
     };
     // Mounted by an existing container (on the share: a plain one).
-    await dengine.createFromDocker(body({ Cmd: ['true'], HostConfig: { Binds: ['shared:/s'] } }), '/first');
+    await createDockerContainer(dengine, body({ Cmd: ['true'], HostConfig: { Binds: ['shared:/s'] } }), '/first');
     await onShare({ Binds: ['shared:/s'] }, '/second', 'shared');
     // Driver options (empty ones, all the local driver lets podvisor keep).
     await dstore.create({ name: 'opts', options: { type: '', device: '' } });
@@ -534,7 +547,8 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
     await onShare({ Binds: ['gone:/g'], AutoRemove: true }, '/rm', 'gone');
     // An existing empty volume nobody mounts goes on the disk, as a new one does.
     await dstore.create({ name: 'empty' });
-    const r = await dengine.createFromDocker(
+    const r = await createDockerContainer(
+      dengine,
       body({ Cmd: ['true'], HostConfig: { StorageOpt: { image: 'disk', volumes: 'disk' }, Binds: ['empty:/e'] } }),
       '/empty',
     );
@@ -545,17 +559,19 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
 
   test("the daemon's --storage-opt image=disk: a container with a VM of its own that did not choose reads its image from a disk", async () => {
     const e = hd.engine(hd.pods, { volumes: { store: dstore, events: hd.events }, imageOnDiskByDefault: true });
-    const plain = await e.createFromDocker(body({ Cmd: ['sleep', '9'], Volumes: { '/data': {} } }), '/plain');
+    const plain = await createDockerContainer(e, body({ Cmd: ['sleep', '9'], Volumes: { '/data': {} } }), '/plain');
     const main = mainContainer(plain).spec;
     expect(main.imageOnDisk).toBe(true);
     const v = (main.mounts ?? [])[0];
     expect(v?.type === 'volume' && v.diskDir).toMatch(/^volumes\/[0-9a-f]{64}$/);
-    const chose = await e.createFromDocker(
+    const chose = await createDockerContainer(
+      e,
       body({ Cmd: ['true'], HostConfig: { StorageOpt: { Image: 'layers' } } }),
       '/chose',
     );
     expect(mainContainer(chose).spec.imageOnDisk).toBeUndefined();
-    const joined = await e.createFromDocker(
+    const joined = await createDockerContainer(
+      e,
       body({ Cmd: ['true'], HostConfig: { NetworkMode: 'container:plain' } }),
       '/joined',
     );
@@ -564,7 +580,7 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
     expect(mainContainer(joined).spec.imageOnDisk).toBeUndefined();
     // Without the daemon's option, nothing changes.
     expect(
-      mainContainer(await dengine.createFromDocker(body({ Cmd: ['true'] }), '/other')).spec.imageOnDisk,
+      mainContainer(await createDockerContainer(dengine, body({ Cmd: ['true'] }), '/other')).spec.imageOnDisk,
     ).toBeUndefined();
   });
 

@@ -6,11 +6,13 @@
  * the saved disk's other volumes are its directories alone.
  */
 import { planFromSavedState, savedNamedVolumes } from '../../../src/engine/saved-state-plan';
+import type { UnpackedState } from '../../../src/engine/checkpoint-images';
 import type { PodMount } from '../../../src/pod/types';
+import { refusedBySavedState } from '../../../src/api/v1.41/create/saved-state-refusal';
 
 const IMAGE = { id: 'sha256:' + '1'.repeat(64), ref: 'pg:15' };
 
-function saved(mounts: PodMount[]): never {
+function saved(mounts: PodMount[]): UnpackedState {
   return {
     dir: '/states/x',
     container: {
@@ -50,7 +52,8 @@ test("a named volume mounted as saved is re-resolved by name on the new disk, un
     ['pgdata:/pg'],
     [{ type: 'volume', name: 'pgdata', source: '', target: '/pg', readOnly: false, anonymous: false }],
   );
-  planFromSavedState(request, t as never, saved([onDisk('pgdata', '/pg'), onDisk('f'.repeat(64), '/anon')]), IMAGE);
+  const s = saved([onDisk('pgdata', '/pg'), onDisk('f'.repeat(64), '/anon')]);
+  planFromSavedState(t as never, s, IMAGE, refusedBySavedState(request, t as never, s.container));
   expect(t.spec.containers[0].mounts).toEqual([
     { type: 'volume', name: 'pgdata', source: '', target: '/pg', readOnly: false, anonymous: false, noCopy: true },
     onDisk('f'.repeat(64), '/anon'),
@@ -67,8 +70,9 @@ test('another volume, another target or a bind is refused, naming -v', () => {
   ];
   for (const [binds, mounts] of refusals) {
     const { request, t } = plan(binds, mounts);
-    expect(() => planFromSavedState(request, t as never, saved([onDisk('pgdata', '/pg')]), IMAGE)).toThrow(
-      /-v \(a bind or volume\) cannot apply to them/,
-    );
+    const s = saved([onDisk('pgdata', '/pg')]);
+    expect(() =>
+      planFromSavedState(t as never, s, IMAGE, refusedBySavedState(request, t as never, s.container)),
+    ).toThrow(/-v \(a bind or volume\) cannot apply to them/);
   }
 });

@@ -12,6 +12,7 @@ import { mainContainer, type PodBindMount } from '../../../src/pod/types';
 import { parseCreateBody } from '../../../src/translate/docker/create-body';
 import type { CreateBody } from '../../../src/translate/docker/docker-schema';
 import { VolumeStore } from '../../../src/storage/volumes';
+import { createDockerContainer } from '../../../src/api/v1.41/create/docker-front';
 
 let h: Harness;
 let host: string;
@@ -32,7 +33,8 @@ const binds = (r: Parameters<typeof mainContainer>[0]): PodBindMount[] =>
   (mainContainer(r).spec.mounts ?? []).filter((m): m is PodBindMount => m.type === 'bind');
 
 test('a create pins each bind source through the user’s symlinks; the source shown stays as given', async () => {
-  const r = await h.engine().createFromDocker(
+  const r = await createDockerContainer(
+    h.engine(),
     body({
       HostConfig: {
         Binds: [`${host}/link/conf:/conf`, `${host}/link/new/dir:/new`],
@@ -52,7 +54,7 @@ test('a create pins each bind source through the user’s symlinks; the source s
   fs.symlinkSync('/', path.join(host, 'link'));
   const store = await VolumeStore.open(path.join(h.root, 'data'));
   const withVolumes = h.engine(h.pods, { volumes: { store, events: h.events } });
-  const from = await withVolumes.createFromDocker(body({ HostConfig: { VolumesFrom: ['pinned'] } }), 'from');
+  const from = await createDockerContainer(withVolumes, body({ HostConfig: { VolumesFrom: ['pinned'] } }), 'from');
   expect(binds(from).map((m) => m.resolvedSource)).toEqual([
     `${host}/real/conf`,
     `${host}/real/new/dir`,

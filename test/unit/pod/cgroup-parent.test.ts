@@ -10,6 +10,7 @@ import { parseCreateBody } from '../../../src/translate/docker/create-body';
 import { decodeBody } from '../../../src/translate/docker/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
 import { InvalidArgumentError } from '../../../src/errors';
+import { createDockerContainer } from '../../../src/api/v1.41/create/docker-front';
 
 let h: Harness;
 beforeEach(async () => {
@@ -53,7 +54,7 @@ test("a container that would run in another container's VM is refused a parent o
     Cmd: ['true'],
     HostConfig: { NetworkMode: `container:${x.id}`, CgroupParent: '/pv-batch' },
   };
-  const create = h.engine().createFromDocker(parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, body), 2));
+  const create = createDockerContainer(h.engine(), parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, body), 2));
   await expect(create).rejects.toThrow(InvalidArgumentError);
   await expect(create).rejects.toThrow("--cgroup-parent places a container's VM: ");
   expect(h.pods.list()).toHaveLength(1);

@@ -9,6 +9,7 @@ import { harness, type Harness } from './fakes';
 import { mainContainer } from '../../../src/pod/types';
 import type { CreateBody } from '../../../src/translate/docker/docker-schema';
 import { parseCreateBody } from '../../../src/translate/docker/create-body';
+import { createDockerContainer } from '../../../src/api/v1.41/create/docker-front';
 
 let h: Harness;
 beforeEach(async () => {
@@ -20,8 +21,9 @@ const body = (b: Record<string, unknown>) => parseCreateBody({ Image: 'busybox',
 
 test("X's stop destroys the container that joined its VM before the VM goes; the joined one exits 137", async () => {
   const engine = h.engine();
-  const x = await engine.createFromDocker(body({ Cmd: ['sleep', '100'] }), 'xhost');
-  const y = await engine.createFromDocker(
+  const x = await createDockerContainer(engine, body({ Cmd: ['sleep', '100'] }), 'xhost');
+  const y = await createDockerContainer(
+    engine,
     body({ Cmd: ['sleep', '100'], HostConfig: { NetworkMode: 'container:xhost' } }),
     'yjoin',
   );
