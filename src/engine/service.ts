@@ -10,7 +10,8 @@
  *
  * The hub is the neutral ContainerRequest (../translate/request/container-request.ts, re-exported
  * here): the CRI front makes it of its messages (src/api/cri/create-request.ts), the native
- * entry of a pod file's main container or the single-container spec (./native.ts), the builder
+ * front a pod request of a pod file's containers (../translate/request/pod-request.ts), the
+ * native entry one of the single-container spec (./native.ts), the builder
  * entry of a step (./build-step.ts); it is checked and made into the pod directly
  * (translate's request-check.ts, request-pod.ts), with no Docker body on the way. Only the
  * Docker front speaks Docker's create body, and parses it itself (translate's create-body.ts).
@@ -34,7 +35,7 @@
 import type { PodRecord } from '../pod/types';
 import type { ContainerRequest } from '../translate/request/container-request';
 import type { CreateRequest } from '../translate/docker/create-body';
-import type { PodManifest } from '../translate/podspec/podspec';
+import type { PodRequest } from '../translate/request/pod-request';
 
 export type {
   BindMountRequest,
@@ -69,8 +70,11 @@ export interface NativeSpec {
   cgroupParent?: string;
 }
 
-/** A native API create: a read pod file, or the single-container spec. */
-export type NativeCreateRequest = { kind: 'podfile'; manifest: PodManifest } | { kind: 'spec'; spec: NativeSpec };
+/**
+ * A native API create: a pod file, as the neutral pod request the native front made of it
+ * (src/api/native/podspec/podspec-request.ts), or the single-container spec.
+ */
+export type NativeCreateRequest = { kind: 'podfile'; pod: PodRequest } | { kind: 'spec'; spec: NativeSpec };
 
 /**
  * What POST /build sets for the containers of RUN steps (networkmode, extrahosts,
