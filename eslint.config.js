@@ -53,7 +53,14 @@ const TRANSLATE_LAYER = [into(['api', 'daemon', ...SERVICES]), POD_DOORS];
 const DOCKER_FRONT_MODULES = {
   regex: '^(\\.\\./)+docker(/|$)',
   message:
-    "the neutral request, its policy and the pod files' readers import nothing of the Docker front: translate/docker reads Docker's words and calls them (docs/architecture.md).",
+    "the neutral request and its policy import nothing of the Docker front: translate/docker reads Docker's words and calls them (docs/architecture.md).",
+};
+
+/** The Docker front's modules in translate (translate/docker), seen from a folder of src/api. */
+const DOCKER_TRANSLATION = {
+  regex: '^(\\.\\./)+translate/docker(/|$)',
+  message:
+    "the native front's pod-file readers import nothing of the Docker front: they make the neutral pod request (src/translate/request/pod-request.ts, docs/architecture.md).",
 };
 
 /**
@@ -113,13 +120,9 @@ module.exports = tseslint.config(
   layer('src/pod/*/', ['src/pod/*/**/*.ts'], [...POD_LAYER, POD_MANAGER]),
   // Docker <-> pod translation: below the services and the API.
   layer('src/translate', ['src/translate/**/*.ts'], TRANSLATE_LAYER),
-  // The neutral request, its translation and its policy (one module per concern), and the pod
-  // files' readers, import nothing of the Docker front: Docker's words stay in translate/docker.
-  layer(
-    'src/translate/request',
-    ['src/translate/request/**/*.ts', 'src/translate/podspec/**/*.ts'],
-    [...TRANSLATE_LAYER, DOCKER_FRONT_MODULES],
-  ),
+  // The neutral request, its translation and its policy (one module per concern) import nothing
+  // of the Docker front: Docker's words stay in translate/docker.
+  layer('src/translate/request', ['src/translate/request/**/*.ts'], [...TRANSLATE_LAYER, DOCKER_FRONT_MODULES]),
   // The Dockerfile language (parse, words, instructions, changes): pure, at the translate level;
   // it knows no pods, VMs, networks or services.
   layer(
@@ -144,6 +147,13 @@ module.exports = tseslint.config(
     'src/api/native',
     ['src/api/native/**/*.ts'],
     [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|cri)(/|$)', POD_DOORS],
+  ),
+  // The native front's pod-file readers (Kubernetes v1 Pod, hyper podfile) make the neutral pod
+  // request: they hold the native front's rule, and import nothing of the Docker front.
+  layer(
+    'src/api/native/podspec',
+    ['src/api/native/podspec/**/*.ts'],
+    [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|cri)(/|$)', POD_DOORS, DOCKER_TRANSLATION],
   ),
   layer(
     'src/api/cri',

@@ -1,23 +1,23 @@
 /**
- * The creation service's native entry: a pod file (a Kubernetes v1 Pod or a hyper podfile,
- * already read by src/translate/podspec/podspec.ts) or the native API's single-container spec -> a
- * CreationPlan.
+ * The creation service's native entry: a pod file, as the neutral pod request the native
+ * front made of it (src/api/native/podspec/podspec-request.ts), or the native API's
+ * single-container spec -> a CreationPlan, each translated once: the pod request by
+ * ../translate/request/request-pods.ts (each container through request-pod.ts, the VM sized by
+ * its policy/vm-size.ts), the spec as a neutral ContainerRequest by request-pod.ts.
  *
- * The pod is also a Docker container (its id is its first app container's), so the Docker
- * front end's data is made for that main container, from a neutral request of it
- * (src/translate/request/container-request.ts), as a `docker create` of it would have recorded it:
- * `docker ps`, `inspect`, `logs`, `exec`, `stop`, `port` read it. Its labels name
- * the pod and the API. Its network is a `docker run`'s: the default bridge (or, for the
- * single-container spec, the network it names: a user network, or "none" for loopback only),
- * with the file's host ports, or the spec's `ports`, published as `-p` publishes them. Unlike
- * a `docker run`, its containers get no seccomp filter (Kubernetes' default for a pod).
+ * The pod is also a Docker container (its id is its first app container's): `docker ps`,
+ * `inspect`, `logs`, `exec`, `stop`, `port` read its view, rendered from the PodSpec. Its
+ * labels name the pod and the API. Its network is a `docker run`'s: the default bridge (or,
+ * for the single-container spec, the network it names: a user network, or "none" for loopback
+ * only), with the file's host ports, or the spec's `ports`, published as `-p` publishes them.
+ * Unlike a `docker run`, its containers get no seccomp filter (Kubernetes' default for a pod).
  */
-import { InvalidArgumentError } from '../errors';
+import type { ImageRecord } from '../storage/types';
+import { portRequestsOfSpecs } from '../translate/network/port-specs';
 import { validateContainerName } from '../translate/request/policy/container-name';
 import { networkRequestOf } from '../translate/request/container-request';
-import { buildPodSpec } from '../translate/podspec/podspec-build';
-import type { PodManifest } from '../translate/podspec/podspec';
-import { portRequestsOf, portRequestsOfSpecs } from '../translate/podspec/podspec-ports';
+import type { PodRequest } from '../translate/request/pod-request';
+import { checkPodRequest, translatePodRequest } from '../translate/request/request-pods';
 import {
   checkNameFree,
   defaultImageOnDisk,
@@ -37,7 +37,7 @@ export const API_LABEL = 'io.podvisor.api';
 
 /** Plan a native pod (see the module comment). */
 export function planNative(deps: EngineDeps, request: NativeCreateRequest): Promise<CreationPlan> {
-  return request.kind === 'podfile' ? planPodFile(deps, request.manifest) : planSpec(deps, request.spec);
+  return request.kind === 'podfile' ? planPodFile(deps, request.pod) : planSpec(deps, request.spec);
 }
 
 async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> {
@@ -73,45 +73,19 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
   return { spec: t.spec, ...(name ? { name } : {}) };
 }
 
-async function planPodFile(deps: EngineDeps, m: PodManifest): Promise<CreationPlan> {
-  if (m.name !== undefined) checkNameFree(deps.pods, validateContainerName(m.name));
+async function planPodFile(deps: EngineDeps, pod: PodRequest): Promise<CreationPlan> {
+  const name = pod.name === undefined ? undefined : validateContainerName(pod.name);
+  if (name) checkNameFree(deps.pods, name);
+  checkPodRequest(pod, deps.hostCpus);
+  // Each image once, init containers' first, in the file's order (the first missing one is named).
+  const images = new Map<string, ImageRecord>();
+  for (const c of [...pod.initContainers, ...pod.containers])
+    if (!images.has(c.image)) images.set(c.image, await deps.images.resolve(c.image));
   const id = newPodId();
-  const built = await buildPodSpec(m, {
-    id,
-    resolveImage: (ref) => deps.images.resolve(ref),
-    defaults: deps.vmDefaults,
-    hostCpus: deps.hostCpus,
-  });
-  const spec = built.spec;
-  const labels = { ...spec.labels, [POD_LABEL]: built.name ?? id.slice(0, 12), [API_LABEL]: 'native' };
-  spec.labels = labels;
-  const main = spec.containers.find((c) => c.id === id);
-  if (!main) throw new InvalidArgumentError('the pod file has no app container');
-  // The Docker view of the main container, as `docker create` would record it, from a neutral
-  // request of it. The pod's network and log are planned there as a `docker run`'s
-  // (src/translate/podspec/podspec-ports.ts for the ports); the containers share the VM's.
-  const t = await neutralPod(
-    deps,
-    {
-      image: main.imageRef,
-      entrypoint: main.args.slice(0, 1),
-      args: main.args.slice(1),
-      env: main.env,
-      workingDir: main.workingDir,
-      user: main.user,
-      hostname: spec.hostname,
-      tty: main.tty,
-      openStdin: main.openStdin,
-      stopTimeout: main.stopTimeout,
-      labels,
-      ports: portRequestsOf(built.ports),
-    },
-    id,
-  );
-  if (t.spec.log) spec.log = t.spec.log;
-  if (t.spec.network) spec.network = t.spec.network;
+  const labels = { ...pod.labels, [POD_LABEL]: pod.name ?? id.slice(0, 12), [API_LABEL]: 'native' };
+  const spec = translatePodRequest({ ...pod, labels }, images, id, await translateOptions(deps), newPodId);
   // As a `docker run`'s: each container's image read from the image's disk, its layer on a
   // disk of its own.
   defaultImageOnDiskForAll(deps, spec);
-  return { spec, ...(built.name ? { name: built.name } : {}) };
+  return { spec, ...(name ? { name } : {}) };
 }

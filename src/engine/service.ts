@@ -12,7 +12,8 @@
  * here): the CRI front makes it of its messages (src/api/cri/create-request.ts), the Docker
  * front of its parsed body (src/api/v1.41/create/docker-front.ts, with its part of the create:
  * ./front.ts CreateFront, which the door calls for dockerd's faults and Docker's record), the
- * native entry of a pod file's main container or the single-container spec (./native.ts), the
+ * native front a pod request of a pod file's containers (../translate/request/pod-request.ts),
+ * the native entry one of the single-container spec (./native.ts), the
  * builder entry of a step (./build-step.ts). The door (./door.ts) checks it once, merges it
  * with its image once and translates it once (translate's request-check.ts, image-merge.ts,
  * request-pod.ts). A pod made without the Docker front keeps no Docker record: `docker ps` and
@@ -35,7 +36,7 @@
 import type { PodRecord } from '../pod/types';
 import type { ContainerRequest } from '../translate/request/container-request';
 import type { CreateOptions } from './front';
-import type { PodManifest } from '../translate/podspec/podspec';
+import type { PodRequest } from '../translate/request/pod-request';
 
 export type { CreateFront, CreateOptions, FrontCompletion, FrontVolumeOptions } from './front';
 export { namedVolumesAsSaved } from './saved-state-plan';
@@ -73,8 +74,11 @@ export interface NativeSpec {
   cgroupParent?: string;
 }
 
-/** A native API create: a read pod file, or the single-container spec. */
-export type NativeCreateRequest = { kind: 'podfile'; manifest: PodManifest } | { kind: 'spec'; spec: NativeSpec };
+/**
+ * A native API create: a pod file, as the neutral pod request the native front made of it
+ * (src/api/native/podspec/podspec-request.ts), or the single-container spec.
+ */
+export type NativeCreateRequest = { kind: 'podfile'; pod: PodRequest } | { kind: 'spec'; spec: NativeSpec };
 
 /**
  * What POST /build sets for the containers of RUN steps (networkmode, extrahosts,

@@ -15,14 +15,14 @@ import { OverlayRootfs } from '../../src/storage/rootfs';
 import { parseReference } from '../../src/storage/reference';
 import { ImageService } from '../../src/storage/service';
 import { StateStore } from '../../src/storage/state';
-import { buildPodSpec } from '../../src/translate/podspec/podspec-build';
-import { parsePodFile } from '../../src/translate/podspec/podspec';
+import { parsePodFile } from '../../src/api/native/podspec/podspec';
 import { resolveAccel } from '../../src/vm/accel';
 import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { DirectFactory } from '../../src/vm/pool';
 import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
 import { fixtureRegistry } from '../fixtures/registry';
+import { podOfFile } from './pod-file';
 
 /** The fixture registry's busybox. */
 export const BUSYBOX = `${fixtureRegistry()}/busybox:latest`;
@@ -68,7 +68,7 @@ export async function openRealPods(root: string): Promise<RealPods> {
 
 /** Create (not start) the pod of a pod file's text; the file's `busybox` is the fixture's. */
 export async function createFromPodFile(p: RealPods, text: string, id: string): Promise<PodRecord> {
-  const built = await buildPodSpec(parsePodFile(text), {
+  const built = await podOfFile(parsePodFile(text), {
     id,
     resolveImage: (ref) => p.images.store.resolve(ref === 'busybox' ? BUSYBOX : ref),
     defaults: { memoryMiB: 256, cpus: 1 },

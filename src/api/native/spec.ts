@@ -1,7 +1,7 @@
 /**
  * A native create's body, decoded into the creation service's request (src/engine): a pod
  * file (a Kubernetes v1 Pod or a hyper podfile, as a JSON object or as YAML/JSON text:
- * ./podfile.ts) or the native API's own single-container spec:
+ * ./podfile.ts), as the neutral pod request, or the native API's own single-container spec:
  *
  *   { "name": "web", "image": "busybox", "command": ["httpd", "-f"], "env": ["A=b"],
  *     "workdir": "/", "tty": false, "labels": {"k": "v"}, "network": "bridge",
@@ -14,7 +14,7 @@
 import { InvalidArgumentError } from '../../errors';
 import { validateContainerName } from '../../translate/request/policy/container-name';
 import type { NativeCreateRequest, NativeSpec } from '../../engine/service';
-import { isPodFileObject, manifestOf } from './podfile';
+import { isPodFileObject, podRequestOfFile } from './podfile';
 
 export type { NativeSpec };
 export { API_LABEL, POD_LABEL } from '../../engine/native';
@@ -71,6 +71,6 @@ export function checkSpec(v: unknown): NativeSpec {
 /** The creation service's request for a create body (see the module comment); 400 for a bad one. */
 export function nativeRequestOf(body: unknown): NativeCreateRequest {
   if (typeof body === 'string' || isPodFileObject(body))
-    return { kind: 'podfile', manifest: manifestOf(body as string | object) };
+    return { kind: 'podfile', pod: podRequestOfFile(body as string | object) };
   return { kind: 'spec', spec: checkSpec(body) };
 }

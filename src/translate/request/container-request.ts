@@ -3,7 +3,9 @@
  * in plain words of its own (no HostConfig, no CRI message, no `-v` or `-p` string).
  *
  *   CRI front (src/api/cri)      RunPodSandbox, CreateContainer   -> ContainerRequest
- *   native front (src/engine)    pod file's main container, spec  -> ContainerRequest
+ *   native front (src/api/native) a pod file -> PodRequest (./pod-request.ts), one
+ *                                ContainerRequest a container; the single-container spec
+ *                                (src/engine/native.ts)  -> ContainerRequest
  *   builder (src/engine)         a step's container               -> ContainerRequest
  *   Docker front (src/api/v1.41) the create body -> parseCreateBody -> ContainerRequest
  *                                (../docker/docker-request.ts, with the Docker record)
@@ -89,8 +91,21 @@ export interface TmpfsMountRequest {
   dev?: boolean;
 }
 
-/** A mount of the container: a host path (the default kind), a volume or a tmpfs. */
-export type MountRequest = BindMountRequest | VolumeMountRequest | TmpfsMountRequest;
+/**
+ * A directory made empty for a pod of several containers (./pod-request.ts), shared by those
+ * that mount it, gone with the pod (Kubernetes' emptyDir).
+ */
+export interface EmptyDirMountRequest {
+  kind: 'emptyDir';
+  /** Its name in the pod, the same for every container that mounts it (the guest's rule: [A-Za-z0-9_.-]{1,36}). */
+  name: string;
+  /** The absolute path in the container. */
+  target: string;
+  readOnly?: boolean;
+}
+
+/** A mount of the container: a host path (the default kind), a volume, a tmpfs or a pod's empty directory. */
+export type MountRequest = BindMountRequest | VolumeMountRequest | TmpfsMountRequest | EmptyDirMountRequest;
 
 /**
  * A port of the container: exposed, and published on the host when `host` is given (its

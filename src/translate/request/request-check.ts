@@ -31,12 +31,12 @@ export function checkContainerRequest(req: ContainerRequest, hostCpus: number): 
   checkMounts(req.mounts ?? []);
 }
 
-/** Both paths of every mount absolute (a volume's and a tmpfs's one), and no mount point twice. */
+/** Both paths of every mount absolute (a volume's, a tmpfs's and an empty directory's one), and no mount point twice. */
 function checkMounts(mounts: readonly MountRequest[]): void {
   const seen = new Set<string>();
   for (const m of mounts) {
     const paths: Array<readonly ['host' | 'container', string]> = [['container', m.target]];
-    if (m.kind !== 'volume' && m.kind !== 'tmpfs') paths.unshift(['host', m.source]);
+    if (m.kind !== 'volume' && m.kind !== 'tmpfs' && m.kind !== 'emptyDir') paths.unshift(['host', m.source]);
     for (const [what, p] of paths) {
       if (!path.posix.isAbsolute(p))
         throw new InvalidArgumentError(`mount ${what} path ${JSON.stringify(p)} is not absolute`);

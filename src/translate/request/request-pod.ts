@@ -20,8 +20,8 @@
  *               `defaultSysctls` is false, and the domain name's; the runtime's seccomp
  *               profile unless unconfined, a profile, privileged or `noSeccompFilter`;
  *               rlimits, OOM score, devices and device rules as given
- *   mounts      binds (structured: either path may hold ':'), volumes and tmpfs, parents
- *               before children; a /dev/shm of `shmBytes`
+ *   mounts      binds (structured: either path may hold ':'), volumes, tmpfs and a pod's
+ *               empty directories, parents before children; a /dev/shm of `shmBytes`
  *   log         the daemon's default driver; json-file for `json-file`; json-file plus the
  *               CRI log file for `cri`; a driver by name with its options for `driver`
  *
@@ -195,6 +195,7 @@ function podMountOf(m: MountRequest): PodMount {
       ...(m.driver ? { driver: m.driver } : {}),
       ...(m.driverOptions ? { options: { ...m.driverOptions } } : {}),
     };
+  if (m.kind === 'emptyDir') return { type: 'emptyDir', name: m.name, target, readOnly: m.readOnly === true };
   if (m.kind === 'tmpfs')
     return {
       type: 'tmpfs',

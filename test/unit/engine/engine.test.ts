@@ -18,7 +18,7 @@ import { NoSuchImageError } from '../../../src/storage/errors';
 import { mainContainer, containersOf } from '../../../src/pod/types';
 import { dockerFrontend } from '../../../src/translate/docker/docker-types';
 import { dockerViewOf } from '../../../src/translate/docker/pod-view';
-import { parsePodFile } from '../../../src/translate/podspec/podspec';
+import { podRequestOfFile } from '../../../src/api/native/podfile';
 import type { CreateBody } from '../../../src/translate/docker/docker-schema';
 import { parseCreateBody } from '../../../src/translate/docker/create-body';
 import { createCriContainer, createCriSandbox } from '../../../src/api/cri/create-request';
@@ -155,7 +155,7 @@ spec:
 `;
 
   test('a pod file makes a pod of its containers, labelled with its name and API', async () => {
-    const r = await engine.createNative({ kind: 'podfile', manifest: parsePodFile(POD(h.root)) });
+    const r = await engine.createNative({ kind: 'podfile', pod: podRequestOfFile(POD(h.root)) });
     expect(r.name).toBe('kpod');
     expect(containersOf(r).map((c) => c.spec.name)).toEqual(['app', 'side']);
     expect(containersOf(r).map((c) => c.spec.seccomp)).toEqual([undefined, undefined]);
@@ -166,7 +166,7 @@ spec:
   test("a hostPath that does not exist is refused with dockerd's words for a bind, and nothing is made", async () => {
     const missing = path.join(h.root, 'absent');
     const refused = await engine
-      .createNative({ kind: 'podfile', manifest: parsePodFile(POD(missing)) })
+      .createNative({ kind: 'podfile', pod: podRequestOfFile(POD(missing)) })
       .catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(BindSourceMissingError);
     expect(dockerMessage(refused)).toBe(
@@ -174,7 +174,7 @@ spec:
     );
     expect(h.pods.list()).toEqual([]);
     // DirectoryOrCreate asks for it to be made at start: the create passes.
-    await engine.createNative({ kind: 'podfile', manifest: parsePodFile(POD(missing, 'DirectoryOrCreate')) });
+    await engine.createNative({ kind: 'podfile', pod: podRequestOfFile(POD(missing, 'DirectoryOrCreate')) });
     expect(fs.existsSync(missing)).toBe(false);
   });
 
@@ -193,7 +193,7 @@ spec:
       NameInUseError,
     );
     await expect(
-      engine.createNative({ kind: 'podfile', manifest: parsePodFile(POD(h.root).replace('kpod', 'one')) }),
+      engine.createNative({ kind: 'podfile', pod: podRequestOfFile(POD(h.root).replace('kpod', 'one')) }),
     ).rejects.toBeInstanceOf(NameInUseError);
     expect(h.pods.list()).toHaveLength(1);
   });
@@ -611,7 +611,7 @@ spec:
     - {name: app, image: busybox, command: [sleep, "9"]}
     - {name: side, image: busybox, args: [cat]}
 `;
-    const r = await e.createNative({ kind: 'podfile', manifest: parsePodFile(file) });
+    const r = await e.createNative({ kind: 'podfile', pod: podRequestOfFile(file) });
     expect(Object.values(r.containers).map((c) => [c.spec.name, c.spec.imageOnDisk])).toEqual([
       ['seed', true],
       ['app', true],
@@ -620,7 +620,7 @@ spec:
     // Without the daemon's option, none does.
     const plain = await dengine.createNative({
       kind: 'podfile',
-      manifest: parsePodFile(file.replace('several', 'plainpod')),
+      pod: podRequestOfFile(file.replace('several', 'plainpod')),
     });
     expect(Object.values(plain.containers).map((c) => c.spec.imageOnDisk)).toEqual([undefined, undefined, undefined]);
   });

@@ -129,12 +129,10 @@ test('a file at the top of src/pod may import pod/manager', async () => {
   expect(await restricted('src/pod/zz.ts', "import { x } from './manager';")).toEqual([]);
 });
 
-// The neutral request, its translation and its policy, and the pod files' readers, import
-// nothing of the Docker front.
+// The neutral request, its translation and its policy import nothing of the Docker front.
 describe.each([
   ['src/translate/request/zz.ts', '../'],
   ['src/translate/request/policy/zz.ts', '../../'],
-  ['src/translate/podspec/zz.ts', '../'],
 ])('%s', (file, up) => {
   test.each([
     'create-body',
@@ -156,6 +154,33 @@ describe.each([
   });
   test('still holds the translate layer', async () => {
     expect(await restricted(file, `import { x } from '${up}../api/v1.41/kit/params';`)).toHaveLength(1);
+  });
+});
+
+// The native front's pod-file readers make the neutral pod request: nothing of the Docker front,
+// the native front's rule; the engine imports none of them (nor anything of src/api).
+describe('src/api/native/podspec', () => {
+  const file = 'src/api/native/podspec/zz.ts';
+  test.each(['create-body', 'create', 'docker-request', 'resources'])('refuses translate/docker/%s', async (m) => {
+    const found = await restricted(file, `import { x } from '../../../translate/docker/${m}';`);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain('import nothing of the Docker front');
+  });
+  test('allows the neutral request and the rest of the native front', async () => {
+    expect(await restricted(file, "import type { x } from '../../../translate/request/pod-request';")).toEqual([]);
+    expect(await restricted(file, "import { x } from '../../../translate/network/port-specs';")).toEqual([]);
+    expect(await restricted(file, "import { x } from './podspec-types';")).toEqual([]);
+    expect(await restricted(file, "import { x } from '../errors';")).toEqual([]);
+  });
+  test.each(["import { x } from '../../v1.41/errors';", "import type { x } from '../../../vm/types';"])(
+    'still holds the native front: %s',
+    async (line) => {
+      expect(await restricted(file, line)).toHaveLength(1);
+    },
+  );
+  test.each(['src/engine/zz.ts', 'src/engine/native.ts'])('%s may not import the readers', async (f) => {
+    expect(await restricted(f, "import type { x } from '../api/native/podspec/podspec';")).toHaveLength(1);
+    expect(await restricted(f, "import { x } from '../translate/request/request-pods';")).toEqual([]);
   });
 });
 

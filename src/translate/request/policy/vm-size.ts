@@ -9,7 +9,8 @@
  *    cpuCount; else the default (--vm-cpus); and at least as many as the cpuset names (CPU n
  *    needs n + 1 vCPUs: the list names the VM's vCPUs by number, checked against the host's
  *    CPUs as dockerd checks it). Never more than the host's CPUs.
- * CPU shares are a relative weight between containers: they do not size a VM.
+ * CPU shares are a relative weight between containers: they do not size a VM. A pod of several
+ * containers (../pod-request.ts) gets one VM for them all (podVmSizeOf).
  * A VM of the default size comes from the warm pool; any other size is booted on demand.
  */
 import type { PodVmSize } from '../../../pod/types';
@@ -44,4 +45,40 @@ export function vmSizeOf(r: ResourceAmounts, defaults: PodVmSize, hostCpus: numb
   cpus = Math.max(cpus, cpusetMax(r.cpuset ?? '') + 1);
   cpus = Math.max(1, Math.min(cpus, Math.max(1, hostCpus)));
   return { memoryMiB, cpus };
+}
+
+/** A container of a pod, as its pod's VM is sized for it: its limits, and what it asks where it sets none. */
+export interface PodMemberAmounts {
+  limits?: Pick<ResourceAmounts, 'memoryBytes' | 'nanoCpus'>;
+  requests?: { memoryBytes?: number; nanoCpus?: number };
+}
+
+/**
+ * The VM of a pod of several containers: the size the pod asks for itself where it gives one
+ * (each field alone; memory never below MIN_VM_MEMORY_MIB); else, when any container has
+ * limits or requests, the sum of the app containers' (or the largest init container's, if
+ * larger: an init container runs alone), each counted by its limit where it has one and else
+ * by its request, memory with the guest's overhead and never below MIN_VM_MEMORY_MIB; else the
+ * daemon's default. A container with neither a memory limit nor a memory request may use the
+ * default's worth: the VM keeps at least that. Never more vCPUs than the host has.
+ */
+export function podVmSizeOf(
+  apps: PodMemberAmounts[],
+  inits: PodMemberAmounts[],
+  asked: { cpus?: number; memoryMiB?: number } | undefined,
+  defaults: PodVmSize,
+  hostCpus: number,
+): PodVmSize {
+  const mem = (c: PodMemberAmounts) => c.limits?.memoryBytes || c.requests?.memoryBytes || 0;
+  const nano = (c: PodMemberAmounts) => c.limits?.nanoCpus || c.requests?.nanoCpus || 0;
+  const sum = (cs: PodMemberAmounts[], f: (c: PodMemberAmounts) => number) => cs.reduce((n, c) => n + f(c), 0);
+  const memBytes = Math.max(sum(apps, mem), ...inits.map(mem), 0);
+  const nanoCpus = Math.max(sum(apps, nano), ...inits.map(nano), 0);
+  let memoryMiB =
+    memBytes > 0 ? Math.max(MIN_VM_MEMORY_MIB, Math.ceil(memBytes / MIB) + GUEST_OVERHEAD_MIB) : defaults.memoryMiB;
+  if (apps.some((c) => !mem(c))) memoryMiB = Math.max(memoryMiB, defaults.memoryMiB);
+  let cpus = nanoCpus > 0 ? Math.ceil(nanoCpus / 1e9) : defaults.cpus;
+  if (asked?.memoryMiB) memoryMiB = Math.max(MIN_VM_MEMORY_MIB, asked.memoryMiB);
+  if (asked?.cpus) cpus = asked.cpus;
+  return { memoryMiB, cpus: Math.max(1, Math.min(cpus, Math.max(1, hostCpus))) };
 }

@@ -1,9 +1,9 @@
 /**
  * A pod file as read (a Kubernetes v1 Pod or a HyperContainer podfile): what the user asked
  * for, with images still named as the user wrote them. ./podspec.ts reads the files into
- * this; ./podspec-build.ts turns it into the pod layer's PodSpec once the images are known.
+ * this; ./podspec-request.ts turns it into the neutral pod request.
  */
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError } from '../../../errors';
 
 /** A port a container listens on (and, with hostPort, publishes on the host). */
 export interface ManifestPort {

@@ -1,12 +1,12 @@
 /**
- * Probes and resource requests in Kubernetes pod files (src/translate/podspec/podspec-probes.ts,
- * podspec-kube.ts, podspec-build.ts): each handler read, Kubernetes' defaults applied,
+ * Probes and resource requests in Kubernetes pod files (src/api/native/podspec/podspec-probes.ts,
+ * podspec-kube.ts, podspec-request.ts and the VM sizing of src/translate/request/policy/vm-size.ts): each handler read, Kubernetes' defaults applied,
  * Kubernetes' validation errors (by path and in its words) for bad values, named ports
  * resolved; requests sizing the VM where no limit is given.
  */
-import { parsePodFile, PodFileError } from '../../../src/translate/podspec/podspec';
-import { buildPodSpec } from '../../../src/translate/podspec/podspec-build';
-import type { ImageRecord } from '../../../src/storage/types';
+import { parsePodFile, PodFileError } from '../../../../src/api/native/podspec/podspec';
+import { podOfFile } from '../../../helpers/pod-file';
+import type { ImageRecord } from '../../../../src/storage/types';
 
 /** A Pod of one container `app` whose container spec has these extra YAML lines (indented 4). */
 function pod(containerLines: string, extra = ''): string {
@@ -196,7 +196,7 @@ startupProbe:
       ),
     );
     const image = { id: 'sha256:' + 'b'.repeat(64), config: { config: { Cmd: ['sh'] } } } as unknown as ImageRecord;
-    const { spec } = await buildPodSpec(m, {
+    const { spec } = await podOfFile(m, {
       id: 'f'.repeat(64),
       resolveImage: async () => image,
       defaults: { memoryMiB: 256, cpus: 1 },
@@ -241,7 +241,7 @@ spec:
   - {name: a, image: busybox, resources: ${a}}
   - {name: b, image: busybox, resources: ${b}}
 `;
-  const vm = async (text: string) => (await buildPodSpec(parsePodFile(text), opts)).spec.vm;
+  const vm = async (text: string) => (await podOfFile(parsePodFile(text), opts)).spec.vm;
 
   test('requests size the VM where no limit is given; a limit wins where there is one', async () => {
     // 512Mi + 256Mi requested, 1.5 + 0.75 CPU: 768 MiB and the guest's 64, 3 vCPUs.
@@ -269,7 +269,7 @@ spec:
   });
 
   test('requests are not limits: no cgroup limit comes of them', async () => {
-    const { spec } = await buildPodSpec(
+    const { spec } = await podOfFile(
       parsePodFile(two('{requests: {memory: 300Mi, cpu: 2}}', '{limits: {memory: 100Mi}}')),
       opts,
     );

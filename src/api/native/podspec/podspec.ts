@@ -4,7 +4,7 @@
  * (./podspec-types.ts). A file that asks for anything podvisor cannot run as written is
  * refused with a PodFileError naming every such field; nothing is dropped silently.
  */
-import { lazyModule } from '../../util/lazy-module';
+import { lazyModule } from '../../../util/lazy-module';
 import { Fields, Problems } from './podspec-read';
 import { readHyperPodfile } from './podspec-hyper';
 import { readKubePod } from './podspec-kube';

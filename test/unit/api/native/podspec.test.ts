@@ -1,10 +1,12 @@
-/** Pod files (src/translate/podspec/podspec.ts): the Kubernetes v1 Pod subset and hyper podfiles, JSON and YAML. */
-import { portRequestsOf, portRequestsOfSpecs } from '../../../src/translate/podspec/podspec-ports';
-import type { PortRequest } from '../../../src/translate/request/container-request';
-import type { ManifestPort } from '../../../src/translate/podspec/podspec-types';
-import { parsePodFile, PodFileError } from '../../../src/translate/podspec/podspec';
-import { parseCpuQuantity, parseMemoryQuantity } from '../../../src/translate/podspec/podspec-read';
-import { InvalidArgumentError } from '../../../src/errors';
+/** Pod files (src/api/native/podspec/podspec.ts): the Kubernetes v1 Pod subset and hyper podfiles, JSON and YAML. */
+import { portRequestsOf } from '../../../../src/api/native/podspec/podspec-ports';
+import { portRequestsOfSpecs } from '../../../../src/translate/network/port-specs';
+import type { PortRequest } from '../../../../src/translate/request/container-request';
+import type { ManifestPort } from '../../../../src/api/native/podspec/podspec-types';
+import { parsePodFile, PodFileError } from '../../../../src/api/native/podspec/podspec';
+import { parseCpuQuantity, parseMemoryQuantity } from '../../../../src/api/native/podspec/podspec-read';
+import { InvalidArgumentError } from '../../../../src/errors';
+import { podOfFile } from '../../../helpers/pod-file';
 
 /** The create body's port fields: `Config.ExposedPorts` and `HostConfig.PortBindings`. */
 interface DockerPorts {
@@ -312,10 +314,7 @@ test('Kubernetes quantities', () => {
   expect(parseCpuQuantity('-1')).toBeUndefined();
 });
 
-describe('buildPodSpec', () => {
-  const { buildPodSpec } = jest.requireActual<typeof import('../../../src/translate/podspec/podspec-build')>(
-    '../../../src/translate/podspec/podspec-build',
-  );
+describe('a pod file made into its pod: the neutral pod request, translated once', () => {
   const image = (id: string, config: Record<string, unknown>) =>
     ({ id, repoTags: [], repoDigests: [], size: 0, storedAt: 0, config: { config } }) as never;
   const images: Record<string, unknown> = {
@@ -345,9 +344,9 @@ spec:
   - {name: plain, image: busybox, resources: {limits: {memory: 50Mi}}}
   volumes: [{name: d, emptyDir: {}}, {name: h, hostPath: {path: /srv}}]
 `);
-    const { spec, name, ports } = await buildPodSpec(m, opts);
+    const { spec, name, ports } = await podOfFile(m, opts);
     expect(name).toBe('p');
-    expect(ports).toEqual([{ containerPort: 80, protocol: 'tcp', container: 'main' }]);
+    expect(ports).toEqual([{ containerPort: 80, protocol: 'tcp' }]);
     expect(spec).toMatchObject({
       id: opts.id,
       hostname: 'p',
@@ -381,19 +380,57 @@ spec:
 
   test('no limits: the default VM; hyper resource wins; no command at all is refused', async () => {
     const m = parsePodFile('id: h\nresource: {vcpu: 2, memory: 512}\ncontainers: [{image: busybox}]\n');
-    const built = (await buildPodSpec(m, opts)).spec;
+    const built = (await podOfFile(m, opts)).spec;
     expect(built).toMatchObject({ vm: { memoryMiB: 512, cpus: 2 }, hostname: 'h', restartPolicy: { name: 'no' } });
     expect(built.containers[0]).toMatchObject({ name: 'container0', stopTimeout: 30, args: ['sh'] });
     const plain = parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: busybox}]}');
-    expect((await buildPodSpec(plain, opts)).spec).toMatchObject({
+    expect((await podOfFile(plain, opts)).spec).toMatchObject({
       vm: { memoryMiB: 256, cpus: 1 },
       hostname: 'ffffffffffff',
       restartPolicy: { name: 'always' },
     });
     images.empty = image('sha256:e', {});
     await expect(
-      buildPodSpec(parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: empty}]}'), opts),
+      podOfFile(parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: empty}]}'), opts),
     ).rejects.toThrow('no command');
+  });
+
+  test("a pod's container: no image health check, seccomp filter, default sysctls or image volumes; mounts parents first", async () => {
+    images.checked = image('sha256:c', {
+      Cmd: ['sh'],
+      Healthcheck: { Test: ['CMD', 'true'] },
+      Volumes: { '/data': {} },
+    });
+    const { spec } = await podOfFile(
+      parsePodFile(`
+apiVersion: v1
+kind: Pod
+spec:
+  containers:
+  - {name: a, image: checked, volumeMounts: [{name: d, mountPath: /a/b}, {name: e, mountPath: /a}]}
+  - {name: b, image: checked}
+  volumes: [{name: d, emptyDir: {}}, {name: e, emptyDir: {}}]
+`),
+      opts,
+    );
+    for (const c of spec.containers) {
+      expect(c.health).toBeUndefined();
+      expect(c.seccomp).toBeUndefined();
+      expect(c.security?.sysctls).toEqual({});
+      expect(c.mounts?.some((m) => m.target === '/data')).not.toBe(true);
+    }
+    expect(spec.containers[0].mounts?.map((m) => m.target)).toEqual(['/a', '/a/b']);
+  });
+
+  test('every container is checked as the main one is: a relative working directory is refused', async () => {
+    await expect(
+      podOfFile(
+        parsePodFile(
+          'apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: busybox}, {name: b, image: busybox, workingDir: rel}]}',
+        ),
+        opts,
+      ),
+    ).rejects.toThrow("the working directory 'rel' is invalid, it needs to be an absolute path");
   });
 });
 
