@@ -49,20 +49,6 @@ const POD_MANAGER = {
 /** What translation may not import: the services and fronts above it, the pod layer's inside. */
 const TRANSLATE_LAYER = [into(['api', 'daemon', ...SERVICES]), POD_DOORS];
 
-/** Any module of translate/docker, seen from a sibling folder of it or one below that. */
-const DOCKER_FRONT_MODULES = {
-  regex: '^(\\.\\./)+docker(/|$)',
-  message:
-    "the neutral request and its policy import nothing of the Docker front: translate/docker reads Docker's words and calls them (docs/architecture.md).",
-};
-
-/** The Docker front's modules in translate (translate/docker), seen from a folder of src/api. */
-const DOCKER_TRANSLATION = {
-  regex: '^(\\.\\./)+translate/docker(/|$)',
-  message:
-    "the native front's pod-file readers import nothing of the Docker front: they make the neutral pod request (src/translate/request/pod-request.ts, docs/architecture.md).",
-};
-
 /**
  * One layer's rule: its files may not import from `forbidden` (regexes of import texts, or
  * `{ regex, message }` for a refusal with its own words).
@@ -118,11 +104,10 @@ module.exports = tseslint.config(
   // The pod layer's folders by concern (lifecycle, io, mounts, network...) are composed by
   // pod/manager.ts, which hands each call to the module of its concern: none imports it back.
   layer('src/pod/*/', ['src/pod/*/**/*.ts'], [...POD_LAYER, POD_MANAGER]),
-  // Docker <-> pod translation: below the services and the API.
+  // The neutral middle (the request, its policy and its translation into the pod): below the
+  // services and every API front, so nothing of a front's words (src/api/v1.41/docker, the
+  // native front's pod-file readers, the CRI's messages) reaches it.
   layer('src/translate', ['src/translate/**/*.ts'], TRANSLATE_LAYER),
-  // The neutral request, its translation and its policy (one module per concern) import nothing
-  // of the Docker front: Docker's words stay in translate/docker.
-  layer('src/translate/request', ['src/translate/request/**/*.ts'], [...TRANSLATE_LAYER, DOCKER_FRONT_MODULES]),
   // The Dockerfile language (parse, words, instructions, changes): pure, at the translate level;
   // it knows no pods, VMs, networks or services.
   layer(
@@ -147,13 +132,6 @@ module.exports = tseslint.config(
     'src/api/native',
     ['src/api/native/**/*.ts'],
     [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|cri)(/|$)', POD_DOORS],
-  ),
-  // The native front's pod-file readers (Kubernetes v1 Pod, hyper podfile) make the neutral pod
-  // request: they hold the native front's rule, and import nothing of the Docker front.
-  layer(
-    'src/api/native/podspec',
-    ['src/api/native/podspec/**/*.ts'],
-    [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|cri)(/|$)', POD_DOORS, DOCKER_TRANSLATION],
   ),
   layer(
     'src/api/cri',
@@ -194,20 +172,20 @@ module.exports = tseslint.config(
       ],
     },
   },
-  // Docker's create body is the Docker front's word: it stays in src/api/v1.41 and src/translate
-  // (which parses it). Every other front and service speaks the neutral ContainerRequest
+  // Docker's create body is the Docker front's word: it stays in src/api/v1.41 (which parses it
+  // in src/api/v1.41/docker). Every other front, the middle and the services speak the neutral ContainerRequest
   // (src/translate/request/container-request.ts); test/unit/lint/create-body.test.ts checks this fires.
   {
     name: 'docker-body/src',
     files: ['src/**/*.ts'],
-    ignores: ['src/api/v1.41/**', 'src/translate/**'],
+    ignores: ['src/api/v1.41/**'],
     rules: {
       'no-restricted-syntax': [
         'error',
         {
           selector: 'Identifier[name=/CreateBody/]',
           message:
-            "Docker's create body stays in src/api/v1.41 and src/translate: speak the neutral ContainerRequest (src/translate/request/container-request.ts, docs/architecture.md).",
+            "Docker's create body stays in src/api/v1.41: speak the neutral ContainerRequest (src/translate/request/container-request.ts, docs/architecture.md).",
         },
       ],
     },

@@ -5,7 +5,7 @@
  * Each step is a function of its own; `openLayers` runs them in order and hands back the
  * services the fronts, the background work and the shutdown use.
  */
-import { hostBlkioWeightSupport } from '../translate/docker/blkio-weight';
+import { hostBlkioWeightSupport } from '../api/v1.41/docker/blkio-weight';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { dockerContainerView } from '../api/v1.41/pod-containers';
@@ -32,7 +32,7 @@ import { ImageDisks } from '../storage/image-disks/image-disks';
 import { ImageDiskPrep } from '../storage/image-disks/prep';
 import { ImageDiskSweep } from '../storage/image-disks/sweep';
 import { VolumeStore } from '../storage/volumes';
-import { repairFrontend } from '../translate/docker/repair';
+import { repairFrontend } from '../api/v1.41/docker/repair';
 import { logger } from '../util/log';
 import { sharedMounter } from '../util/mounter';
 import { mountBaseTree, removeLeftoverTrees } from '../storage/checkpoint-image/base-tree';

@@ -46,7 +46,7 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
   const id = newPodId();
   const ports = portRequestsOfSpecs(n.ports ?? []);
   // A network that is not there is refused here (404); the Docker API leaves it to the start,
-  // as dockerd does (src/translate/docker/create.ts).
+  // as dockerd does (src/api/v1.41/docker/create.ts).
   if (n.network && !['default', 'none', 'host'].includes(n.network) && !n.network.startsWith('container:'))
     (await translateOptions(deps)).networks?.isUserNetwork(n.network);
   // A native pod runs without a seccomp filter, as a pod file's containers do (Kubernetes'

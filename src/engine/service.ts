@@ -17,7 +17,7 @@
  * builder entry of a step (./build-step.ts). The door (./door.ts) checks it once, merges it
  * with its image once and translates it once (translate's request-check.ts, image-merge.ts,
  * request-pod.ts). A pod made without the Docker front keeps no Docker record: `docker ps` and
- * `inspect` render its view from the PodSpec (translate's docker/pod-view.ts).
+ * `inspect` render its view from the PodSpec (src/api/v1.41/docker/pod-view.ts).
  *
  * Every entry point first makes a plan (./plan.ts: the pod layer's PodSpec, the front end's
  * data kept beside it, the name, whether Docker volumes are resolved), with all the checks

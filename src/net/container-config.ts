@@ -4,7 +4,7 @@
  * and neutral, and the checks of a static address against the networks. A front end builds
  * the plan from its own request (the Docker API's HostConfig and NetworkingConfig:
  * src/translate/network/network-plan.ts) and shows the endpoints in its own shape
- * (src/translate/json/network-json.ts).
+ * (src/api/v1.41/json/network-json.ts).
  */
 import { InvalidArgumentError } from '../errors';
 import type { PortRequest } from './types';

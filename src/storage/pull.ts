@@ -73,7 +73,7 @@ export type LayerPhase =
 
 /**
  * What a pull reports as it goes, in the order it happens (a front end words it: the Docker
- * API as dockerd's progress messages, src/translate/json/pull-progress.ts).
+ * API as dockerd's progress messages, src/api/v1.41/json/pull-progress.ts).
  */
 export type PullEvent =
   /** The manifest was found: `repository` (registry path) at `tagOrDigest`. */

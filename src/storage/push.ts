@@ -29,7 +29,7 @@ import { CHECKPOINT_ARTIFACT_TYPE, CHECKPOINT_FOR } from './checkpoint-image/med
 import { OCI_MANIFEST_TYPE, readStateManifest } from './checkpoint-image/state-manifest';
 import { NotFoundError, NotImplementedError, PodvisorError, UnavailableError } from '../errors';
 
-/** What a push reports, in order (worded for the Docker API by src/translate/json/push-progress.ts). */
+/** What a push reports, in order (worded for the Docker API by src/api/v1.41/json/push-progress.ts). */
 export type PushEvent =
   /** The push of `repository` (familiar name) begins. */
   | { kind: 'started'; repository: string }

@@ -15,7 +15,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { InvalidArgumentError } from '../errors';
 import type { SeccompAction, SeccompArgTest, SeccompCondition, SeccompProfile, SeccompProfileRule } from '../pod/types';
-import { decodeBody } from './docker/go-decode';
+import { decodeBody } from '../util/go-decode';
 
 const O = Type.Optional;
 const Str = (goType?: string) => Type.String(goType ? { goType } : {});

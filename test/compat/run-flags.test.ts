@@ -34,7 +34,7 @@ import {
   BLKIO_WEIGHT_DEVICE_DISCARDED,
   BLKIO_WEIGHT_DISCARDED,
   hostBlkioWeightSupport,
-} from '../../src/translate/docker/blkio-weight';
+} from '../../src/api/v1.41/docker/blkio-weight';
 
 jest.setTimeout(600000);
 

@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import * as http from 'node:http';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { UpdateBodySchema } from '../../src/translate/docker/docker-schema';
+import { UpdateBodySchema } from '../../src/api/v1.41/docker/docker-schema';
 import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(120000);

@@ -6,7 +6,7 @@
  *                 in drop_capabilities none, before the other names are added and dropped;
  *                 names are given without `CAP_` (added here); the result goes as the exact
  *                 set, which the translation keeps as it is and checks with Docker's rules
- *                 (src/translate/docker/security.ts: an unknown name is INVALID_ARGUMENT)
+ *                 (src/api/v1.41/docker/security.ts: an unknown name is INVALID_ARGUMENT)
  *   privileged    every capability, no masked or read-only paths, /sys writable
  *   paths         masked_paths / readonly_paths as given; none given: the defaults (the
  *                 kubelet sends them; an empty list cannot be told from none on the wire)

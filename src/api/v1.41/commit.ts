@@ -11,10 +11,10 @@ import { sendJson, svc } from './kit/params';
 import { typed } from './schema/routes';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { mainContainer } from '../../pod/types';
-import { commitConfig, commitReference } from '../../translate/docker/commit';
+import { commitConfig, commitReference } from './docker/commit';
 import { commitWritableLayer } from '../../storage/commit';
 import { BlockModeError } from '../../storage/errors';
-import { dockerViewOf } from '../../translate/docker/pod-view';
+import { dockerViewOf } from './docker/pod-view';
 
 /** What a commit of a container reads and writes. */
 export interface CommitParts {

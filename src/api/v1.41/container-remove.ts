@@ -10,13 +10,13 @@ import { sendJson, svc } from './kit/params';
 import { pruneLabelsMatch } from './kit/filters';
 import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
-import { hostConfigLinks } from '../../translate/json/inspect';
+import { hostConfigLinks } from './json/inspect';
 import { mainContainer, type PodRecord } from '../../pod/types';
 import { anonymousVolumesOf, removeVolumesAfter } from './volumes';
 import { moveDiskVolumesOff } from './disk-volumes';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';
-import { dockerViewOf } from '../../translate/docker/pod-view';
+import { dockerViewOf } from './docker/pod-view';
 
 const log = logger('api');
 

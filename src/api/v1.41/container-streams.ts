@@ -15,11 +15,11 @@ import { drainOf, frame, openRawStream, rawSessions, upgradeOf } from './hijack'
 import { apiVersionOf } from './versions';
 import { hijackedStreamType } from './versions/views';
 import { wsAttachStreams } from './versions/queries';
-import { statsJson } from '../../translate/json/stats';
+import { statsJson } from './json/stats';
 import { networksStats } from '../../net/tap-stats';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../translate/detach-keys';
 import type { LogEntry } from '../../pod/service';
-import { assertLogsReadable } from '../../translate/docker/log-config';
+import { assertLogsReadable } from './docker/log-config';
 import { mainContainer } from '../../pod/types';
 import { topTable } from './top/top-table';
 

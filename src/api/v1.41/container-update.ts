@@ -2,18 +2,18 @@
  * The routes that change a container's settings (Docker Engine API v1.41): update (its restart
  * policy and resources, with dockerd's conflict rules) and rename. Registered by ./containers.ts.
  */
-import { discardBlkioWeights, hostBlkioWeightSupport } from '../../translate/docker/blkio-weight';
+import { discardBlkioWeights, hostBlkioWeightSupport } from './docker/blkio-weight';
 import type { ApiServices } from './services';
 import { ConflictError, InvalidArgumentError } from '../../errors';
 import { sendJson, svc } from './kit/params';
 import { typed } from './schema/routes';
-import { parseRestartPolicy, validateResources } from '../../translate/docker/create-body';
+import { parseRestartPolicy, validateResources } from './docker/create-body';
 import { validateContainerName } from '../../translate/request/policy/container-name';
-import { type DockerHostConfig } from '../../translate/docker/docker-types';
-import { cgroupLimitsFor, vmSizeFor } from '../../translate/docker/resources';
-import { refuseUnhonoured } from '../../translate/docker/unhonoured';
+import { type DockerHostConfig } from './docker/docker-types';
+import { cgroupLimitsFor, vmSizeFor } from './docker/resources';
+import { refuseUnhonoured } from './docker/unhonoured';
 import type { PodUpdate } from '../../pod/service';
-import { dockerViewOf } from '../../translate/docker/pod-view';
+import { dockerViewOf } from './docker/pod-view';
 
 /** POST /containers/:id/rename. */
 export function renameContainer(services: ApiServices) {

@@ -5,7 +5,7 @@
  * is here; update and rename are in container-update.ts, removal and prune in
  * container-remove.ts; logs, top, stats and attach are in container-streams.ts.
  */
-import { discardBlkioWeights, hostBlkioWeightSupport } from '../../translate/docker/blkio-weight';
+import { discardBlkioWeights, hostBlkioWeightSupport } from './docker/blkio-weight';
 import { createDockerContainer } from './create/docker-front';
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
@@ -16,11 +16,11 @@ import { containerFilter, type SummaryForFilters } from './container-filters';
 import { openStream } from './kit/streams';
 import { typed } from './schema/routes';
 import { refuseCheckpointDir } from './checkpoints';
-import { createWarnings, parseCreateBody } from '../../translate/docker/create-body';
-import { withEmbeddedHostConfig } from '../../translate/docker/embedded-host-config';
+import { createWarnings, parseCreateBody } from './docker/create-body';
+import { withEmbeddedHostConfig } from './docker/embedded-host-config';
 import { validateContainerName } from '../../translate/request/policy/container-name';
-import { containerJson, containerSummary, type NetworkView } from '../../translate/json/inspect';
-import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/docker/health';
+import { containerJson, containerSummary, type NetworkView } from './json/inspect';
+import { HEALTH_FILTER_WORDS, healthWord } from './docker/health';
 import { stateErrorText } from '../../translate/pod-errors';
 import { parseSignal } from '../../translate/signals';
 import type { WaitCondition } from '../../pod/service';

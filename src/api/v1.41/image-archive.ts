@@ -10,7 +10,7 @@ import type { Request, Response, Router } from 'express';
 import type { ApiServices } from './services';
 import type { ImageService } from '../../storage/service';
 import { prepareSave, writeSaveArchive } from '../../storage/archive-image/save';
-import { dockerLoadMessages } from '../../translate/json/image-archive';
+import { dockerLoadMessages } from './json/image-archive';
 import { goJson, progressLine, writeProgressError } from './kit/progress';
 import { svc } from './kit/params';
 import { typed } from './schema/routes';

@@ -1,14 +1,14 @@
 /**
  * `docker push` in dockerd 20.10's wire format: POST /images/{name}/push?tag=... with the
  * X-Registry-Auth header passed to the registry, answered by a stream of progress JSON
- * (src/translate/json/push-progress.ts). An unknown image is a 404 before the stream starts;
+ * (src/api/v1.41/json/push-progress.ts). An unknown image is a 404 before the stream starts;
  * registry failures during the push come as an errorDetail message, as dockerd sends them.
  */
 import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { decodeRegistryAuth } from '../../storage/registry/auth';
 import { isValidTag, parseReference } from '../../storage/reference';
-import { dockerPushMessages } from '../../translate/json/push-progress';
+import { dockerPushMessages } from './json/push-progress';
 import { InvalidArgumentError } from '../../errors';
 import { goJson, progressLine, writeProgressError } from './kit/progress';
 import { svc } from './kit/params';

@@ -10,7 +10,7 @@ import type { ApiServices } from './services';
 import type { ImageService } from '../../storage/service';
 import type { StoredImageView } from '../../storage/images';
 import type { PullEvent } from '../../storage/pull';
-import { dockerProgress } from '../../translate/json/pull-progress';
+import { dockerProgress } from './json/pull-progress';
 import { decodeRegistryAuth } from '../../storage/registry/auth';
 import { parsePlatform, type Platform } from '../../storage/registry/manifest';
 import { isDigest } from '../../storage/digest';
@@ -37,7 +37,7 @@ import {
   imageInspectJson,
   imageLabels,
   imageSummaryJson,
-} from '../../translate/json/images';
+} from './json/images';
 
 /** `dangling` of `GET /images/json`: dockerd knows exactly `true` and `false`. */
 const LIST_DANGLING = [

@@ -6,7 +6,7 @@
  */
 import { parseLinks } from '../../translate/network/links';
 import { checkLinkLocalIps } from '../../net/link-local';
-import { dockerFrontend } from '../../translate/docker/docker-types';
+import { dockerFrontend } from './docker/docker-types';
 import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { sendJson } from './kit/params';

@@ -32,8 +32,8 @@ import {
   type ContainerRecord,
   type PodRecord,
 } from '../../pod/types';
-import { dockerFrontend, type DockerFrontend } from '../../translate/docker/docker-types';
-import { dockerViewOf } from '../../translate/docker/pod-view';
+import { dockerFrontend, type DockerFrontend } from './docker/docker-types';
+import { dockerViewOf } from './docker/pod-view';
 
 export { CONTAINER_LABEL };
 

@@ -3,7 +3,7 @@
  * Route modules receive this and nothing global. Each field is filled in by the daemon's
  * wiring (src/daemon/main.ts) or by a test with fakes.
  */
-import type { BlkioWeightSupport } from '../../translate/docker/blkio-weight';
+import type { BlkioWeightSupport } from './docker/blkio-weight';
 import type { ImageService } from '../../storage/service';
 import type { ImageLookup } from '../../storage/types';
 import type { PodService } from '../../pod/service';

@@ -12,8 +12,8 @@ import type { StoredImageView } from '../../storage/images';
 import { chainIds } from '../../storage/digest';
 import { mainContainer, podSpecOf, type PodRecord } from '../../pod/types';
 import { volumeUsers } from '../../pod/types';
-import { containerSummary } from '../../translate/json/inspect';
-import { imageDiskUsageJson } from '../../translate/json/images';
+import { containerSummary } from './json/inspect';
+import { imageDiskUsageJson } from './json/images';
 import { volumeJson } from './volumes';
 import type { WarmStateUsage } from '../../engine/warm-starts';
 

@@ -17,7 +17,7 @@ import type { DaemonEvent } from '../../pod/events';
 import { diskUsage } from './system-df';
 import { NETWORK_DRIVERS } from '../../net/manager';
 import { listedLogDrivers } from '../../translate/request/policy/log-config';
-import { SECURITY_OPTIONS } from '../../translate/docker/seccomp-opt';
+import { SECURITY_OPTIONS } from './docker/seccomp-opt';
 import { apiVersionOf } from './versions';
 import { diskUsageFor, diskUsageTypes, infoFor, pingHeadersFor } from './versions/views';
 

@@ -2,7 +2,7 @@
  * A pod's log settings and what the writer makes of them: at start (`parseLogPolicy`) the
  * values of max-size, max-file and compress are parsed ("failed to initialize logging
  * driver: ...", a 500 as in dockerd). Driver and option names are checked at create by the
- * front end (the Docker API's checks: src/translate/docker/log-config.ts).
+ * front end (the Docker API's checks: src/api/v1.41/docker/log-config.ts).
  *
  * podvisor has the `json-file` driver (with rotation, see ./logs.ts) and `none`.
  */

@@ -28,7 +28,7 @@ import { MAGIC_BYTES, decodeStream, detectCompression } from '../decompress';
 import { InvalidArgumentError } from '../../errors';
 import { planStates, storeStates } from '../checkpoint-image/state-archive';
 
-/** What a load reports as it goes (worded for the Docker API by src/translate/json/image-archive.ts). */
+/** What a load reports as it goes (worded for the Docker API by src/api/v1.41/json/image-archive.ts). */
 export type LoadEvent =
   /** Bytes of a layer's tar read so far (`layer`: short chain ID, as dockerd shows). */
   | { kind: 'layer'; layer: string; current: number; total: number }

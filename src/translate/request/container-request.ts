@@ -7,17 +7,18 @@
  *                                ContainerRequest a container; the single-container spec
  *                                (src/engine/native.ts)  -> ContainerRequest
  *   builder (src/engine)         a step's container               -> ContainerRequest
- *   Docker front (src/api/v1.41) the create body -> parseCreateBody -> ContainerRequest
- *                                (../docker/docker-request.ts, with the Docker record)
+ *   Docker front (src/api/v1.41) the create's body, parsed  -> ContainerRequest (its container's
+ *                                settings, completed at the creation door from the merge with the
+ *                                image: src/api/v1.41/docker/docker-request.ts, with the Docker record)
  *
- * A request of the CRI, native or builder front is checked before its image is looked up
- * (./request-check.ts); a Docker create's body was checked by the Docker front, with dockerd's
- * messages. Every request is made into the pod layer's PodSpec by one translation
+ * Every request is checked before its image is looked up (./request-check.ts, at the creation
+ * door: src/engine/door.ts); a Docker create's body was checked by the Docker front before,
+ * with dockerd's messages, through the same rules. Every request is made into the pod layer's PodSpec by one translation
  * (./request-pod.ts), with dockerd's rules for what Docker has too (merging with the image,
  * capabilities, masked paths, resources, ports) and none of Docker's syntax on the way. Only
  * a Docker create keeps a Docker record (Config and HostConfig, made from its body); `docker
  * ps` and `docker inspect` show a CRI or native pod as any other container by rendering its
- * view from the PodSpec (../docker/pod-view.ts).
+ * view from the PodSpec (src/api/v1.41/docker/pod-view.ts).
  *
  * Mounts are structured all the way, so that a path holding ':' reaches the pod as it was
  * asked (a `-v` string is split on ':').

@@ -7,7 +7,7 @@
  * none; the image's command only when the request gives neither entrypoint nor arguments, its
  * entrypoint when the request gives none. The pod's translation (./request-pod.ts) takes the
  * container from it, and a Docker create's record (Config, as inspect shows it) too
- * (../docker/docker-request.ts).
+ * (src/api/v1.41/docker/docker-request.ts).
  */
 import { InvalidArgumentError } from '../../errors';
 import type { ImageRecord } from '../../storage/types';

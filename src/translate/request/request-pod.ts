@@ -26,8 +26,8 @@
  *               CRI log file for `cri`; a driver by name with its options for `driver`
  *
  * Only a Docker create keeps a Docker record, made by its front from its body
- * (../docker/docker-request.ts); `docker ps` and `inspect` render any other pod's view from the
- * PodSpec (../docker/pod-view.ts).
+ * (src/api/v1.41/docker/docker-request.ts); `docker ps` and `inspect` render any other pod's view from the
+ * PodSpec (src/api/v1.41/docker/pod-view.ts).
  */
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';

@@ -14,7 +14,7 @@ import { ImageService } from '../../../src/storage/service';
 import { commitWritableLayer } from '../../../src/storage/commit';
 import { packUpper } from '../../../src/storage/commit-tar';
 import { sha256Digest } from '../../../src/storage/digest';
-import { imageInspectJson, imageSummaryJson } from '../../../src/translate/json/images';
+import { imageInspectJson, imageSummaryJson } from '../../../src/api/v1.41/json/images';
 import { tarEntryNames } from '../../helpers/tar-members';
 
 let root: string;

@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { ImageService } from '../../../src/storage/service';
 import { commitWritableLayer, type CommitStores } from '../../../src/storage/commit';
 import { squashImage } from '../../../src/storage/squash';
-import { imageInspectJson } from '../../../src/translate/json/images';
+import { imageInspectJson } from '../../../src/api/v1.41/json/images';
 import { tarEntryNames } from '../../helpers/tar-members';
 
 let root: string;

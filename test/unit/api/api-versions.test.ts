@@ -24,7 +24,7 @@ import {
 import { createBodyFor } from '../../../src/api/v1.41/versions/create';
 import { clientNeedsOf } from '../../../src/api/v1.41/versions/clients';
 import { imageListUntil, wsAttachStreams } from '../../../src/api/v1.41/versions/queries';
-import { parseHealthConfig } from '../../../src/translate/docker/health';
+import { parseHealthConfig } from '../../../src/api/v1.41/docker/health';
 import { healthSpecOf } from '../../../src/translate/request/policy/health';
 import { VolumeStore } from '../../../src/storage/volumes';
 

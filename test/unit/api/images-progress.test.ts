@@ -4,7 +4,7 @@
  */
 import { pullReference } from '../../../src/api/v1.41/images';
 import { humanSize, progressBar, progressLine } from '../../../src/api/v1.41/kit/progress';
-import { goTime } from '../../../src/translate/json/images';
+import { goTime } from '../../../src/api/v1.41/json/images';
 
 test.each([
   [36445, 1056539, '[=>                                                 ]  36.45kB/1.057MB'],

@@ -10,9 +10,9 @@
 import * as http from 'node:http';
 import fc from 'fast-check';
 import { Kind, type TSchema } from '@sinclair/typebox';
-import { BODY_SCHEMAS } from '../../../src/translate/docker/docker-schema';
+import { BODY_SCHEMAS } from '../../../src/api/v1.41/docker/docker-schema';
 import { ROUTES } from '../../../src/api/v1.41/schema/routes';
-import { repairFrontend } from '../../../src/translate/docker/repair';
+import { repairFrontend } from '../../../src/api/v1.41/docker/repair';
 import type { Harness } from '../pod/fakes';
 import { startFakeApi, type FakeApi } from './fake-api';
 

@@ -6,7 +6,7 @@
  * native and builder fronts, made from the parsed body by the Docker front), and the one
  * translation into the pod (PodSpec). The shapes up to the pod are the creation path; nothing
  * follows it: a pod made from a neutral request keeps no Docker record (its Docker view is
- * rendered from the PodSpec when shown: src/translate/docker/pod-view.ts), and a Docker
+ * rendered from the PodSpec when shown: src/api/v1.41/docker/pod-view.ts), and a Docker
  * create's record is made from its parsed body, beside its neutral request.
  *
  * Besides the walk, the neutral translation's imports (the file graph of src, type-only
@@ -15,13 +15,13 @@
 import * as path from 'node:path';
 import { harness, type Harness } from '../pod/fakes';
 import { createCriContainer, createCriSandbox } from '../../../src/api/cri/create-request';
-import * as goDecode from '../../../src/translate/docker/go-decode';
-import * as createBody from '../../../src/translate/docker/create-body';
-import * as dockerRequest from '../../../src/translate/docker/docker-request';
-import * as dockerTypes from '../../../src/translate/docker/docker-types';
+import * as goDecode from '../../../src/util/go-decode';
+import * as createBody from '../../../src/api/v1.41/docker/create-body';
+import * as dockerRequest from '../../../src/api/v1.41/docker/docker-request';
+import * as dockerTypes from '../../../src/api/v1.41/docker/docker-types';
 import * as requestCheck from '../../../src/translate/request/request-check';
 import * as requestPod from '../../../src/translate/request/request-pod';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
 import { fileGraph } from '../../helpers/import-graph';
 import type { PodEngine } from '../../../src/engine/engine';
 import { createDockerContainer } from '../../../src/api/v1.41/create/docker-front';
@@ -172,9 +172,9 @@ describe("the neutral translation's imports", () => {
   const src = path.resolve(__dirname, '../../../src');
   /** The Docker create's own modules: its body's schema, its parse, its request and record, its part at the door. */
   const DOCKER_CREATE = [
-    'translate/docker/docker-schema.ts',
-    'translate/docker/create-body.ts',
-    'translate/docker/docker-request.ts',
+    'api/v1.41/docker/docker-schema.ts',
+    'api/v1.41/docker/create-body.ts',
+    'api/v1.41/docker/docker-request.ts',
     'api/v1.41/create/docker-front.ts',
   ];
 

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLI28_RUN_FLAGS, RUN_FLAG_AUDIT, type FlagAuditEntry } from '../../audit/run-flags';
-import { CreateBodySchema, HostConfigSchema } from '../../../src/translate/docker/docker-schema';
+import { CreateBodySchema, HostConfigSchema } from '../../../src/api/v1.41/docker/docker-schema';
 
 const root = path.resolve(__dirname, '../../..');
 const LIMITATIONS = path.join(root, 'docs/limitations.md');

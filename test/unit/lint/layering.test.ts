@@ -95,7 +95,7 @@ const CASES: Array<[string, string, string]> = [
   // The folders by concern hold their layer's rule.
   [
     'src/pod/lifecycle/zz.ts',
-    "import { x } from '../../translate/docker/create';",
+    "import { x } from '../../translate/request/request-pod';",
     "import { x } from '../../vm/types';",
   ],
   [
@@ -104,7 +104,11 @@ const CASES: Array<[string, string, string]> = [
     "import { x } from '../records/registry';",
   ],
   ['src/translate/request/zz.ts', "import { x } from '../../engine/create';", "import { x } from './policy/vm-size';"],
-  ['src/translate/json/zz.ts', "import { x } from '../../daemon/options';", "import { x } from '../../pod/types';"],
+  [
+    'src/api/v1.41/json/zz.ts',
+    "import { x } from '../../../daemon/options';",
+    "import { x } from '../../../pod/types';",
+  ],
   [
     'src/vm/qemu/confinement/zz.ts',
     "import { x } from '../../../net/bridge';",
@@ -129,10 +133,11 @@ test('a file at the top of src/pod may import pod/manager', async () => {
   expect(await restricted('src/pod/zz.ts', "import { x } from './manager';")).toEqual([]);
 });
 
-// The neutral request, its translation and its policy import nothing of the Docker front.
+// The neutral middle imports nothing of the Docker front, whose words are under src/api/v1.41.
 describe.each([
-  ['src/translate/request/zz.ts', '../'],
-  ['src/translate/request/policy/zz.ts', '../../'],
+  ['src/translate/request/zz.ts', '../../'],
+  ['src/translate/request/policy/zz.ts', '../../../'],
+  ['src/translate/network/zz.ts', '../../'],
 ])('%s', (file, up) => {
   test.each([
     'create-body',
@@ -143,28 +148,23 @@ describe.each([
     'docker-types',
     'health',
     'log-config',
-  ])('refuses translate/docker/%s', async (m) => {
-    const found = await restricted(file, `import { x } from '${up}docker/${m}';`);
+  ])('refuses api/v1.41/docker/%s', async (m) => {
+    const found = await restricted(file, `import { x } from '${up}api/v1.41/docker/${m}';`);
     expect(found).toHaveLength(1);
-    expect(found[0]).toContain('import nothing of the Docker front');
+    expect(found[0]).toContain('layers import only the layers below them');
   });
   test('allows the policy, the request and the rest of translate', async () => {
-    expect(await restricted(file, `import { x } from '${up}request/policy/vm-size';`)).toEqual([]);
-    expect(await restricted(file, `import { x } from '${up}network/network-plan';`)).toEqual([]);
-  });
-  test('still holds the translate layer', async () => {
-    expect(await restricted(file, `import { x } from '${up}../api/v1.41/kit/params';`)).toHaveLength(1);
+    expect(await restricted(file, `import { x } from '${up}translate/request/policy/vm-size';`)).toEqual([]);
+    expect(await restricted(file, `import { x } from '${up}translate/network/network-plan';`)).toEqual([]);
   });
 });
 
-// The native front's pod-file readers make the neutral pod request: nothing of the Docker front,
-// the native front's rule; the engine imports none of them (nor anything of src/api).
+// The native front's pod-file readers make the neutral pod request: nothing of the Docker front
+// (the fronts stand side by side); the engine imports none of them (nor anything of src/api).
 describe('src/api/native/podspec', () => {
   const file = 'src/api/native/podspec/zz.ts';
-  test.each(['create-body', 'create', 'docker-request', 'resources'])('refuses translate/docker/%s', async (m) => {
-    const found = await restricted(file, `import { x } from '../../../translate/docker/${m}';`);
-    expect(found).toHaveLength(1);
-    expect(found[0]).toContain('import nothing of the Docker front');
+  test.each(['create-body', 'create', 'docker-request', 'resources'])('refuses api/v1.41/docker/%s', async (m) => {
+    expect(await restricted(file, `import { x } from '../../v1.41/docker/${m}';`)).toHaveLength(1);
   });
   test('allows the neutral request and the rest of the native front', async () => {
     expect(await restricted(file, "import type { x } from '../../../translate/request/pod-request';")).toEqual([]);
@@ -182,11 +182,18 @@ describe('src/api/native/podspec', () => {
     expect(await restricted(f, "import type { x } from '../api/native/podspec/podspec';")).toHaveLength(1);
     expect(await restricted(f, "import { x } from '../translate/request/request-pods';")).toEqual([]);
   });
+  test.each(['docker-front', 'saved-state-refusal'])(
+    'the engine may not import the Docker front (api/v1.41/create/%s)',
+    async (m) => {
+      expect(await restricted('src/engine/door.ts', `import { x } from '../api/v1.41/create/${m}';`)).toHaveLength(1);
+    },
+  );
 });
 
-test('the Docker folder of translate may import its own create body', async () => {
-  expect(await restricted('src/translate/docker/zz.ts', "import { x } from './create-body';")).toEqual([]);
-  expect(await restricted('src/translate/json/zz.ts', "import { x } from '../docker/docker-schema';")).toEqual([]);
+test("the Docker front's words may import each other", async () => {
+  expect(await restricted('src/api/v1.41/docker/zz.ts', "import { x } from './create-body';")).toEqual([]);
+  expect(await restricted('src/api/v1.41/json/zz.ts', "import { x } from '../docker/docker-schema';")).toEqual([]);
+  expect(await restricted('src/api/v1.41/create/zz.ts', "import { x } from '../docker/docker-request';")).toEqual([]);
 });
 
 describe.each(CASES)('%s', (file, forbidden, allowed) => {

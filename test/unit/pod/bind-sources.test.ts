@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { harness, type Harness } from './fakes';
 import { RECORD_FILE } from '../../../src/storage/state';
 import { mainContainer, type PodBindMount } from '../../../src/pod/types';
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
-import type { CreateBody } from '../../../src/translate/docker/docker-schema';
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
+import type { CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
 import { VolumeStore } from '../../../src/storage/volumes';
 import { createDockerContainer } from '../../../src/api/v1.41/create/docker-front';
 

@@ -6,9 +6,9 @@
  */
 import { harness, type Harness } from './fakes';
 import type { FakeVm } from '../../helpers/fake-vm';
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
-import { decodeBody } from '../../../src/translate/docker/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
+import { decodeBody } from '../../../src/util/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
 import { InvalidArgumentError } from '../../../src/errors';
 import { createDockerContainer } from '../../../src/api/v1.41/create/docker-front';
 

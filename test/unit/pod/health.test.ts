@@ -7,7 +7,7 @@
 import { harness, type Harness } from './fakes';
 import { recordProbe, type HealthState, type ProbeResult } from '../../../src/pod/health/health';
 import { mainContainer } from '../../../src/pod/types';
-import { containerJson, containerSummary } from '../../../src/translate/json/inspect';
+import { containerJson, containerSummary } from '../../../src/api/v1.41/json/inspect';
 import type { DaemonEvent } from '../../../src/pod/events';
 
 let h: Harness;

@@ -7,8 +7,8 @@
  */
 import { harness, type Harness } from './fakes';
 import { mainContainer } from '../../../src/pod/types';
-import type { CreateBody } from '../../../src/translate/docker/docker-schema';
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
+import type { CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
 import { createDockerContainer } from '../../../src/api/v1.41/create/docker-front';
 
 let h: Harness;

@@ -11,7 +11,7 @@ import {
   snapshotLog,
 } from '../../../src/pod/io/logs';
 import { fromHumanSize, parseLogPolicy } from '../../../src/pod/io/log-config';
-import { verifyLogConfig } from '../../../src/translate/docker/log-config';
+import { verifyLogConfig } from '../../../src/api/v1.41/docker/log-config';
 import { resolveLogConfig } from '../../../src/translate/request/policy/log-config';
 import { dockerMessage } from '../../../src/translate/errors';
 import { LogConfigError } from '../../../src/pod/errors';

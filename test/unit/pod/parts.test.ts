@@ -11,7 +11,7 @@ import { EventBus } from '../../../src/pod/events';
 import { parseProcStat, parseMeminfo, parseLoadavgTasks } from '../../../src/pod/stats/guest-stats';
 import { resolvConfFor } from '../../../src/pod/lifecycle/runtime';
 import { runtimeEnv } from '../../../src/pod/lifecycle/container-init';
-import { humanDuration, statusText } from '../../../src/translate/json/status';
+import { humanDuration, statusText } from '../../../src/api/v1.41/json/status';
 import { overlayOptions, MOUNT_OPTIONS_MAX } from '../../../src/storage/rootfs';
 import { StateStore } from '../../../src/storage/state';
 import { createdState } from '../../../src/pod/types';

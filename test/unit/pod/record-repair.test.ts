@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { harness, type Harness } from './fakes';
 import { RECORD_FILE } from '../../../src/storage/state';
 import { setLogSink } from '../../../src/util/log';
-import { containerJson } from '../../../src/translate/json/inspect';
+import { containerJson } from '../../../src/api/v1.41/json/inspect';
 
 let h: Harness;
 const lines: string[] = [];

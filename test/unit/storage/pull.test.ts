@@ -25,7 +25,7 @@ import { prepareSave, writeSaveArchive } from '../../../src/storage/archive-imag
 import { schema2Manifest } from '../../../src/storage/push';
 import { MediaType } from '../../../src/storage/registry/manifest';
 import type { PullEvent } from '../../../src/storage/pull';
-import { dockerProgress } from '../../../src/translate/json/pull-progress';
+import { dockerProgress } from '../../../src/api/v1.41/json/pull-progress';
 import { tarMembers } from '../../helpers/tar-members';
 import { ImageDiskPrep, type ImageDiskMaker } from '../../../src/storage/image-disks/prep';
 import { CriImageService } from '../../../src/api/cri/images';

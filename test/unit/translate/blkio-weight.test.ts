@@ -6,7 +6,7 @@ import {
   BLKIO_WEIGHT_DISCARDED,
   discardBlkioWeights,
   hostBlkioWeightSupport,
-} from '../../../src/translate/docker/blkio-weight';
+} from '../../../src/api/v1.41/docker/blkio-weight';
 
 describe('--blkio-weight where the host cannot weigh block I/O', () => {
   const none = { weight: false, weightDevice: false };

@@ -1,13 +1,13 @@
 /**
  * Docker's resource fields -> the limits of the container's cgroup in its VM
- * (src/translate/docker/resources.ts cgroupLimitsFor): CPU shares become cgroup v2's cpu.weight as runc
+ * (src/api/v1.41/docker/resources.ts cgroupLimitsFor): CPU shares become cgroup v2's cpu.weight as runc
  * converts them, a memory reservation memory.low, cpusets cpuset.cpus/mems (and the VM holds
  * the CPUs they name); a CPU period alone, cpu.max without quota; nothing set gives no limits.
  * And the create-time answers dockerd gives for them on a cgroup v2 host.
  */
-import { cgroupLimitsFor, diskThrottleFor, vmSizeFor } from '../../../src/translate/docker/resources';
+import { cgroupLimitsFor, diskThrottleFor, vmSizeFor } from '../../../src/api/v1.41/docker/resources';
 import { cpuWeightOf } from '../../../src/translate/request/policy/cgroup-limits';
-import { createWarnings, parseCreateBody } from '../../../src/translate/docker/create-body';
+import { createWarnings, parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
 import { parseCpusetList } from '../../../src/util/cpuset';
 
 const none = { Memory: 0, NanoCpus: 0, CpuQuota: 0, CpuPeriod: 0, CpuShares: 0, MemoryReservation: 0 };

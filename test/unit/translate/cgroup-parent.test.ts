@@ -6,14 +6,14 @@
  * cgroup_parent and the native spec's cgroupParent arrive the same way.
  */
 import { parseCgroupParent } from '../../../src/translate/request/policy/cgroup-parent';
-import { parseCreateBody as parseDecoded } from '../../../src/translate/docker/create-body';
-import { translateCreate } from '../../../src/translate/docker/create';
+import { parseCreateBody as parseDecoded } from '../../../src/api/v1.41/docker/create-body';
+import { translateCreate } from '../../../src/api/v1.41/docker/create';
 import { checkContainerRequest } from '../../../src/translate/request/request-check';
 import { translateContainerRequest } from '../../../src/translate/request/request-pod';
 import { sandboxRequestOf } from '../../../src/api/cri/create-request';
 import { checkSpec } from '../../../src/api/native/spec';
-import { decodeBody } from '../../../src/translate/docker/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
+import { decodeBody } from '../../../src/util/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
 import { InvalidArgumentError } from '../../../src/errors';
 import type { ImageRecord } from '../../../src/storage/types';
 import { neutralView as viewOf } from '../../helpers/neutral-view';

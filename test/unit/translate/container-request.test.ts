@@ -3,21 +3,21 @@
  * directly (src/translate/request/request-pod.ts): each front's request gives the pod that
  * `docker create` of the same container gives (the bodies below, through the Docker front's
  * parse and translateCreate; the neutral pod keeps no Docker record, its Docker view is
- * rendered from the PodSpec: src/translate/docker/pod-view.ts), apart from what only the request
+ * rendered from the PodSpec: src/api/v1.41/docker/pod-view.ts), apart from what only the request
  * has (the CNI plan, the CRI log file, binds whose missing source is made, no seccomp filter,
  * a sandbox without the runtime's sysctls). Its checks (src/translate/request/request-check.ts) refuse
  * what dockerd refuses. CRI mounts travel structured, so a path holding ':' arrives as given.
  */
 import { containerRequestOf, sandboxRequestOf, type CriContainerRequest } from '../../../src/api/cri/create-request';
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
-import { translateCreate } from '../../../src/translate/docker/create';
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
+import { translateCreate } from '../../../src/api/v1.41/docker/create';
 import { networkRequestOf, type ContainerRequest } from '../../../src/translate/request/container-request';
 import { checkContainerRequest } from '../../../src/translate/request/request-check';
 import { translateContainerRequest } from '../../../src/translate/request/request-pod';
-import { mountPoints } from '../../../src/translate/docker/mounts';
+import { mountPoints } from '../../../src/api/v1.41/docker/mounts';
 import type { ImageRecord } from '../../../src/storage/types';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
-import { decodeBody } from '../../../src/translate/docker/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
+import { decodeBody } from '../../../src/util/go-decode';
 import { portRequestsOf } from '../../../src/api/native/podspec/podspec-ports';
 import { portRequestsOfSpecs } from '../../../src/translate/network/port-specs';
 import { DEFAULT_CAPABILITIES } from '../../../src/util/capabilities';

@@ -1,13 +1,13 @@
-import { parseCreateBody as parseDecoded, parseRestartPolicy } from '../../../src/translate/docker/create-body';
+import { parseCreateBody as parseDecoded, parseRestartPolicy } from '../../../src/api/v1.41/docker/create-body';
 import { validateContainerName } from '../../../src/translate/request/policy/container-name';
-import { translateCreate } from '../../../src/translate/docker/create';
-import { vmSizeFor } from '../../../src/translate/docker/resources';
+import { translateCreate } from '../../../src/api/v1.41/docker/create';
+import { vmSizeFor } from '../../../src/api/v1.41/docker/resources';
 import { parseSignal, signalName } from '../../../src/translate/signals';
 import { imageWith as image } from './image-record';
 import { InvalidArgumentError, NotImplementedError } from '../../../src/errors';
 
-import { decodeBody } from '../../../src/translate/docker/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
+import { decodeBody } from '../../../src/util/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
 
 const ID = 'f'.repeat(64);
 

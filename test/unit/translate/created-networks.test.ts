@@ -2,7 +2,7 @@
  * The networks inspect shows for a container that has not started: under the names its
  * create's EndpointsConfig gave, as dockerd 26.1 and 20.10 showed them for the same bodies.
  */
-import { underCreateNames } from '../../../src/translate/json/endpoint-settings';
+import { underCreateNames } from '../../../src/api/v1.41/json/endpoint-settings';
 
 const entry = (aliases: string[] | null) => ({ Aliases: aliases, NetworkID: '' });
 

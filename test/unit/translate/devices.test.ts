@@ -1,10 +1,10 @@
 /**
- * `--device` and `--device-cgroup-rule` at create (src/translate/docker/devices.ts): the guest
+ * `--device` and `--device-cgroup-rule` at create (src/api/v1.41/docker/devices.ts): the guest
  * kernel's own devices are given, the host's hardware is refused by name (400), and the
  * container's security settings carry what the agent needs.
  */
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
-import { parseDeviceCgroupRules, parseDevices } from '../../../src/translate/docker/devices';
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
+import { parseDeviceCgroupRules, parseDevices } from '../../../src/api/v1.41/docker/devices';
 import { InvalidArgumentError } from '../../../src/errors';
 
 const create = (HostConfig: Record<string, unknown>) => () => parseCreateBody({ Image: 'i', HostConfig }, 2);

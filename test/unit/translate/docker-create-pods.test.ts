@@ -7,11 +7,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
-import { translateCreate } from '../../../src/translate/docker/create';
-import { decodeBody } from '../../../src/translate/docker/go-decode';
-import { withEmbeddedHostConfig } from '../../../src/translate/docker/embedded-host-config';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
+import { translateCreate } from '../../../src/api/v1.41/docker/create';
+import { decodeBody } from '../../../src/util/go-decode';
+import { withEmbeddedHostConfig } from '../../../src/api/v1.41/docker/embedded-host-config';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
 import { imageWith as image } from './image-record';
 import { CASES, LOOKUP, PLAIN_IMAGE, type DockerCreateCase } from './docker-create-cases';
 

@@ -5,11 +5,11 @@
  * before the start (planned) and while running (from the endpoint the network made), and the
  * endpoint's DriverOpts. A container asking nothing keeps dockerd's nulls.
  */
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
-import { translateCreate } from '../../../src/translate/docker/create';
-import { containerJson } from '../../../src/translate/json/inspect';
-import { decodeBody } from '../../../src/translate/docker/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
+import { translateCreate } from '../../../src/api/v1.41/docker/create';
+import { containerJson } from '../../../src/api/v1.41/json/inspect';
+import { decodeBody } from '../../../src/util/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
 import { harness, type Harness } from '../pod/fakes';
 import type { EndpointConfig } from '../../../src/net/manager';
 

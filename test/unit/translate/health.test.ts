@@ -2,12 +2,12 @@
  * Docker's Healthcheck in and out: the create body's checks (dockerd's messages), the merge
  * with the image's HEALTHCHECK, CMD / CMD-SHELL / NONE, and Go's duration wording.
  */
-import { goDuration, parseHealthConfig } from '../../../src/translate/docker/health';
+import { goDuration, parseHealthConfig } from '../../../src/api/v1.41/docker/health';
 import { healthSpecOf, mergeHealthConfig } from '../../../src/translate/request/policy/health';
 import { InvalidArgumentError } from '../../../src/errors';
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
-import { translateCreate } from '../../../src/translate/docker/create';
-import type { CreateBody } from '../../../src/translate/docker/docker-schema';
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
+import { translateCreate } from '../../../src/api/v1.41/docker/create';
+import type { CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
 import type { ImageRecord } from '../../../src/storage/types';
 
 const MS = 1000000;

@@ -1,5 +1,5 @@
-/** docker --network/--pid/--ipc container:X (src/translate/docker/join.ts): what is joined, and dockerd's refusals. */
-import { joinRequestOf } from '../../../src/translate/docker/join';
+/** docker --network/--pid/--ipc container:X (src/api/v1.41/docker/join.ts): what is joined, and dockerd's refusals. */
+import { joinRequestOf } from '../../../src/api/v1.41/docker/join';
 import { InvalidArgumentError, NotImplementedError } from '../../../src/errors';
 
 const hc = (o: Record<string, unknown>) => ({

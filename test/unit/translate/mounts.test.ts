@@ -1,5 +1,5 @@
-/** HostConfig.Binds / Mounts / Tmpfs parsing (src/translate/docker/mounts.ts) against dockerd's rules and messages. */
-import { parseMounts, mountPoints } from '../../../src/translate/docker/mounts';
+/** HostConfig.Binds / Mounts / Tmpfs parsing (src/api/v1.41/docker/mounts.ts) against dockerd's rules and messages. */
+import { parseMounts, mountPoints } from '../../../src/api/v1.41/docker/mounts';
 import { withShmSize } from '../../../src/translate/request/policy/shm';
 import { PlainError } from '../../../src/errors';
 

@@ -1,4 +1,4 @@
-import { networkSettingsJson, plannedNetworksJson, psPorts } from '../../../src/translate/json/network-json';
+import { networkSettingsJson, plannedNetworksJson, psPorts } from '../../../src/api/v1.41/json/network-json';
 import { planNetworks, type NetworksInput } from '../../../src/translate/network/network-plan';
 import { NotFoundError } from '../../../src/errors';
 

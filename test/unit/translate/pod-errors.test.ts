@@ -23,7 +23,7 @@ import { startFailure, execStartFailure } from '../../../src/pod/lifecycle/start
 import { InvalidArgumentError, UnavailableError } from '../../../src/errors';
 import { dockerMessage } from '../../../src/translate/errors';
 import { stateErrorText } from '../../../src/translate/pod-errors';
-import { dockerState } from '../../../src/translate/json/status';
+import { dockerState } from '../../../src/api/v1.41/json/status';
 import { createdState } from '../../../src/pod/types';
 
 const ID = 'a'.repeat(64);

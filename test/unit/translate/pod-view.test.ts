@@ -1,14 +1,14 @@
 /**
- * The Docker view of a pod (src/translate/docker/pod-view.ts): a Docker create's pod shows the
+ * The Docker view of a pod (src/api/v1.41/docker/pod-view.ts): a Docker create's pod shows the
  * Config and HostConfig it was made with; a pod made from a neutral request (CRI, native,
  * build step), which keeps no Docker record, shows them rendered from its PodSpec: what it
  * runs, with dockerd's defaults for the rest.
  */
 import { sandboxRequestOf, containerRequestOf } from '../../../src/api/cri/create-request';
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
-import { translateCreate } from '../../../src/translate/docker/create';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
-import { decodeBody } from '../../../src/translate/docker/go-decode';
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
+import { translateCreate } from '../../../src/api/v1.41/docker/create';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
+import { decodeBody } from '../../../src/util/go-decode';
 import { translateContainerRequest } from '../../../src/translate/request/request-pod';
 import { networkRequestOf, type ContainerRequest } from '../../../src/translate/request/container-request';
 import type { ImageRecord } from '../../../src/storage/types';

@@ -1,7 +1,7 @@
 /**
  * A pull's events, worded as dockerd 20.10 streams them (`docker pull` prints these lines).
  */
-import { dockerProgress } from '../../../src/translate/json/pull-progress';
+import { dockerProgress } from '../../../src/api/v1.41/json/pull-progress';
 import type { PullEvent } from '../../../src/storage/pull';
 
 test('one pull, from manifest to stored image, in dockerd words', () => {

@@ -1,18 +1,18 @@
 /**
  * `docker run` flags that reach the guest as settings of the container's processes
- * (src/translate/docker/security.ts, docker-request.ts, src/translate/request/request-pod.ts): --ulimit as resource limits of the init
+ * (src/api/v1.41/docker/security.ts, docker-request.ts, src/translate/request/request-pod.ts): --ulimit as resource limits of the init
  * and every exec, --domainname and dockerd 20.10's default sysctls of a container's own
  * network namespace, --init as the agent's docker-init in front of the command. Inspect keeps
  * what the client sent, as dockerd's does. The compat test test/compat/run-flags.test.ts shows
  * each through the docker CLI beside the baseline dockerd.
  */
-import { parseCreateBody as parseDecoded } from '../../../src/translate/docker/create-body';
-import { translateCreate } from '../../../src/translate/docker/create';
+import { parseCreateBody as parseDecoded } from '../../../src/api/v1.41/docker/create-body';
+import { translateCreate } from '../../../src/api/v1.41/docker/create';
 import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError } from '../../../src/errors';
-import { decodeBody } from '../../../src/translate/docker/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
-import { parseUlimits } from '../../../src/translate/docker/security';
+import { decodeBody } from '../../../src/util/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
+import { parseUlimits } from '../../../src/api/v1.41/docker/security';
 import { processSecurity } from '../../../src/pod/security/security';
 
 const img: ImageRecord = {

@@ -5,9 +5,9 @@
  */
 import { InvalidArgumentError } from '../../../src/errors';
 import { parseSeccompProfile } from '../../../src/translate/seccomp-json';
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
-import { translateCreate } from '../../../src/translate/docker/create';
-import type { CreateBody } from '../../../src/translate/docker/docker-schema';
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
+import { translateCreate } from '../../../src/api/v1.41/docker/create';
+import type { CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
 import type { ImageRecord } from '../../../src/storage/types';
 
 const allow = (syscalls: unknown[], more: object = {}) =>

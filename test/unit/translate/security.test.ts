@@ -1,15 +1,15 @@
 /**
- * A Docker create body's security settings -> the pod spec's (src/translate/docker/security.ts):
+ * A Docker create body's security settings -> the pod spec's (src/api/v1.41/docker/security.ts):
  * dockerd's capability rules and words, SecurityOpt, the default masked and read-only paths
  * and what inspect shows of them, sysctls; pod files' defaults.
  */
-import { parseCreateBody as parseDecoded } from '../../../src/translate/docker/create-body';
-import { translateCreate } from '../../../src/translate/docker/create';
+import { parseCreateBody as parseDecoded } from '../../../src/api/v1.41/docker/create-body';
+import { translateCreate } from '../../../src/api/v1.41/docker/create';
 import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError } from '../../../src/errors';
-import { decodeBody } from '../../../src/translate/docker/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
-import { SecurityOptError, dockerSecurity } from '../../../src/translate/docker/security';
+import { decodeBody } from '../../../src/util/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/docker/docker-schema';
+import { SecurityOptError, dockerSecurity } from '../../../src/api/v1.41/docker/security';
 import { defaultSecurity } from '../../../src/translate/request/policy/default-security';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/request/policy/masked-paths';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityMask } from '../../../src/util/capabilities';

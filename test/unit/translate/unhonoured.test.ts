@@ -1,5 +1,5 @@
-/** The create fields podvisor refuses by name (src/translate/docker/unhonoured.ts), and the values that pass. */
-import { parseCreateBody } from '../../../src/translate/docker/create-body';
+/** The create fields podvisor refuses by name (src/api/v1.41/docker/unhonoured.ts), and the values that pass. */
+import { parseCreateBody } from '../../../src/api/v1.41/docker/create-body';
 import { InvalidArgumentError } from '../../../src/errors';
 
 const create = (HostConfig: Record<string, unknown>) => () => parseCreateBody({ Image: 'i', HostConfig }, 2);

@@ -1,13 +1,13 @@
 /**
  * A Docker create at the creation door (src/engine/door.ts): the body the Docker front parsed
- * (../../../translate/docker/create-body.ts) becomes its container's settings (the neutral
+ * (../docker/create-body.ts) becomes its container's settings (the neutral
  * request the door merges with the image once) and the Docker front's part of the create
  * (src/engine/front.ts CreateFront), which the door calls at dockerd's places:
  *
  *   joinPod            --network/--pid/--ipc container:X (their faults named now, before the image)
  *   checkAfterImage    the container a --pid/--ipc names, then each link: dockerd's 400s
  *   complete           from the merge: dockerd's faults in its order (no command, the log driver,
- *                      a security option, ...: ../../../translate/docker/docker-request.ts), the
+ *                      a security option, ...: ../docker/docker-request.ts), the
  *                      whole neutral request, and the Docker record inspect shows
  *   addLabels          a warm start's mark, in the record's Config.Labels too
  *   volumes            --volumes-from, --volume-driver, dockerd 26's anonymous-volume label
@@ -19,10 +19,10 @@ import type { CreateFront, CreationService, FrontCompletion } from '../../../eng
 import type { PodRecord } from '../../../pod/types';
 import type { ImageRecord } from '../../../storage/types';
 import { ANONYMOUS_VOLUME_LABEL } from '../../../storage/volumes';
-import type { CreateRequest } from '../../../translate/docker/create-body';
-import { completeDockerRequest, containerOf } from '../../../translate/docker/docker-request';
-import type { DockerFrontend } from '../../../translate/docker/docker-types';
-import { joinRequestOf } from '../../../translate/docker/join';
+import type { CreateRequest } from '../docker/create-body';
+import { completeDockerRequest, containerOf } from '../docker/docker-request';
+import type { DockerFrontend } from '../docker/docker-types';
+import { joinRequestOf } from '../docker/join';
 import { parseLinks } from '../../../translate/network/links';
 import type { ContainerRequest } from '../../../translate/request/container-request';
 import type { MergedContainer } from '../../../translate/request/image-merge';

@@ -7,7 +7,7 @@
  */
 import { namedVolumesAsSaved } from '../../../engine/service';
 import type { SavedContainerState } from '../../../pod/service';
-import type { CreateRequest } from '../../../translate/docker/create-body';
+import type { CreateRequest } from '../docker/create-body';
 import type { Translated } from '../../../translate/translation';
 
 /** Whether lists `a` and `b` are equal. */

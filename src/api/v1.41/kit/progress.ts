@@ -4,7 +4,7 @@
  * that ends a stream whose headers already went out.
  */
 import type { Response } from 'express';
-import type { DockerProgress } from '../../../translate/json/pull-progress';
+import type { DockerProgress } from '../json/pull-progress';
 import { dockerMessage } from '../../../translate/errors';
 
 /** go-units HumanSize: decimal units, 4 significant digits. */

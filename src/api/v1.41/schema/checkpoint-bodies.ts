@@ -1,6 +1,6 @@
 /**
  * Request body of POST /containers/:id/checkpoints as a TypeBox schema (decoded by
- * src/translate/docker/go-decode.ts with Go's rules, like the other bodies).
+ * src/util/go-decode.ts with Go's rules, like the other bodies).
  */
 import { Type, type Static } from '@sinclair/typebox';
 

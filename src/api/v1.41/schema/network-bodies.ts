@@ -1,5 +1,5 @@
 /**
- * Request bodies of the /networks routes as TypeBox schemas (decoded by src/translate/docker/go-decode.ts with
+ * Request bodies of the /networks routes as TypeBox schemas (decoded by src/util/go-decode.ts with
  * Go's rules, like the other bodies): network create, connect and disconnect.
  */
 import { Type, type Static } from '@sinclair/typebox';

@@ -8,14 +8,14 @@
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import type { Request, RequestHandler, Response } from 'express';
 import { Q, decodeQuery } from './query';
-import { decodeBody } from '../../../translate/docker/go-decode';
+import { decodeBody } from '../../../util/go-decode';
 import {
   AuthBodySchema,
   CreateBodySchema,
   ExecCreateBodySchema,
   ExecStartBodySchema,
   UpdateBodySchema,
-} from '../../../translate/docker/docker-schema';
+} from '../docker/docker-schema';
 import { readJson, yieldLoop } from '../kit/params';
 import { NetworkConnectBodySchema, NetworkCreateBodySchema, NetworkDisconnectBodySchema } from './network-bodies';
 import { VolumeCreateBodySchema } from './volume-bodies';

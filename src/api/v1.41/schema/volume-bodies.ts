@@ -1,5 +1,5 @@
 /**
- * Request body of POST /volumes/create as a TypeBox schema (decoded by src/translate/docker/go-decode.ts with Go's
+ * Request body of POST /volumes/create as a TypeBox schema (decoded by src/util/go-decode.ts with Go's
  * rules, like the other bodies).
  */
 import { Type, type Static } from '@sinclair/typebox';

@@ -2,7 +2,7 @@
  * A container's resources in no front's words: what the VM's size (./vm-size.ts) and the
  * limits of the container's cgroup in its VM (./cgroup-limits.ts) are made from. The neutral
  * request's resources are these (../container-request.ts); the Docker front maps its
- * HostConfig's fields one to one (src/translate/docker/resources.ts, for `docker update`).
+ * HostConfig's fields one to one (src/api/v1.41/docker/resources.ts, for `docker update`).
  */
 
 /** A container's resources (see the module comment); a field left out, or 0, is no limit. */

@@ -13,7 +13,7 @@ import type { NativeServices } from '../../../../src/api/native/services';
 import { PodEngine, type EngineDeps } from '../../../../src/engine/engine';
 import type { PodSpec } from '../../../../src/pod/types';
 import { NoSuchImageError } from '../../../../src/storage/errors';
-import type { DockerFrontend } from '../../../../src/translate/docker/docker-types';
+import type { DockerFrontend } from '../../../../src/api/v1.41/docker/docker-types';
 import { neutralView } from '../../../helpers/neutral-view';
 
 interface Made {

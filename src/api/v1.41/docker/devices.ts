@@ -5,9 +5,9 @@
  * agent makes the node in the container's /dev and its device program allows it. Any other
  * path is refused by name, with dockerd's status (400).
  */
-import { InvalidArgumentError } from '../../errors';
-import type { ContainerDevice } from '../../pod/types';
-import type { GuestDeviceRule } from '../../vm/types';
+import { InvalidArgumentError } from '../../../errors';
+import type { ContainerDevice } from '../../../pod/types';
+import type { GuestDeviceRule } from '../../../vm/types';
 
 /** The guest kernel's devices a container may be given: numbers and mode as on a host. */
 export const GUEST_DEVICES: Readonly<Record<string, Pick<ContainerDevice, 'type' | 'major' | 'minor' | 'mode'>>> = {

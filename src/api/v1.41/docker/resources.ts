@@ -6,11 +6,11 @@
  * `docker update` sizes and limits a running pod through these; and the rates of the
  * container's own disk from HostConfig.Blkio*.
  */
-import type { DiskThrottle, PodVmSize } from '../../pod/types';
+import type { DiskThrottle, PodVmSize } from '../../../pod/types';
 import type { DockerHostConfig } from './docker-types';
-import { cgroupLimitsOf, type ContainerLimits } from '../request/policy/cgroup-limits';
-import type { ResourceAmounts } from '../request/policy/resource-amounts';
-import { vmSizeOf } from '../request/policy/vm-size';
+import { cgroupLimitsOf, type ContainerLimits } from '../../../translate/request/policy/cgroup-limits';
+import type { ResourceAmounts } from '../../../translate/request/policy/resource-amounts';
+import { vmSizeOf } from '../../../translate/request/policy/vm-size';
 
 /** A HostConfig's resources as ResourceAmounts. */
 export function amountsOf(

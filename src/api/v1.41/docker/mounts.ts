@@ -5,10 +5,10 @@
  * the host half of the mount is made).
  */
 import * as path from 'node:path';
-import { InvalidArgumentError, PlainError } from '../../errors';
-import type { PodMount } from '../../pod/types';
+import { InvalidArgumentError, PlainError } from '../../../errors';
+import type { PodMount } from '../../../pod/types';
 import type { DockerHostConfig } from './docker-types';
-import { mountTarget, sortParentsFirst } from '../request/policy/mount-order';
+import { mountTarget, sortParentsFirst } from '../../../translate/request/policy/mount-order';
 
 /** Bind modes dockerd accepts (SELinux labels and propagation are taken and have no effect in the VM). */
 const BIND_MODES = new Set([

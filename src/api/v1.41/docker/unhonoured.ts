@@ -6,7 +6,7 @@
  * spells it; a value that means "nothing asked" (0, "", an empty list, the private modes)
  * passes.
  */
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError } from '../../../errors';
 import type { DockerHostConfig } from './docker-types';
 
 /** One refusal: the flag, the field it sets, when a value asks for something, and why not. */

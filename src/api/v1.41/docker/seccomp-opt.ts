@@ -12,7 +12,7 @@
  * The last `seccomp` option wins; `seccomp:...` is the old spelling of `seccomp=...`. Other
  * security options are not read here.
  */
-import type { SeccompRequest } from '../request/container-request';
+import type { SeccompRequest } from '../../../translate/request/container-request';
 
 /**
  * `docker info`'s SecurityOptions, as dockerd lists them: containers get a seccomp filter, by

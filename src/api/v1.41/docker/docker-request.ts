@@ -21,12 +21,12 @@
  * option, a ulimit, the extra hosts, the published ports, several networks where the API
  * version allows one, an endpoint given as null, the name servers.
  */
-import { InvalidArgumentError } from '../../errors';
-import type { PodMount } from '../../pod/types';
-import type { ImageRecord } from '../../storage/types';
-import type { PortRequest as PublishedPort } from '../../net/types';
-import { parseEtcOptions } from '../etc-options';
-import { fromApi } from '../network/port-requests';
+import { InvalidArgumentError } from '../../../errors';
+import type { PodMount } from '../../../pod/types';
+import type { ImageRecord } from '../../../storage/types';
+import type { PortRequest as PublishedPort } from '../../../net/types';
+import { parseEtcOptions } from '../../../translate/etc-options';
+import { fromApi } from '../../../translate/network/port-requests';
 import { driverOptsOf } from '../json/endpoint-settings';
 import type {
   ContainerRequest,
@@ -36,15 +36,15 @@ import type {
   NetworkRequest,
   PortRequest,
   ResourcesRequest,
-} from '../request/container-request';
-import { commandLineOf, type MergedContainer } from '../request/image-merge';
-import type { TranslateOptions } from '../translation';
+} from '../../../translate/request/container-request';
+import { commandLineOf, type MergedContainer } from '../../../translate/request/image-merge';
+import type { TranslateOptions } from '../../../translate/translation';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
 import { orderConfig, type DockerConfig, type DockerFrontend, type DockerHostConfig } from './docker-types';
-import { mergeHealthConfig, type HealthConfig } from '../request/policy/health';
+import { mergeHealthConfig, type HealthConfig } from '../../../translate/request/policy/health';
 import { verifyLogConfig, type LogConfig } from './log-config';
-import { DEFAULT_LOG_CONFIG } from '../request/policy/log-config';
+import { DEFAULT_LOG_CONFIG } from '../../../translate/request/policy/log-config';
 import { parseMounts } from './mounts';
 import { amountsOf, diskThrottleFor } from './resources';
 import { seccompRequestOf } from './seccomp-opt';

@@ -3,9 +3,9 @@
  * state word ("running", "exited"...), from a PodState. The duration wording is that of
  * go-units' HumanDuration, which the docker CLI and dockerd both use.
  */
-import { ZERO_TIME, type PodState } from '../../pod/types';
-import { stateErrorText } from '../pod-errors';
-import { parseRfc3339 } from '../../util/time';
+import { ZERO_TIME, type PodState } from '../../../pod/types';
+import { stateErrorText } from '../../../translate/pod-errors';
+import { parseRfc3339 } from '../../../util/time';
 
 /** go-units HumanDuration: "Less than a second", "About a minute", "3 hours"... */
 export function humanDuration(ms: number): string {

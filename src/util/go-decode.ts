@@ -13,7 +13,7 @@
  * `goStruct` (the struct name fields are reported under) on objects.
  */
 import { Kind, type TSchema } from '@sinclair/typebox';
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError } from '../errors';
 
 /** Explicit input limits (docs/design/api.md, "Request decoding"). The body limit is in params.ts. */
 export const LIMITS = {

@@ -7,7 +7,7 @@
  * only at start. Two different containers named by these modes cannot both be joined here:
  * one VM holds the new container.
  */
-import { InvalidArgumentError, NotImplementedError } from '../../errors';
+import { InvalidArgumentError, NotImplementedError } from '../../../errors';
 import type { DockerConfig, DockerHostConfig } from './docker-types';
 
 /** What a create asks to join. */

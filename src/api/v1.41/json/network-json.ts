@@ -2,10 +2,10 @@
  * A container's networking as dockerd's inspect and ps show it (NetworkSettings, Networks,
  * Ports), from the endpoints the network manager made and the plan a created container keeps.
  */
-import type { EndpointConfig } from '../../net/manager';
-import type { ContainerNetworkPlan, NetworkAttachment } from '../../net/container-config';
-import type { PortBinding } from '../../net/types';
-import { endpointLinks } from '../network/links';
+import type { EndpointConfig } from '../../../net/manager';
+import type { ContainerNetworkPlan, NetworkAttachment } from '../../../net/container-config';
+import type { PortBinding } from '../../../net/types';
+import { endpointLinks } from '../../../translate/network/links';
 
 /** Inspect's IPAMConfig of an attachment: the addresses asked for (null: none). */
 export function askedIpamConfig(

@@ -2,7 +2,7 @@
  * Docker's request bodies podvisor serves, written once as TypeBox schemas (JSON Schema with
  * static types): container create, container update, exec create, exec start and auth. The
  * TypeScript types are derived with `Static<>`. The API decodes bodies against them with
- * Go's rules (src/translate/docker/go-decode.ts); translation reads the decoded types, and
+ * Go's rules (src/util/go-decode.ts); translation reads the decoded types, and
  * the repair of stored records (repair.ts) checks old records against the same schemas.
  * `goStruct`/`goType` are the names dockerd's decoder uses in its messages.
  */

@@ -10,15 +10,15 @@
  *   const image = await images.resolve(req.config.Image);
  *   const { spec, frontend } = translateCreate(req, image, id, { defaults, hostCpus });
  */
-import type { ImageRecord } from '../../storage/types';
-import { translateContainerRequest } from '../request/request-pod';
-import type { TranslateOptions, Translated } from '../translation';
+import type { ImageRecord } from '../../../storage/types';
+import { translateContainerRequest } from '../../../translate/request/request-pod';
+import type { TranslateOptions, Translated } from '../../../translate/translation';
 import type { DockerFrontend } from './docker-types';
 import type { CreateRequest } from './create-body';
 import { completeDockerRequest, containerOf } from './docker-request';
-import { mergeWithImage } from '../request/image-merge';
+import { mergeWithImage } from '../../../translate/request/image-merge';
 
-export { DEFAULT_STOP_TIMEOUT, type TranslateOptions, type Translated } from '../translation';
+export { DEFAULT_STOP_TIMEOUT, type TranslateOptions, type Translated } from '../../../translate/translation';
 
 /** A Docker create's translation: the pod, with its Docker record (Config and HostConfig as created). */
 export interface DockerTranslated extends Translated {

@@ -7,7 +7,7 @@
  */
 import { Kind, type TSchema } from '@sinclair/typebox';
 import { CreateBodySchema, HostConfigSchema } from './docker-schema';
-import { zero } from './go-decode';
+import { zero } from '../../../util/go-decode';
 
 /** Fields dockerd keeps as pointers: their zero value is null. */
 const POINTERS = new Set(['MemorySwappiness', 'PidsLimit', 'OomKillDisable', 'Init']);

@@ -4,9 +4,9 @@
  * src/translate/request/policy/health.ts); and a container's HealthState rendered as dockerd
  * renders `State.Health`, the `(healthy)` of `docker ps` and the `health` filter's word.
  */
-import { InvalidArgumentError } from '../../errors';
-import type { ContainerRecord, HealthState, ProbeResult } from '../../pod/types';
-import { HEALTH_DURATIONS, type HealthConfig } from '../request/policy/health';
+import { InvalidArgumentError } from '../../../errors';
+import type { ContainerRecord, HealthState, ProbeResult } from '../../../pod/types';
+import { HEALTH_DURATIONS, type HealthConfig } from '../../../translate/request/policy/health';
 
 /**
  * A create body's Healthcheck, checked as dockerd checks it (a duration under 1ms other than

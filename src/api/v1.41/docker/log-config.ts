@@ -4,9 +4,9 @@
  * (src/translate/request/policy/log-config.ts); and `docker logs`' 501 for a driver that keeps
  * nothing to read.
  */
-import { NotImplementedError } from '../../errors';
-import type { PodLogConfig } from '../../pod/types';
-import { resolveLogConfig } from '../request/policy/log-config';
+import { NotImplementedError } from '../../../errors';
+import type { PodLogConfig } from '../../../pod/types';
+import { resolveLogConfig } from '../../../translate/request/policy/log-config';
 
 /** Docker's LogConfig: a driver name and its options. */
 export interface LogConfig {

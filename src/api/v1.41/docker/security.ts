@@ -13,11 +13,11 @@
  *                  none for a privileged container
  *   sysctls        as sent (runc's namespace rule is the guest's, at start, as runc's)
  */
-import { InvalidArgumentError, PodvisorError } from '../../errors';
-import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName, isCapability } from '../../util/capabilities';
-import type { ContainerSecurity } from '../../pod/types';
+import { InvalidArgumentError, PodvisorError } from '../../../errors';
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName, isCapability } from '../../../util/capabilities';
+import type { ContainerSecurity } from '../../../pod/types';
 import type { DockerHostConfig } from './docker-types';
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../request/policy/masked-paths';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../translate/request/policy/masked-paths';
 
 /** dockerd 26's masked paths: 20.10's and the power-capping interface (its energy counters). */
 export const DOCKERD26_MASKED_PATHS: readonly string[] = [...DEFAULT_MASKED_PATHS, '/sys/devices/virtual/powercap'];

@@ -13,17 +13,17 @@
  * rest), the sysctls and capabilities shown are those beside the runtime's defaults, and a
  * front's seccomp choice shows only as `no-new-privileges`.
  */
-import { CRI_LOG_PATH_OPT, DEFAULT_NETWORK_SYSCTLS } from '../../pod/service';
+import { CRI_LOG_PATH_OPT, DEFAULT_NETWORK_SYSCTLS } from '../../../pod/service';
 import {
   mainContainer,
   type PodBindMount,
   type PodContainerSpec,
   type PodRecord,
   type SandboxSpec,
-} from '../../pod/types';
-import { DEFAULT_CAPABILITIES } from '../../util/capabilities';
-import { signalName, SIGTERM } from '../signals';
-import { DEFAULT_STOP_TIMEOUT } from '../translation';
+} from '../../../pod/types';
+import { DEFAULT_CAPABILITIES } from '../../../util/capabilities';
+import { signalName, SIGTERM } from '../../../translate/signals';
+import { DEFAULT_STOP_TIMEOUT } from '../../../translate/translation';
 import {
   normaliseHostConfig,
   orderConfig,

@@ -6,7 +6,7 @@
  * NetworkingConfig (the bridge driver has no endpoint option of its own, as dockerd's, so they
  * are only shown).
  */
-import type { ContainerNetworkPlan } from '../../net/container-config';
+import type { ContainerNetworkPlan } from '../../../net/container-config';
 import { askedIpamConfig } from './network-json';
 
 /** Driver options of the create's EndpointsConfig, by the key it used (a network name or ID). */

@@ -4,18 +4,18 @@
  * that container update shares (restart policy, resources) and Docker's container name rule.
  * The second step, merging with the image, is ./create.ts.
  */
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError } from '../../../errors';
 import { HostConfigSchema, type CreateBody } from './docker-schema';
 import { normaliseHostConfig, type DockerConfig, type DockerHostConfig } from './docker-types';
-import { parseSignal } from '../signals';
+import { parseSignal } from '../../../translate/signals';
 import { parseHealthConfig } from './health';
-import type { RestartPolicy, RestartPolicyName } from '../../pod/types';
+import type { RestartPolicy, RestartPolicyName } from '../../../pod/types';
 import { parseMounts } from './mounts';
 import { checkCapabilities } from './security';
 import { refuseUnhonoured } from './unhonoured';
-import { parseCgroupParent } from '../request/policy/cgroup-parent';
+import { parseCgroupParent } from '../../../translate/request/policy/cgroup-parent';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
-import { checkResources } from '../request/policy/resource-checks';
+import { checkResources } from '../../../translate/request/policy/resource-checks';
 import { amountsOf } from './resources';
 
 /** NetworkingConfig.EndpointsConfig as a create body sends it: each network's endpoint settings. */

@@ -2,7 +2,7 @@
  * Load events -> the JSON messages dockerd 20.10 streams for `POST /images/load`: `Loading
  * layer` progress (left out when quiet) and `{"stream": "Loaded image: ...\n"}` lines.
  */
-import type { LoadEvent } from '../../storage/archive-image/load';
+import type { LoadEvent } from '../../../storage/archive-image/load';
 import type { DockerProgress } from './pull-progress';
 
 /** One message of the load stream: a progress message, or a `stream` line. */

@@ -5,8 +5,8 @@
  * storage hands neutral records (StoredImageView, ImageRemoval); what the layer store knows
  * (directories, sizes) is passed in.
  */
-import type { ImageRemoval, StoredImageView } from '../../storage/images';
-import type { DistributionRecord } from '../../storage/service';
+import type { ImageRemoval, StoredImageView } from '../../../storage/images';
+import type { DistributionRecord } from '../../../storage/service';
 
 /** The image's creation time in Unix seconds (0 when the config has none). */
 export function createdSeconds(img: StoredImageView): number {

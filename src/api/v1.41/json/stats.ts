@@ -3,7 +3,7 @@
  * dockerd 20.10 writes. `precpu_stats` is the previous sample (empty on the first one), from
  * which the docker CLI computes CPU %.
  */
-import type { GuestSample } from '../../pod/service';
+import type { GuestSample } from '../../../pod/service';
 
 const ZERO = '0001-01-01T00:00:00Z';
 

@@ -3,18 +3,18 @@
  * dockerd 20.10 writes it) and the summary of `GET /containers/json`.
  */
 import * as path from 'node:path';
-import type { PodRecord } from '../../pod/types';
-import { mainContainer } from '../../pod/types';
+import type { PodRecord } from '../../../pod/types';
+import { mainContainer } from '../../../pod/types';
 import { type DockerFrontend, type DockerHostConfig } from '../docker/docker-types';
 import { mountPoints } from '../docker/mounts';
 import { dockerState, statusText } from './status';
 import { dockerHealth, healthSuffix } from '../docker/health';
-import { parseRfc3339 } from '../../util/time';
-import type { LegacyLink } from '../../net/legacy-links';
-import { inspectLinks, parseLinks } from '../network/links';
+import { parseRfc3339 } from '../../../util/time';
+import type { LegacyLink } from '../../../net/legacy-links';
+import { inspectLinks, parseLinks } from '../../../translate/network/links';
 import { endpointJson, networkSettingsJson, noneNetworksJson, plannedNetworksJson, psPorts } from './network-json';
-import type { EndpointConfig } from '../../net/manager';
-import type { PortBinding } from '../../net/types';
+import type { EndpointConfig } from '../../../net/manager';
+import type { PortBinding } from '../../../net/types';
 import { underCreateNames, withAskedEndpointSettings } from './endpoint-settings';
 import { dockerViewOf } from '../docker/pod-view';
 

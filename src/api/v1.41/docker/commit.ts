@@ -3,10 +3,10 @@
  * `changes` applied) and the reference `repo`/`tag` name, with dockerd's rules and messages.
  */
 import type { DockerConfig } from './docker-types';
-import type { RunConfig } from '../../dockerfile/instructions';
-import { applyChanges } from '../../dockerfile/changes';
-import { isValidTag, parseReference, type ImageReference } from '../../storage/reference';
-import { InvalidArgumentError } from '../../errors';
+import type { RunConfig } from '../../../dockerfile/instructions';
+import { applyChanges } from '../../../dockerfile/changes';
+import { isValidTag, parseReference, type ImageReference } from '../../../storage/reference';
+import { InvalidArgumentError } from '../../../errors';
 
 /** The committed image's config: the container's config with `changes` applied. */
 export function commitConfig(container: DockerConfig, changes: readonly string[]): RunConfig {

@@ -3,7 +3,7 @@
  * refers to repository [...]", per layer Preparing / Pushing / Pushed / Layer already exists /
  * Mounted from ..., then "<tag>: digest: <digest> size: <n>" and the aux record the CLI reads.
  */
-import type { PushEvent } from '../../storage/push';
+import type { PushEvent } from '../../../storage/push';
 import type { DockerProgress } from './pull-progress';
 
 /** One message of the push stream: a progress message, or dockerd's aux record. */

@@ -2,7 +2,7 @@
  * Pull events -> the progress messages dockerd 20.10 streams for `POST /images/create`
  * (its jsonmessage: status, id, progressDetail; the API adds the progress bar string).
  */
-import type { LayerPhase, PullEvent } from '../../storage/pull';
+import type { LayerPhase, PullEvent } from '../../../storage/pull';
 
 /** One progress message, keys as dockerd names them. */
 export interface DockerProgress {
