@@ -147,7 +147,7 @@ async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
     for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, rootfsTarget(vm, c.spec.id));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeShareRelay(vm, c.spec, procs);
-    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec, procs);
+    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec);
     log.info(`re-adopted container ${r.id} in the VM of ${host.record.id}`);
     return true;
   } catch (err) {
@@ -271,8 +271,8 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
     for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, rootfsTarget(vm, c.spec.id));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeShareRelay(vm, c.spec, procs);
-    // The socket binds of its running containers relay again (../network/socket-relay.ts).
-    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec, procs);
+    // The socket binds of its running containers relay again (src/vm/share/socket-relay.ts).
+    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec);
     await ctx.persist(e);
     for (const c of lost) ctx.emitFor(r, c, 'die', { exitCode: '255' });
     // The adoption ran its guest (the handshake needs it): a paused pod is frozen again.
