@@ -1,9 +1,11 @@
 /**
- * A VM's volume share, as the pod layer uses it: how a host source (a bind source, a volume's
- * data directory, a host unix socket) reaches a container in the guest, and how what happens
- * to the share's files on either side reaches the other. The pod layer says what to share and
- * where; the share's directories, keyed names, tag, relays and watcher are this folder's.
+ * A VM's shares, as the pod layer uses them: where a container's root filesystem goes in the
+ * rootfs share, how a host source (a bind source, a volume's data directory, a host unix
+ * socket) reaches a container through the volume share, and how what happens to the volume
+ * share's files on either side reaches the other. The pod layer says what to share and where;
+ * the shares' directories, keyed names, tag, relays and watcher are this folder's.
  *
+ *   rootfs      a container's rootfs place in the rootfs share (`containers/<id>/rootfs`)
  *   prepare     the share is there (the VM was booted with it) and its name key is ready
  *   share       a source's copy at its keyed place in `volumes/` (./share-copies.ts, ./share-names.ts)
  *   unshare     that copy taken away again
@@ -44,11 +46,21 @@ export interface SharedSource {
   readonly made: boolean;
 }
 
-/** One VM's volume share (see the module comment); vmShare gives the one of a VM. */
+/** A container's root filesystem's place in the VM's rootfs share. */
+export interface RootfsPlace {
+  /** Where the host mounts it: beneath the share directory, which the guest writes (never followed). */
+  host: BeneathPath;
+  /** The same directory as the agent names it (CREATE_CONTAINER's rootfs, relative to the share). */
+  guest: string;
+}
+
+/** One VM's shares (see the module comment); vmShare gives the one of a VM. */
 export interface VmShare {
+  /** Where container `containerId`'s root filesystem goes in the VM's rootfs share. */
+  rootfs(containerId: string): RootfsPlace;
   /**
-   * Ready the share for sources: rejects when the VM was booted without one, and reads its
-   * name key (made at the first use, kept as long as the VM).
+   * Ready the volume share for sources: throws when the VM was booted without one, and reads
+   * its name key (made at the first use, kept as long as the VM).
    */
   prepare(): void;
   /**
@@ -105,6 +117,10 @@ function shareOf(vm: Vm): VmShare {
     return { root: d.hostDir, rel: sourceSubpath(d.hostDir, key.source, key.readOnly) };
   };
   return {
+    rootfs: (containerId) => {
+      const guest = `containers/${containerId}/rootfs`;
+      return { host: { root: vm.shareDir, rel: guest }, guest };
+    },
     prepare: () => void shareKey(device().hostDir),
     share: async (source, key) => {
       const place = placeOf(key);
