@@ -12,7 +12,8 @@
  *   mountIn     a shared source mounted at a path inside a container (Agent.mount, the share's tag)
  *   watch       the guest's events on the share answered: sockets both ways (./share-sockets.ts)
  *               and the host's file events for the guest's inotify watches (./share-events.ts)
- *   relaySocket a host socket bound as a single file, relayed (./socket-relay.ts)
+ *   relaySocket a host socket bound as a single file, relayed (./socket-relay.ts); resumeSocket
+ *               relays it again after a daemon restart
  *   endStale    after a daemon restart, an earlier daemon's relayed connections ended
  *
  * Nothing a guest can write is followed by name: copies are attached onto entries reached one
