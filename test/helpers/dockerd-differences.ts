@@ -110,8 +110,7 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
     path: 'outcome',
     cases: ['alias on the bridge', 'static address without subnet', 'dockerd 26 endpoint problems'],
     versions: ['1.41'],
-    reason:
-      'not yet: dockerd 20.10 takes these endpoint settings at create (and refuses them at start); podvisor refuses them at create at every version, as dockerd 26 does',
+    reason: `${EARLY}; here dockerd 26 refuses them at create too, at every API version, and so does podvisor`,
   },
 ];
 
