@@ -59,9 +59,9 @@ import {
   listCheckpoints,
   removeCheckpoint,
 } from './checkpoints/checkpoints';
-import { forkCheckpoint } from './checkpoints/forks';
+import { forkCheckpoint } from './lifecycle/forks';
 import { savedStateToRestore } from './checkpoints/saved-state';
-import { importCriCheckpoint, restoreCriSandbox } from './checkpoints/cri-restore';
+import { importCriCheckpoint, restoreCriSandbox } from './lifecycle/cri-restore';
 import { CheckpointError } from './errors';
 import { kill, stopLocked } from './lifecycle/stop';
 import { processes, type ContainerProcesses } from './stats/top';

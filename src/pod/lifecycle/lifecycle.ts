@@ -24,7 +24,7 @@ import type { Entry } from '../records/registry';
 import { removeEntry } from './removal';
 import { bootSandbox } from './sandbox';
 import { hotPlugsDisks, joinerTakesDisks, podOfSeveralTakesDisks } from './joined-disks';
-import { startFailure } from './start-error';
+import { startFailure } from '../io/start-error';
 import { hardKill, stopLocked } from './stop';
 import { InitContainerFailedError, type InitRun } from './init-containers';
 import {

@@ -19,7 +19,7 @@ import { startWatchdog } from './watchdog';
 import { ProcessIo } from '../io/io';
 import { wake, type Entry, type Run, type WaitCondition, type WaitResult } from '../records/registry';
 import { removeEntry } from './removal';
-import { shouldRestart } from './restart';
+import { shouldRestart } from '../records/restart';
 import { tearDownSandbox } from './sandbox';
 import { endInPlace, inPlaceOf, nextChange, resumeInPlace, settled, watchContainer } from './container-restart';
 import { NoSuchContainerInPodError } from '../errors';

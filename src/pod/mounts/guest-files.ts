@@ -17,7 +17,7 @@ import { logger } from '../../util/log';
 import type { PodContext } from '../context';
 import { NoSuchPodError, PodPausedError } from '../errors';
 import type { Entry, Run } from '../records/registry';
-import { rootfsInShare, rootfsTarget } from '../lifecycle/runtime';
+import { rootfsInShare, rootfsTarget } from './rootfs-path';
 import { mountDiskVolume } from './mounts';
 import { isPaused, mainContainer, podSpecOf } from '../types';
 

@@ -19,10 +19,14 @@ import { pinLegacyBindSources } from '../mounts/bind-sources';
 import type { StoredRecord } from '../../storage/state';
 import { logger } from '../../util/log';
 import type { PodContext } from '../context';
-import { initProcessId } from '../lifecycle/container-init';
 import { RECORD_VERSION, type ContainerRecord, type PodRecord, type PodSpec, type PodState } from '../types';
 
 const log = logger('state');
+
+/** The agent process id of a container's init (the id a record's `process` holds unless the agent named it otherwise). */
+export function initProcessId(containerId: string): string {
+  return `init-${containerId.slice(0, 12)}`;
+}
 
 /** Layout 1 of a record (see the module comment). */
 interface RecordV1 {

@@ -16,7 +16,7 @@ import { capturedExecConfig } from '../io/exec';
 import { execStart } from '../io/exec-run';
 import { AttachSession } from '../io/io';
 import type { Entry } from '../records/registry';
-import { readAccountFiles } from '../lifecycle/container-init';
+import { readAccountFiles } from '../security/guest-accounts';
 import { findContainer, isPaused, mainContainer } from '../types';
 import { parseGroup, parsePasswd } from '../security/user';
 
