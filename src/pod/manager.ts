@@ -3,11 +3,11 @@
  * It holds the shared context and hands each call to the module of its concern:
  *
  *   registry.ts   pods by id, name or prefix; entries; names
- *   lifecycle.ts  create, start, restart, pause, unpause
+ *   lifecycle.ts  create, start, restart, pause, unpause; the restart by policy
  *   stop.ts       stop, kill, hard kill
  *   removal.ts    remove
  *   update.ts     rename, update (policy, resources, front-end data in one step)
- *   monitor.ts    the exit monitor, the restart policy, wait
+ *   monitor.ts    the exit monitor (what the restart policy calls for), wait
  *   sandbox.ts    the VM of a pod: boot (the one place that asks for a VM), adopt, teardown
  *   network-connect.ts  network connect and disconnect (a running pod's spare NICs)
  *   exec-run.ts   extra processes; top.ts: a container's processes
@@ -84,7 +84,6 @@ export class PodManager implements PodService {
 
   constructor(deps: PodManagerDeps, held?: HeldVms) {
     const ctx = new PodContext(deps);
-    ctx.hooks = { startLocked: (e, signal) => lifecycle.startLocked(ctx, e, signal) };
     this.ctx = ctx;
     this.vms = new PodVms(ctx, held ?? new HeldVms(deps.factory, { size: { memoryMiB: 256, cpus: 1 } }));
   }
