@@ -242,7 +242,9 @@ export async function startLocked(
 
 /**
  * Wire a (new or re-adopted) run (./monitor.ts bindRun), and schedule the restart by the pod's
- * policy that its end calls for.
+ * policy that its end calls for. The restart is scheduled before anything waiting for Run.ended
+ * goes on (restartDue settles first, and this reaction was queued with bindRun's), so a stop
+ * that waits for the end finds it scheduled and cancels it, as when the monitor scheduled it.
  */
 export function superviseRun(
   ctx: PodContext,
