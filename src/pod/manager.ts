@@ -34,9 +34,9 @@
 import * as path from 'node:path';
 import { openGuestFiles, type GuestFilesSession } from './mounts/guest-files';
 import { PodContext, type PodManagerDeps } from './context';
-import * as attachOps from './io/attach';
-import * as execOps from './io/exec-run';
-import { podStartSettled } from './io/start-settle';
+import * as attachOps from './sessions/attach';
+import * as execOps from './sessions/exec-run';
+import { podStartSettled } from './sessions/start-settle';
 import type { ExecConfig, ExecRecord } from './io/exec';
 import type { GuestSample } from './stats/guest-stats';
 import type { AttachSession } from './io/io';
@@ -73,7 +73,7 @@ import { PodVms, type PodVmService } from './lifecycle/vms';
 import { HeldVms } from '../vm/idle-vms';
 
 export type { PodManagerDeps } from './context';
-export type { AttachOptions, LogsOptions } from './io/attach';
+export type { AttachOptions, LogsOptions } from './sessions/attach';
 export type { WaitCondition, WaitResult } from './records/registry';
 
 /** Every pod of the daemon (see the module comment). */
@@ -201,7 +201,7 @@ export class PodManager implements PodService {
 
   async *logs(ref: string, o: attachOps.LogsOptions): AsyncGenerator<LogEntry> {
     const e = this.ctx.registry.lookup(ref);
-    // A read right after the start sees what runc's would have (./io/start-settle.ts).
+    // A read right after the start sees what runc's would have (./sessions/start-settle.ts).
     if (!o.follow) await podStartSettled(e, o.container);
     yield* attachOps.logs(this.ctx, e, o);
   }
@@ -227,7 +227,7 @@ export class PodManager implements PodService {
   async execStart(id: string, session?: AttachSession): Promise<ExecRecord> {
     const x = execOps.execGet(this.ctx, id);
     // An exec right after the start sees what the start's command did first, as under runc
-    // (./io/start-settle.ts); the exec's own checks are execStart's.
+    // (./sessions/start-settle.ts); the exec's own checks are execStart's.
     if (!x.started) await podStartSettled(this.ctx.registry.lookup(x.containerId), x.config.container);
     return execOps.execStart(this.ctx, id, session);
   }

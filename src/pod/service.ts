@@ -13,7 +13,7 @@
 import type { GuestSample } from './stats/guest-stats';
 import type { NetworkAttachment } from '../net/container-config';
 import type { AttachSession } from './io/io';
-import type { AttachOptions, LogsOptions } from './io/attach';
+import type { AttachOptions, LogsOptions } from './sessions/attach';
 import type { ExecConfig, ExecRecord } from './io/exec';
 import type { LogEntry } from './io/logs';
 import type { WaitCondition, WaitResult } from './records/registry';

@@ -1,6 +1,6 @@
 /**
  * Docker's runtime environment of a container's processes: its init's
- * (../lifecycle/container-init.ts) and each exec's (./exec-run.ts).
+ * (../lifecycle/container-init.ts) and each exec's (../sessions/exec-run.ts).
  */
 import { mergeEnv } from '../../util/env';
 

@@ -1,7 +1,7 @@
 /**
  * A running container's own account files, read from its guest (/etc/passwd and /etc/group,
  * size-limited: the guest is not trusted), and its `User` resolved against them (./user.ts).
- * The start of a container (../lifecycle/container-init.ts), an exec (../io/exec-run.ts) and
+ * The start of a container (../lifecycle/container-init.ts), an exec (../sessions/exec-run.ts) and
  * `docker top` (../stats/top.ts) read them so.
  */
 import { NotFoundError } from '../../errors';
