@@ -7,11 +7,12 @@
 import type { Vm } from '../../vm/types';
 import { imageDiskFits } from '../../vm/devices';
 import { hotPlugsDisks } from './joined-disks';
-import { endJoiners } from './joiners';
+import { endJoiners } from '../network/joiners';
 import { logger } from '../../util/log';
 import type { PodContext } from '../context';
 import type { Entry, Run } from '../records/registry';
-import { hostsFile, startPod, type StartedPod } from './runtime';
+import { startPod, type StartedPod } from './runtime';
+import { hostsFile } from '../network/hosts-file';
 import { extraHostLines, resolvWith, withExtraHosts } from '../../net/etc-config';
 import { withDockerd26Comments } from '../../net/resolv-comments';
 import type { ContainerNetworkPlan } from '../../net/container-config';
@@ -27,7 +28,7 @@ import { AGENT_CALL_MS, bounded } from '../async';
 import { CNI_VM_NICS, joinCni, sandboxFiles } from '../network/cni-network';
 import { restoredVm, savedInits, savedMain } from '../checkpoints/checkpoints';
 import { restoreDirOf, type Restoring, type RestoreFrom } from './restore-takeover';
-import { initProcessId } from './container-init';
+import { initProcessId } from '../records/record';
 
 const log = logger('pod');
 
