@@ -46,28 +46,17 @@ const POD_MANAGER = {
     "a folder of src/pod may not import pod/manager: the manager composes the pod layer's modules, none imports it back (docs/architecture.md).",
 };
 
-/**
- * src/pod/lifecycle, seen from another folder of src/pod: lifecycle is above the pod layer's
- * other folders (records, io, checkpoints...), which import down and never call it back.
- */
-const POD_LIFECYCLE = {
-  regex: '^(\\.\\./)+(pod/)?lifecycle(/|$)',
-  message:
-    "only src/pod/lifecycle and the top of src/pod may import src/pod/lifecycle: the pod layer's other folders are below it; move what they need down to the folder of its concern (docs/architecture.md).",
-};
-
 /** What translation may not import: the services and fronts above it, the pod layer's inside. */
 const TRANSLATE_LAYER = [into(['api', 'daemon', ...SERVICES]), POD_DOORS];
 
 /**
- * One layer's rule: its files (but `ignores`) may not import from `forbidden` (regexes of
- * import texts, or `{ regex, message }` for a refusal with its own words).
+ * One layer's rule: its files may not import from `forbidden` (regexes of import texts, or
+ * `{ regex, message }` for a refusal with its own words).
  */
-function layer(name, files, forbidden, ignores = []) {
+function layer(name, files, forbidden) {
   return {
     name: `layering/${name}`,
     files,
-    ignores,
     rules: {
       'no-restricted-imports': [
         'error',
@@ -115,13 +104,6 @@ module.exports = tseslint.config(
   // The pod layer's folders by concern (lifecycle, io, mounts, network...) are composed by
   // pod/manager.ts, which hands each call to the module of its concern: none imports it back.
   layer('src/pod/*/', ['src/pod/*/**/*.ts'], [...POD_LAYER, POD_MANAGER]),
-  // And every folder but lifecycle is below lifecycle (this rule replaces the one above there).
-  layer(
-    'src/pod/*/ but lifecycle',
-    ['src/pod/*/**/*.ts'],
-    [...POD_LAYER, POD_MANAGER, POD_LIFECYCLE],
-    ['src/pod/lifecycle/**'],
-  ),
   // The neutral middle (the request, its policy and its translation into the pod): below the
   // services and every API front, so nothing of a front's words (src/api/v1.41/docker, the
   // native front's pod-file readers, the CRI's messages) reaches it.

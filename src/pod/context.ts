@@ -3,6 +3,10 @@
  * registry of pods, the exec store, the background work, and the small helpers every
  * operation uses (persist a record, publish an event). One PodContext per manager; the
  * modules (lifecycle, stop, removal, monitor, exec, attach, restore) are functions of it.
+ *
+ * The start of a pod is called from a module that the lifecycle module itself depends on (the
+ * exit monitor restarts a pod by policy): it is reached through `hooks`, set once by the
+ * manager, so that the modules do not import each other in a circle.
  */
 import * as path from 'node:path';
 import type { Hypervisor, VmFactory } from '../vm/types';
@@ -76,6 +80,12 @@ export interface WatchdogTiming {
   unresponsiveMs: number;
 }
 
+/** Operations reached through the context to keep the modules free of import cycles. */
+export interface PodHooks {
+  /** Boot a pod whose lock is held (lifecycle.ts `startLocked`). */
+  startLocked(e: Entry, signal?: AbortSignal): Promise<void>;
+}
+
 /** The state shared by the pod layer's modules (see the module comment). */
 export class PodContext {
   readonly registry: PodRegistry;
@@ -86,6 +96,7 @@ export class PodContext {
   closing = false;
   /** Work started but not waited for by the operation that started it (manager.ts). */
   private readonly background = new Set<Promise<void>>();
+  hooks!: PodHooks;
 
   constructor(readonly deps: PodManagerDeps) {
     this.registry = new PodRegistry((id) => this.logFile(id));

@@ -3,11 +3,11 @@
  * It holds the shared context and hands each call to the module of its concern:
  *
  *   registry.ts   pods by id, name or prefix; entries; names
- *   lifecycle.ts  create, start, restart, pause, unpause; the restart by policy
+ *   lifecycle.ts  create, start, restart, pause, unpause
  *   stop.ts       stop, kill, hard kill
  *   removal.ts    remove
  *   update.ts     rename, update (policy, resources, front-end data in one step)
- *   monitor.ts    the exit monitor (what the restart policy calls for), wait
+ *   monitor.ts    the exit monitor, the restart policy, wait
  *   sandbox.ts    the VM of a pod: boot (the one place that asks for a VM), adopt, teardown
  *   network-connect.ts  network connect and disconnect (a running pod's spare NICs)
  *   exec-run.ts   extra processes; top.ts: a container's processes
@@ -34,9 +34,9 @@
 import * as path from 'node:path';
 import { openGuestFiles, type GuestFilesSession } from './mounts/guest-files';
 import { PodContext, type PodManagerDeps } from './context';
-import * as attachOps from './sessions/attach';
-import * as execOps from './sessions/exec-run';
-import { podStartSettled } from './sessions/start-settle';
+import * as attachOps from './io/attach';
+import * as execOps from './io/exec-run';
+import { podStartSettled } from './io/start-settle';
 import type { ExecConfig, ExecRecord } from './io/exec';
 import type { GuestSample } from './stats/guest-stats';
 import type { AttachSession } from './io/io';
@@ -59,9 +59,9 @@ import {
   listCheckpoints,
   removeCheckpoint,
 } from './checkpoints/checkpoints';
-import { forkCheckpoint } from './lifecycle/forks';
+import { forkCheckpoint } from './checkpoints/forks';
 import { savedStateToRestore } from './checkpoints/saved-state';
-import { importCriCheckpoint, restoreCriSandbox } from './lifecycle/cri-restore';
+import { importCriCheckpoint, restoreCriSandbox } from './checkpoints/cri-restore';
 import { CheckpointError } from './errors';
 import { kill, stopLocked } from './lifecycle/stop';
 import { processes, type ContainerProcesses } from './stats/top';
@@ -73,7 +73,7 @@ import { PodVms, type PodVmService } from './lifecycle/vms';
 import { HeldVms } from '../vm/idle-vms';
 
 export type { PodManagerDeps } from './context';
-export type { AttachOptions, LogsOptions } from './sessions/attach';
+export type { AttachOptions, LogsOptions } from './io/attach';
 export type { WaitCondition, WaitResult } from './records/registry';
 
 /** Every pod of the daemon (see the module comment). */
@@ -84,6 +84,7 @@ export class PodManager implements PodService {
 
   constructor(deps: PodManagerDeps, held?: HeldVms) {
     const ctx = new PodContext(deps);
+    ctx.hooks = { startLocked: (e, signal) => lifecycle.startLocked(ctx, e, signal) };
     this.ctx = ctx;
     this.vms = new PodVms(ctx, held ?? new HeldVms(deps.factory, { size: { memoryMiB: 256, cpus: 1 } }));
   }
@@ -201,7 +202,7 @@ export class PodManager implements PodService {
 
   async *logs(ref: string, o: attachOps.LogsOptions): AsyncGenerator<LogEntry> {
     const e = this.ctx.registry.lookup(ref);
-    // A read right after the start sees what runc's would have (./sessions/start-settle.ts).
+    // A read right after the start sees what runc's would have (./io/start-settle.ts).
     if (!o.follow) await podStartSettled(e, o.container);
     yield* attachOps.logs(this.ctx, e, o);
   }
@@ -227,7 +228,7 @@ export class PodManager implements PodService {
   async execStart(id: string, session?: AttachSession): Promise<ExecRecord> {
     const x = execOps.execGet(this.ctx, id);
     // An exec right after the start sees what the start's command did first, as under runc
-    // (./sessions/start-settle.ts); the exec's own checks are execStart's.
+    // (./io/start-settle.ts); the exec's own checks are execStart's.
     if (!x.started) await podStartSettled(this.ctx.registry.lookup(x.containerId), x.config.container);
     return execOps.execStart(this.ctx, id, session);
   }

@@ -13,7 +13,7 @@
 import type { GuestSample } from './stats/guest-stats';
 import type { NetworkAttachment } from '../net/container-config';
 import type { AttachSession } from './io/io';
-import type { AttachOptions, LogsOptions } from './sessions/attach';
+import type { AttachOptions, LogsOptions } from './io/attach';
 import type { ExecConfig, ExecRecord } from './io/exec';
 import type { LogEntry } from './io/logs';
 import type { WaitCondition, WaitResult } from './records/registry';
@@ -210,7 +210,7 @@ export interface PodService {
    * `unpack` writes the archive's files into the directory it is given and answers the saved
    * container's disk name; the records are rebuilt from their checked fields
    * (InvalidArgumentError), and a save this daemon cannot start is refused (CheckpointError
-   * `cannot-restore`). Nothing is left on a refusal (./lifecycle/cri-restore.ts).
+   * `cannot-restore`). Nothing is left on a refusal (./checkpoints/cri-restore.ts).
    */
   importCriCheckpoint?(
     ref: string,
@@ -224,7 +224,7 @@ export interface PodService {
    */
   restoreCriSandbox?(ref: string, name: string, joiner: string): Promise<void>;
   /**
-   * Start `count` new pods from checkpoint `name` of pod `ref` (./lifecycle/forks.ts), named by `names`
+   * Start `count` new pods from checkpoint `name` of pod `ref` (./checkpoints/forks.ts), named by `names`
    * or generated; their records. Optional: fakes leave it out.
    */
   fork?(ref: string, name: string, opts: { count: number; names?: string[] }): Promise<PodRecord[]>;

@@ -105,7 +105,7 @@ export interface PodContainerSpec {
   /**
    * The id its hot-plugged disks are named by, in QEMU and in the guest (joinedDiskNames), when
    * not its own: a fork's container of a pod of several runs on the disks the saved container
-   * had, named after it (./lifecycle/forks.ts). See diskNameOf.
+   * had, named after it (../checkpoints/forks.ts). See diskNameOf.
    */
   diskName?: string;
   /** HostConfig.GroupAdd: extra supplementary groups (names or gids) of the init and execs. */

@@ -4,7 +4,7 @@
  * disk copied), and a VM started from it (a restore, a fork) holds X alone, as runc's restore
  * of X brings back X's processes only (src/vm/qemu/snapshots/joined-drop.ts). The joined
  * container itself is untouched by the save with --leave-running, exits with X without it
- * (as at X's stop: ended before the save, its layer synced, src/pod/network/joiners.ts), and
+ * (as at X's stop: ended before the save, its layer synced, src/pod/lifecycle/joiners.ts), and
  * joins the restored VM anew when started, its layer whole; X's stop keeps its last writes too. Then real server software:
  * PostgreSQL (the fixture built like the official image) with a busybox sidecar in its VM,
  * saved, restored without recovery, and reached again by the sidecar started anew. Through the

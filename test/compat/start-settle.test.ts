@@ -1,6 +1,6 @@
 /**
  * What a client reads right after a start is what the start's command did first, as under
- * runc (issue 68 item 3; src/pod/sessions/start-settle.ts). docker-py's own tests do this with no
+ * runc (issue 68 item 3; src/pod/io/start-settle.ts). docker-py's own tests do this with no
  * wait in between: test_exec_run_success starts `echo hello > /test; sleep 60` and execs
  * `cat /test` at once; test_build_in_context_dockerfile and three like it start `ls -a` and
  * read `docker logs` at once. Both, five rounds each, through docker-py's low-level client

@@ -20,7 +20,7 @@ import type { NativeServices } from './services';
 import { bodyOf, onlyFields, optBool, optInt, optString } from './params';
 import { podView } from './views';
 
-/** Most forks one request may ask for (the pod layer's limit, src/pod/lifecycle/forks.ts). */
+/** Most forks one request may ask for (the pod layer's limit, src/pod/checkpoints/forks.ts). */
 const MAX_FORKS = 64;
 
 /** `act`, its CheckpointError said in this API's words for pod `pod` and checkpoint `name`. */

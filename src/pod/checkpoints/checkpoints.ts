@@ -17,7 +17,7 @@
  * file behind its VM's image disk (refused when it is gone). Containers that joined its VM
  * (`--network container:X`) are saved with it under --leave-running, their upper disks copied,
  * and let go by the checkpoint's fork template: a restore or fork brings back the pod alone
- * (joinedToSave); without it they end first, their layers synced (../network/joiners.ts).
+ * (joinedToSave); without it they end first, their layers synced (../lifecycle/joiners.ts).
  * Anything else is refused with QEMU's reasons, and the pod runs on.
  *
  * A start from a checkpoint (restoreFrom) makes the container's disk a copy-on-write overlay
@@ -34,7 +34,7 @@ import type { PodContext } from '../context';
 import { CheckpointError } from '../errors';
 import type { Entry } from '../records/registry';
 import { containersOf, diskNameOf, mainContainer, type PodContainerSpec, type PodRecord } from '../types';
-import { endJoiners, joinersOf } from '../network/joiners';
+import { endJoiners, joinersOf } from '../lifecycle/joiners';
 
 const log = logger('pod');
 
@@ -313,7 +313,7 @@ export function checkpointToRestore(ctx: PodContext, e: Entry, name: string): st
  * The VM of a start of pod `e` from checkpoint directory `dir`: the container's disk made a
  * copy-on-write overlay over the checkpoint's (the save's copy, or its fork template's when the
  * VM maps the template's RAM), then a new VM started from its state with that disk behind its upper disk. Refused (CheckpointError) when the hypervisor cannot, or the checkpoint was made
- * under another guest kernel, agent or QEMU. `joiner`: a CRI restore (../lifecycle/cri-restore.ts), the
+ * under another guest kernel, agent or QEMU. `joiner`: a CRI restore (./cri-restore.ts), the
  * pod whose container keeps the disks of the container saved in the VM.
  */
 export async function restoredVm(ctx: PodContext, e: Entry, dir: string, joiner?: Entry): Promise<Vm> {
@@ -343,7 +343,7 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string, joiner?
     if (joiner) return await hv.restoreVm(dir, undefined, { joined: joinerTakes(ctx, joiner) });
     if (podOfSeveral) {
       // Each container's disk an overlay over the save's copy, hot-plugged where it was: the
-      // container whose disks go by the saved name (the pod's own, or a fork's: ../lifecycle/forks.ts).
+      // container whose disks go by the saved name (the pod's own, or a fork's: forks.ts).
       const joined = {
         take: async (diskName: string, copy: string) => {
           const c = containersOf(e.record).find((x) => diskNameOf(x.spec) === diskName);

@@ -1,6 +1,6 @@
 /**
  * The records of a CRI checkpoint archive's saved sandbox VM (src/api/cri/checkpoint-archive.ts),
- * rebuilt for a restore on this node (../lifecycle/cri-restore.ts). Both came in a file on the node that
+ * rebuilt for a restore on this node (./cri-restore.ts). Both came in a file on the node that
  * anyone may have made, so nothing of them is taken as it is: each field is checked and the
  * records are written anew from the checked fields alone.
  *

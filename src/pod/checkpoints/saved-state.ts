@@ -6,7 +6,7 @@
  * sender's record), and when a container of such an image starts from the state
  * (savedStateToRestore).
  *
- * A container of a checkpoint image is a fork of the saved one (../lifecycle/forks.ts): its own id, name,
+ * A container of a checkpoint image is a fork of the saved one (./forks.ts): its own id, name,
  * disk (an overlay over the image's copy), address and random pool; its processes are the
  * saved ones. So the record carries only what the guest already holds and a restore must name:
  * the saved container's id and its init's process id there, its hostname, the command it

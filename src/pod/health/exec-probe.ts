@@ -10,7 +10,7 @@
 import type { PodContext } from '../context';
 import { AttachSession } from '../io/io';
 import { capturedExecConfig } from '../io/exec';
-import { execCreate, execStart } from '../sessions/exec-run';
+import { execCreate, execStart } from '../io/exec-run';
 import type { Entry, Run } from '../records/registry';
 import { nowRfc3339 } from '../../util/time';
 import type { ProbeResult } from './probe-types';

@@ -4,20 +4,80 @@
  * /etc work the host left to the agent, the user resolved from the container's own account
  * files, Docker's runtime environment, and the init started (again, for a restart in place).
  */
-import { DOCKER_INIT_PATH, POD_PAUSE_PATH, type AgentProcess, type Vm } from '../../vm/types';
+import { DOCKER_INIT_PATH, POD_PAUSE_PATH, type AgentProcess, type Vm, type Agent } from '../../vm/types';
 import type { PodContainerSpec, PodSpec } from '../types';
 import { startedWithTerminal } from '../io/terminal-size';
 import { resolveUser, withGroupAdd, type ResolvedUser } from '../security/user';
+import { NotFoundError } from '../../errors';
 import { FALLBACK, type readEtcFile } from '../mounts/etc-files';
 import { logger } from '../../util/log';
-import { DEFAULT_PATH, runtimeEnv } from '../io/process-env';
-import { initProcessId } from '../records/record';
-import { readGuestFile, resolveUserInGuest } from '../security/guest-accounts';
+import { mergeEnv } from '../../util/env';
 import { mountInGuest } from '../mounts/mounts';
 import { processSecurity } from '../security/security';
 import { seccompFilterFor } from '../security/seccomp';
 
 const log = logger('pod');
+
+/** PATH a container gets when its image sets none (Docker's default). */
+export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Largest /etc/passwd or /etc/group read from a guest. */
+export const MAX_ACCOUNT_FILE = 1024 * 1024;
+
+/** The agent process id of a container's init. */
+export function initProcessId(containerId: string): string {
+  return `init-${containerId.slice(0, 12)}`;
+}
+
+/** Read a small file from the guest; undefined when it does not exist. */
+async function readGuestFile(agent: Agent, containerId: string, p: string): Promise<string | undefined> {
+  try {
+    return (await agent.readFile(containerId, p, MAX_ACCOUNT_FILE)).toString('utf8');
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/** A running container's /etc/passwd and /etc/group (undefined where missing). */
+export async function readAccountFiles(
+  agent: Agent,
+  containerId: string,
+): Promise<{ passwd?: string; group?: string }> {
+  const [passwd, group] = await Promise.all([
+    readGuestFile(agent, containerId, '/etc/passwd'),
+    readGuestFile(agent, containerId, '/etc/group'),
+  ]);
+  return { passwd, group };
+}
+
+/** Resolve a user spec inside a running container. */
+export async function resolveUserInGuest(
+  agent: Agent,
+  containerId: string,
+  user: string,
+  groupAdd?: readonly string[],
+): Promise<ResolvedUser> {
+  const { passwd, group } = await readAccountFiles(agent, containerId);
+  return withGroupAdd(resolveUser(user, passwd, group), groupAdd, group);
+}
+
+/**
+ * Docker's runtime environment (dockerd's CreateDaemonEnvironment): PATH (default), HOSTNAME
+ * and TERM (with a TTY) first, then the config's env replacing those by key or appended, and
+ * HOME from the user's passwd entry when still unset.
+ */
+export function runtimeEnv(
+  env: string[],
+  hostname: string,
+  tty: boolean,
+  home: string,
+  linkEnv: readonly string[] = [],
+): string[] {
+  const base = [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(tty ? ['TERM=xterm'] : []), ...linkEnv];
+  const out = mergeEnv(base, env);
+  if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
+  return out;
+}
 
 /**
  * A container's CREATE_CONTAINER (`created`, already sent) followed by its seccomp filter, when

@@ -3,7 +3,7 @@
  * kubelet does: when one exits, the pod's restart policy (`always`/`unless-stopped`, or
  * `on-failure[:N]` after a non-zero exit: Kubernetes' Always and OnFailure) starts its init
  * again in the same container on the same VM, after that container's own backoff
- * (../records/restart.ts: 100 ms, doubling up to 1 min, back to 100 ms after a run of 10 s), and the
+ * (./restart.ts: 100 ms, doubling up to 1 min, back to 100 ms after a run of 10 s), and the
  * others go on untouched. Its rootfs, mounts (emptyDirs included) and files stay; its restart
  * count grows; its output goes on in its own log; `die` then `start` are published for it.
  *
@@ -20,10 +20,9 @@ import { OUTPUT_DRAIN_MS, atMost } from '../async';
 import type { PodContext } from '../context';
 import { ProcessIo } from '../io/io';
 import { wakeContainer, type Entry, type InPlaceRestarts, type Run } from '../records/registry';
-import { RestartBackoff, shouldRestart } from '../records/restart';
+import { RestartBackoff, shouldRestart } from './restart';
 import { startProbes, stopProbes } from '../health/probes';
-import { restartInit } from './container-init';
-import { initProcessId } from '../records/record';
+import { initProcessId, restartInit } from './container-init';
 import { isPaused, mainContainer, podSpecOf } from '../types';
 
 const log = logger('pod');

@@ -1,10 +1,7 @@
 /**
  * A pod's lifecycle steps (../types.ts shows the states): create, start, restart, pause and
- * unpause, and the restart by the pod's policy. Each runs under the pod's lock (its operation
- * queue) except create, which makes the pod. Stop and kill are in ./stop.ts, removal in
- * ./removal.ts, the exit in ./monitor.ts: every run is wired here (superviseRun), so that the
- * restart its end calls for, which is a start, is scheduled beside the start, and the exit
- * monitor imports nothing that starts a pod.
+ * unpause. Each runs under the pod's lock (its operation queue) except create, which makes
+ * the pod. Stop and kill are in ./stop.ts, removal in ./removal.ts, the exit in ./monitor.ts.
  */
 import * as fs from 'node:fs';
 import { ConflictError, InvalidArgumentError, NotModifiedError } from '../../errors';
@@ -23,11 +20,11 @@ import { preemptedBy } from '../async';
 import type { PodContext } from '../context';
 import { parseLogPolicy } from '../io/log-config';
 import { bindRun } from './monitor';
-import type { Entry, Run } from '../records/registry';
+import type { Entry } from '../records/registry';
 import { removeEntry } from './removal';
 import { bootSandbox } from './sandbox';
 import { hotPlugsDisks, joinerTakesDisks, podOfSeveralTakesDisks } from './joined-disks';
-import { startFailure } from '../io/start-error';
+import { startFailure } from './start-error';
 import { hardKill, stopLocked } from './stop';
 import { InitContainerFailedError, type InitRun } from './init-containers';
 import {
@@ -36,12 +33,11 @@ import {
   createdState,
   isPaused,
   mainContainer,
-  setStatus,
   type ContainerRecord,
   type PodRecord,
   type PodSpec,
 } from '../types';
-import type { AgentProcess, Vm } from '../../vm/types';
+import type { AgentProcess } from '../../vm/types';
 import { DISK_THROTTLE_NEEDS_DISK, diskFor } from '../mounts/disk-size';
 import type { RestoreFrom } from './restore-takeover';
 
@@ -230,7 +226,7 @@ export async function startLocked(
   // `start` is published before the exit monitor exists, so `die` can never precede it.
   ctx.emitVolumes(r, 'mount');
   ctx.emitEach(r, 'start', (c) => c.process !== undefined);
-  const run = superviseRun(ctx, e, started.vm, started.inits, Date.now());
+  const run = bindRun(ctx, e, started.vm, started.inits, Date.now());
   await ctx.persist(e);
   const by = preemptedBy(signal);
   if (by === 'kill' || by === 'remove') {
@@ -238,56 +234,6 @@ export async function startLocked(
     await run.ended;
     throw startPreempted(r.id, by);
   }
-}
-
-/**
- * Wire a (new or re-adopted) run (./monitor.ts bindRun), and schedule the restart by the pod's
- * policy that its end calls for. The restart is scheduled before anything waiting for Run.ended
- * goes on (restartDue settles first, and this reaction was queued with bindRun's), so a stop
- * that waits for the end finds it scheduled and cancels it, as when the monitor scheduled it.
- */
-export function superviseRun(
-  ctx: PodContext,
-  e: Entry,
-  vm: Vm,
-  inits: Map<string, AgentProcess>,
-  startedMs: number,
-): Run {
-  const { run, restartDue } = bindRun(ctx, e, vm, inits, startedMs);
-  void restartDue.then(
-    (delayMs) => {
-      if (delayMs !== undefined) scheduleRestart(ctx, e, delayMs);
-    },
-    () => undefined,
-  );
-  return run;
-}
-
-/** Mark a pod `restarting` and start it again after `delayMs` (unless stopped meanwhile). */
-function scheduleRestart(ctx: PodContext, e: Entry, delayMs: number): void {
-  const r = e.record;
-  setStatus(r, 'restarting');
-  void ctx.persist(e).catch(() => undefined);
-  ctx.cancelRestart(e);
-  e.restartTimer = setTimeout(() => {
-    e.restartTimer = undefined;
-    void e.ops.run(async () => {
-      if (e.removed || e.run || mainContainer(r).state.status !== 'restarting') return;
-      if (r.manuallyStopped) {
-        setStatus(r, 'exited');
-        await ctx.persist(e).catch(() => undefined);
-        return;
-      }
-      for (const c of containersOf(r)) c.restartCount++;
-      try {
-        await startLocked(ctx, e);
-      } catch (err) {
-        log.warn(`restart of ${r.id} failed: ${(err as Error).message}`);
-        setStatus(r, 'exited');
-        await ctx.persist(e).catch(() => undefined);
-      }
-    });
-  }, delayMs);
 }
 
 /** Record how the init containers of a start ran (exited, with their codes), and publish it. */

@@ -1,12 +1,11 @@
 /**
- * The exit monitor. A run's monitor waits for the run's end, never taking the pod's lock: in a
- * pod of one app container, its main process's exit (or the VM's death); in a pod of several,
- * the moment no container runs or waits for its restart in place any more
- * (./container-restart.ts), or the VM's death. It records the exit, starts the teardown in the
- * background, publishes `die`, wakes waiters, and then applies AutoRemove or reads the pod's
- * restart policy for the pod as a whole (with Docker's backoff, ../records/restart.ts): the
- * restart it calls for, a new VM, is scheduled by the start's own module (./lifecycle.ts
- * superviseRun), which wires runs through this one.
+ * The exit monitor and the restart policy. A run's monitor waits for the run's end, never
+ * taking the pod's lock: in a pod of one app container, its main process's exit (or the VM's
+ * death); in a pod of several, the moment no container runs or waits for its restart in
+ * place any more (./container-restart.ts), or the VM's death. It records the exit, starts the
+ * teardown in the background, publishes `die`, wakes waiters, and then applies AutoRemove or
+ * the pod's restart policy to the pod as a whole (with Docker's backoff, ./restart.ts): a new
+ * VM.
  */
 import type { AgentProcess, Vm } from '../../vm/types';
 import { UnavailableError } from '../../errors';
@@ -20,36 +19,20 @@ import { startWatchdog } from './watchdog';
 import { ProcessIo } from '../io/io';
 import { wake, type Entry, type Run, type WaitCondition, type WaitResult } from '../records/registry';
 import { removeEntry } from './removal';
-import { shouldRestart } from '../records/restart';
+import { shouldRestart } from './restart';
 import { tearDownSandbox } from './sandbox';
 import { endInPlace, inPlaceOf, nextChange, resumeInPlace, settled, watchContainer } from './container-restart';
 import { NoSuchContainerInPodError } from '../errors';
-import { containersOf, findContainer, mainContainer, restartsInPlace } from '../types';
+import { containersOf, findContainer, mainContainer, restartsInPlace, setStatus } from '../types';
 
 const log = logger('pod');
-
-/** A run wired by bindRun, and what its end calls for. */
-export interface BoundRun {
-  run: Run;
-  /**
-   * Resolves once the run's end is recorded, before Run.ended: the delay, ms, of the restart
-   * by the pod's policy that the end calls for (Docker's backoff), or undefined for none.
-   */
-  restartDue: Promise<number | undefined>;
-}
 
 /**
  * Wire a (new or re-adopted) run: io to log and sessions, exit monitors. `inits` holds the
  * init of each container on the VM: the main container's at least in a pod of one app
  * container; in a pod of several (./container-restart.ts), those still running.
  */
-export function bindRun(
-  ctx: PodContext,
-  e: Entry,
-  vm: Vm,
-  inits: Map<string, AgentProcess>,
-  startedMs: number,
-): BoundRun {
+export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, AgentProcess>, startedMs: number): Run {
   // The pod's log and attach sessions carry its main container's streams; the other
   // containers' output goes to their own logs.
   const main = mainContainer(e.record);
@@ -87,12 +70,11 @@ export function bindRun(
     });
   }
   if (inPlace) resumeInPlace(ctx, e, run);
-  const restartDue = monitor(ctx, e, run);
-  void restartDue.finally(resolveEnded);
+  void monitor(ctx, e, run).finally(resolveEnded);
   startHealth(ctx, e, run);
   startWatchdog(ctx, e, run, ctx.deps.watchdog);
   for (const id of inits.keys()) startProbes(ctx, e, run, id);
-  return { run, restartDue };
+  return run;
 }
 
 /** How the main process of a run ended. */
@@ -151,13 +133,10 @@ async function exitOf(e: Entry, run: Run): Promise<{ exitCode: number; oomKilled
   }
 }
 
-/**
- * Wait for the app containers' inits to end, then tear the run down and record the exit;
- * resolves to the delay of the restart by policy due (BoundRun.restartDue), if one is.
- */
-async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<number | undefined> {
+/** Wait for the app containers' inits to end, then tear the run down and record the exit. */
+async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   const { exitCode, oomKilled, error } = await exitOf(e, run);
-  if (ctx.closing) return undefined;
+  if (ctx.closing) return;
   log.debug(`container ${e.record.id.slice(0, 12)}: main process exited (${exitCode}${error ? `: ${error}` : ''})`);
   // Let the output drain (bounded: a dead VM's streams end at once).
   if (run.io) await atMost(run.io.done, OUTPUT_DRAIN_MS);
@@ -208,15 +187,43 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<number | un
       ...(s?.failure ? { failure: s.failure } : {}),
     };
   });
-  if (ctx.closing || e.removed) return undefined;
+  if (ctx.closing || e.removed) return;
   if (r.sandbox.spec.autoRemove) {
     await removeEntry(ctx, e).catch((err) => log.error(`auto-removing ${r.id}: ${(err as Error).message}`));
-    return undefined;
+    return;
   }
   const ranMs = Date.now() - run.startedMs;
   // The restart policy is the pod's, counted on its main container (whose exit ended the run).
-  if (!shouldRestart(r.sandbox.spec.restartPolicy, exitCode, main.restartCount, r.manuallyStopped)) return undefined;
-  return e.backoff.next(ranMs);
+  if (shouldRestart(r.sandbox.spec.restartPolicy, exitCode, main.restartCount, r.manuallyStopped)) {
+    scheduleRestart(ctx, e, e.backoff.next(ranMs));
+  }
+}
+
+/** Mark a pod `restarting` and start it again after `delayMs` (unless stopped meanwhile). */
+function scheduleRestart(ctx: PodContext, e: Entry, delayMs: number): void {
+  const r = e.record;
+  setStatus(r, 'restarting');
+  void ctx.persist(e).catch(() => undefined);
+  ctx.cancelRestart(e);
+  e.restartTimer = setTimeout(() => {
+    e.restartTimer = undefined;
+    void e.ops.run(async () => {
+      if (e.removed || e.run || mainContainer(r).state.status !== 'restarting') return;
+      if (r.manuallyStopped) {
+        setStatus(r, 'exited');
+        await ctx.persist(e).catch(() => undefined);
+        return;
+      }
+      for (const c of containersOf(r)) c.restartCount++;
+      try {
+        await ctx.hooks.startLocked(e);
+      } catch (err) {
+        log.warn(`restart of ${r.id} failed: ${(err as Error).message}`);
+        setStatus(r, 'exited');
+        await ctx.persist(e).catch(() => undefined);
+      }
+    });
+  }, delayMs);
 }
 
 /**

@@ -13,7 +13,7 @@ import type { Entry } from '../records/registry';
 /**
  * Where a start from saved state comes from (./lifecycle.ts startLocked): a checkpoint's
  * directory; or one with pod `joiner`, whose container keeps the disks of the container saved
- * in that checkpoint's VM (a CRI restore: ./cri-restore.ts); or, for a pod that
+ * in that checkpoint's VM (a CRI restore: ../checkpoints/cri-restore.ts); or, for a pod that
  * joins another's VM, the id the guest knows the saved container it takes over by.
  */
 export type RestoreFrom = string | { dir: string; joiner: Entry } | { takeOver: string };

@@ -10,12 +10,13 @@ import { logger } from '../../util/log';
 import { nowRfc3339, parseRfc3339 } from '../../util/time';
 import type { PodContext } from '../context';
 import { endInPlace } from './container-restart';
+import { bindRun } from './monitor';
 import { resumeInGuest, resumeShareRelay } from '../mounts/mounts';
-import { decodeRecord, initProcessId } from '../records/record';
+import { decodeRecord } from '../records/record';
 import type { Entry } from '../records/registry';
-import { startLocked, superviseRun } from './lifecycle';
 import { removeEntry } from './removal';
-import { shouldRestart, startsWithDaemon } from '../records/restart';
+import { shouldRestart, startsWithDaemon } from './restart';
+import { initProcessId } from './container-init';
 import { vmShare } from '../../vm/share/vm-share';
 import { adoptSandbox } from './sandbox';
 import { removeUnfinishedSaves } from '../checkpoints/unfinished-saves';
@@ -144,7 +145,7 @@ async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
     }
     if (!inits.has(main.spec.id)) return false;
     for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, vmShare(vm).rootfs(c.spec.id).host);
-    superviseRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
+    bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeShareRelay(vm, c.spec, procs);
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec);
     log.info(`re-adopted container ${r.id} in the VM of ${host.record.id}`);
@@ -158,7 +159,7 @@ async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
 /** Start a restored pod in the background (restart policy at daemon start). */
 function startInBackground(ctx: PodContext, e: Entry): void {
   void e.ops
-    .run(() => startLocked(ctx, e))
+    .run(() => ctx.hooks.startLocked(e))
     .catch((err) => log.warn(`starting ${e.record.id} at daemon start: ${(err as Error).message}`));
 }
 
@@ -268,7 +269,7 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
     }
     // The rootfs mounts stay where the earlier daemon made them; its record of them may not.
     for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, vmShare(vm).rootfs(c.spec.id).host);
-    superviseRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
+    bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeShareRelay(vm, c.spec, procs);
     // The socket binds of its running containers relay again (src/vm/share/socket-relay.ts).
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec);

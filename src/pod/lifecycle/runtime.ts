@@ -41,10 +41,8 @@ import { FALLBACK, readEtcFile, writeEtcFile } from '../mounts/etc-files';
 import { logger } from '../../util/log';
 import { mountHostSources } from '../mounts/mounts';
 import { vmShare } from '../../vm/share/vm-share';
-import { hostsFile } from '../network/hosts-file';
 import { guestContainerSecurity } from '../security/security';
-import { startContainer, withSeccomp, type PreparedFiles } from './container-init';
-import { MAX_ACCOUNT_FILE } from '../security/guest-accounts';
+import { MAX_ACCOUNT_FILE, startContainer, withSeccomp, type PreparedFiles } from './container-init';
 
 const log = logger('pod');
 
@@ -114,6 +112,21 @@ export interface JoinedNetwork {
   env?: string[];
   /** Leave the network. */
   undo(): Promise<void>;
+}
+
+/** The lines Docker's /etc/hosts always starts with (loopback and the IPv6 names). */
+export const FIXED_HOSTS_LINES: readonly string[] = [
+  '127.0.0.1\tlocalhost',
+  '::1\tlocalhost ip6-localhost ip6-loopback',
+  'fe00::0\tip6-localnet',
+  'ff00::0\tip6-mcastprefix',
+  'ff02::1\tip6-allnodes',
+  'ff02::2\tip6-allrouters',
+];
+
+/** Docker's /etc/hosts for a container without a network. */
+export function hostsFile(hostname: string): string {
+  return [...FIXED_HOSTS_LINES, `127.0.1.1\t${hostname}`, ''].join('\n');
 }
 
 /** The host's resolv.conf without loopback resolvers (unreachable from a VM), as Docker filters it. */

@@ -7,12 +7,11 @@
 import type { Vm } from '../../vm/types';
 import { imageDiskFits } from '../../vm/devices';
 import { hotPlugsDisks } from './joined-disks';
-import { endJoiners } from '../network/joiners';
+import { endJoiners } from './joiners';
 import { logger } from '../../util/log';
 import type { PodContext } from '../context';
 import type { Entry, Run } from '../records/registry';
-import { startPod, type StartedPod } from './runtime';
-import { hostsFile } from '../network/hosts-file';
+import { hostsFile, startPod, type StartedPod } from './runtime';
 import { extraHostLines, resolvWith, withExtraHosts } from '../../net/etc-config';
 import { withDockerd26Comments } from '../../net/resolv-comments';
 import type { ContainerNetworkPlan } from '../../net/container-config';
@@ -28,7 +27,7 @@ import { AGENT_CALL_MS, bounded } from '../async';
 import { CNI_VM_NICS, joinCni, sandboxFiles } from '../network/cni-network';
 import { restoredVm, savedInits, savedMain } from '../checkpoints/checkpoints';
 import { restoreDirOf, type Restoring, type RestoreFrom } from './restore-takeover';
-import { initProcessId } from '../records/record';
+import { initProcessId } from './container-init';
 
 const log = logger('pod');
 

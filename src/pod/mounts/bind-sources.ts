@@ -16,7 +16,7 @@ import { InvalidArgumentError } from '../../errors';
 import { BindSourceMissingError } from '../errors';
 import { canonicalHostPath, HostPathChangedError, openHostPath, type OpenHostPath } from '../../util/host-path';
 import type { PodBindMount } from './mount-types';
-import type { PodSpec } from '../types';
+import type { PodContainerSpec, PodSpec } from '../types';
 
 /**
  * Create-time pinning of a pod's bind sources (see the module comment): each bind mount gets
@@ -37,8 +37,24 @@ export async function pinBindSources(spec: PodSpec): Promise<void> {
 }
 
 /**
+ * For a record made before sources were pinned, read at the daemon's start: each bind mount
+ * without a pinned path gets one now, resolved as a create would. True when one was added (the
+ * record is then written again).
+ */
+export async function pinLegacyBindSources(containers: readonly PodContainerSpec[]): Promise<boolean> {
+  let pinned = false;
+  for (const c of containers)
+    for (const m of c.mounts ?? [])
+      if (m.type === 'bind' && !m.resolvedSource) {
+        m.resolvedSource = await canonicalHostPath(m.source);
+        pinned = true;
+      }
+  return pinned;
+}
+
+/**
  * The path a start opens for `m`: the one pinned at create (or when a daemon first read a record
- * made before: ../records/record.ts pinLegacyBindSources); resolved now only for a mount that came by neither way.
+ * made before: pinLegacyBindSources); resolved now only for a mount that came by neither way.
  */
 async function pinnedPath(m: PodBindMount): Promise<string> {
   return m.resolvedSource ?? (await canonicalHostPath(m.source));

@@ -9,7 +9,7 @@ import type { Vm } from '../../vm/types';
 import type { CniSandboxPlan, PodSpec } from '../types';
 import type { PodContext } from '../context';
 import { hostsWithAddress } from './network';
-import { hostsFile } from './hosts-file';
+import { hostsFile } from '../lifecycle/runtime';
 
 /** NICs the VM of a pod asks for when it is on the CNI network. */
 export const CNI_VM_NICS = 1;

@@ -19,7 +19,7 @@ import { LINK_LOCAL_PREFIX } from '../../net/link-local';
 import { logger } from '../../util/log';
 import type { InterfaceInfo, Vm } from '../../vm/types';
 import type { NicDevice } from '../../vm/devices/types';
-import { FIXED_HOSTS_LINES } from './hosts-file';
+import { FIXED_HOSTS_LINES } from '../lifecycle/runtime';
 import { settleAll } from '../../util/settle';
 import { downUnplannedNics, joinRestoredNic } from './restored-nics';
 

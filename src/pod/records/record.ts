@@ -15,25 +15,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pinLegacyBindSources } from '../mounts/bind-sources';
 import type { StoredRecord } from '../../storage/state';
-import { canonicalHostPath } from '../../util/host-path';
 import { logger } from '../../util/log';
 import type { PodContext } from '../context';
-import {
-  RECORD_VERSION,
-  type ContainerRecord,
-  type PodContainerSpec,
-  type PodRecord,
-  type PodSpec,
-  type PodState,
-} from '../types';
+import { initProcessId } from '../lifecycle/container-init';
+import { RECORD_VERSION, type ContainerRecord, type PodRecord, type PodSpec, type PodState } from '../types';
 
 const log = logger('state');
-
-/** The agent process id of a container's init (the id a record's `process` holds unless the agent named it otherwise). */
-export function initProcessId(containerId: string): string {
-  return `init-${containerId.slice(0, 12)}`;
-}
 
 /** Layout 1 of a record (see the module comment). */
 interface RecordV1 {
@@ -98,23 +87,6 @@ function soundV2(r: Record<string, unknown>): boolean {
     cs.length > 0 &&
     cs.every((c) => isObject(c) && isObject(c.spec) && isObject(c.state) && typeof c.state.status === 'string')
   );
-}
-
-/**
- * For a record made before sources were pinned, read at the daemon's start: each bind mount
- * without a pinned path gets one now, resolved as a create would
- * (../mounts/bind-sources.ts). True when one was added (the
- * record is then written again).
- */
-export async function pinLegacyBindSources(containers: readonly PodContainerSpec[]): Promise<boolean> {
-  let pinned = false;
-  for (const c of containers)
-    for (const m of c.mounts ?? [])
-      if (m.type === 'bind' && !m.resolvedSource) {
-        m.resolvedSource = await canonicalHostPath(m.source);
-        pinned = true;
-      }
-  return pinned;
 }
 
 /** The stored record as a PodRecord, migrated and repaired (see the module comment). */

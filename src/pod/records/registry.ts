@@ -10,7 +10,7 @@ import { LogWriter } from '../io/logs';
 import { DEFAULT_LOG_POLICY, parseLogPolicy } from '../io/log-config';
 import { NameIndex } from './names';
 import { OpQueue } from '../op-queue';
-import { RestartBackoff } from './restart';
+import { RestartBackoff } from '../lifecycle/restart';
 import { mainContainer, type PodFailure, type PodRecord } from '../types';
 
 /** Conditions of `wait`. */

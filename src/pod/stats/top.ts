@@ -13,10 +13,10 @@ import type { GuestProcessTable } from '../../vm/types';
 import type { PodContext } from '../context';
 import { ContainerNotRunningError, NoSuchContainerInPodError, PodNotRunningError, PodPausedError } from '../errors';
 import { capturedExecConfig } from '../io/exec';
-import { execStart } from '../sessions/exec-run';
+import { execStart } from '../io/exec-run';
 import { AttachSession } from '../io/io';
 import type { Entry } from '../records/registry';
-import { readAccountFiles } from '../security/guest-accounts';
+import { readAccountFiles } from '../lifecycle/container-init';
 import { findContainer, isPaused, mainContainer } from '../types';
 import { parseGroup, parsePasswd } from '../security/user';
 

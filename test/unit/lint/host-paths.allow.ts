@@ -72,13 +72,13 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   },
   { file: 'src/pod/checkpoints/checkpoints.ts', fn: 'hasCheckpoint', calls: ['fs.lstatSync'], reason: CONTAINER_DIR },
   {
-    file: 'src/pod/lifecycle/cri-restore.ts',
+    file: 'src/pod/checkpoints/cri-restore.ts',
     fn: 'importCriCheckpoint',
     calls: ['fs.promises.mkdir', 'fs.promises.rename', 'removeTree'],
     reason: `a CRI restore's checkpoint, unpacked under .new-<name> in the sandbox pod's checkpoints directory and renamed when whole: ${CONTAINER_DIR}`,
   },
   {
-    file: 'src/pod/lifecycle/cri-restore.ts',
+    file: 'src/pod/checkpoints/cri-restore.ts',
     fn: 'readRecord',
     calls: ['fs.promises.open'],
     reason: `a record the archive reader just made anew (O_EXCL) in a CRI restore's new checkpoint directory, opened O_NOFOLLOW: ${CONTAINER_DIR}`,

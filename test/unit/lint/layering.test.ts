@@ -133,30 +133,6 @@ test('a file at the top of src/pod may import pod/manager', async () => {
   expect(await restricted('src/pod/zz.ts', "import { x } from './manager';")).toEqual([]);
 });
 
-// Inside the pod layer: lifecycle is above every other folder of src/pod, which import down.
-test.each([
-  ['src/pod/records/zz.ts', "import { x } from '../lifecycle/restart';"],
-  ['src/pod/checkpoints/zz.ts', "import type { x } from '../lifecycle/lifecycle';"],
-  ['src/pod/io/zz.ts', "export { x } from '../lifecycle/container-init';"],
-  ['src/pod/network/deep/zz.ts', "import { x } from '../../lifecycle/runtime';"],
-  ['src/pod/mounts/zz.ts', "import { x } from '../../pod/lifecycle/runtime';"],
-])('%s may not import src/pod/lifecycle (%s)', async (file, line) => {
-  const found = await restricted(file, line);
-  expect(found).toHaveLength(1);
-  expect(found[0]).toContain('may import src/pod/lifecycle');
-});
-
-test('lifecycle and the top of src/pod may import src/pod/lifecycle, and the other folders what is below', async () => {
-  expect(await restricted('src/pod/lifecycle/zz.ts', "import { x } from './runtime';")).toEqual([]);
-  expect(await restricted('src/pod/lifecycle/zz.ts', "import { x } from '../lifecycle/runtime';")).toEqual([]);
-  expect(await restricted('src/pod/zz.ts', "import { x } from './lifecycle/lifecycle';")).toEqual([]);
-  expect(await restricted('src/pod/io/zz.ts', "import { x } from '../records/restart';")).toEqual([]);
-  expect(await restricted('src/pod/io/zz.ts', "import { x } from '../lifecycle-notes/x';")).toEqual([]);
-  // The rule that replaces the folders' rule outside lifecycle keeps theirs.
-  expect(await restricted('src/pod/io/zz.ts', "import { x } from '../../translate/create';")).toHaveLength(1);
-  expect(await restricted('src/pod/io/zz.ts', "import { x } from '../manager';")).toHaveLength(1);
-});
-
 // The neutral middle imports nothing of the Docker front, whose words are under src/api/v1.41.
 describe.each([
   ['src/translate/request/zz.ts', '../../'],

@@ -1,6 +1,6 @@
 /**
  * A container that joined another's VM (`docker run --network container:X`) is destroyed by the
- * agent before X's VM goes (src/pod/network/joiners.ts): the agent's destroy syncs its layer
+ * agent before X's VM goes (src/pod/lifecycle/joiners.ts): the agent's destroy syncs its layer
  * to its disk, which a VM killed with the container still in it would lose. Its exit is a
  * kill's (137), as before. The VM and agent are the fakes; the compat test
  * checkpoint-joined.test.ts checks the layer on real VMs.

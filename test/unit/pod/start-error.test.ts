@@ -1,6 +1,6 @@
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
 import { ProcessStartError } from '../../../src/pod/errors';
-import { execStartFailure, startFailure } from '../../../src/pod/io/start-error';
+import { execStartFailure, startFailure } from '../../../src/pod/lifecycle/start-error';
 
 describe('startFailure (dockerd translateContainerdStartErr)', () => {
   it("gives 127 and a 400 with the guest's account as facts for a missing command", () => {

@@ -19,7 +19,7 @@ import {
   RemoveRunningPodError,
   RenameToSameNameError,
 } from '../../../src/pod/errors';
-import { startFailure, execStartFailure } from '../../../src/pod/io/start-error';
+import { startFailure, execStartFailure } from '../../../src/pod/lifecycle/start-error';
 import { InvalidArgumentError, UnavailableError } from '../../../src/errors';
 import { dockerMessage } from '../../../src/translate/errors';
 import { stateErrorText } from '../../../src/translate/pod-errors';

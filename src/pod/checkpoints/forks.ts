@@ -18,11 +18,11 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import { logger } from '../../util/log';
 import type { PodContext } from '../context';
-import { checkpointsDir, hasCheckpoint, savedRecord } from '../checkpoints/checkpoints';
+import { checkpointsDir, hasCheckpoint, savedRecord } from './checkpoints';
 import { CheckpointError } from '../errors';
-import { create, start } from './lifecycle';
+import { create, start } from '../lifecycle/lifecycle';
 import type { Entry } from '../records/registry';
-import { removeEntry } from './removal';
+import { removeEntry } from '../lifecycle/removal';
 import { containersOf, diskNameOf, podSpecOf, type PodMount, type PodRecord, type PodSpec } from '../types';
 
 const log = logger('pod');

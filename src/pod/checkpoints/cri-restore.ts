@@ -5,7 +5,7 @@
  *  1. importCriCheckpoint: the archive's saved sandbox VM unpacked as checkpoint `name` of the
  *     new sandbox's pod (under `.new-<name>`, renamed when whole: a failure or a crash leaves
  *     nothing that looks like a checkpoint), its records rebuilt from their checked fields
- *     (../checkpoints/cri-restore-records.ts), and refused (CheckpointError `cannot-restore`) when this
+ *     (./cri-restore-records.ts), and refused (CheckpointError `cannot-restore`) when this
  *     daemon cannot start it: another guest kernel, agent or QEMU, named.
  *  2. restoreCriSandbox: the sandbox's VM replaced by one started from that checkpoint. Its run
  *     ends (its CNI network with it) and it starts again from the checkpoint: the saved pause
@@ -16,7 +16,7 @@
  *     of the layer, going by the saved container's disk name. A start that fails starts the
  *     sandbox afresh, so that it is ready again, and throws.
  *  3. The joiner's first start takes over the saved container's init (StartOptions.takeOver:
- *     ./restore-takeover.ts, RENAME_CONTAINER) instead of creating one.
+ *     ./../lifecycle/restore-takeover.ts, RENAME_CONTAINER) instead of creating one.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -28,19 +28,14 @@ import { imageDiskIdentity, VM_RECORD_FILE } from '../../vm/qemu/snapshots/saved
 import type { PodContext } from '../context';
 import { CheckpointError } from '../errors';
 import type { Entry } from '../records/registry';
-import { startLocked } from './lifecycle';
-import { stopLocked } from './stop';
-import { checkpointsDir, hasCheckpoint } from '../checkpoints/checkpoints';
-import {
-  CRI_IMAGE_DISK_COPY,
-  CriRecordError,
-  criRestorePodRecord,
-  criRestoreVmRecord,
-} from '../checkpoints/cri-restore-records';
+import { startLocked } from '../lifecycle/lifecycle';
+import { stopLocked } from '../lifecycle/stop';
+import { checkpointsDir, hasCheckpoint } from './checkpoints';
+import { CRI_IMAGE_DISK_COPY, CriRecordError, criRestorePodRecord, criRestoreVmRecord } from './cri-restore-records';
 
 const log = logger('pod');
 
-/** The pod record a checkpoint holds (../checkpoints/checkpoints.ts). */
+/** The pod record a checkpoint holds (./checkpoints.ts). */
 const POD_RECORD = 'pod.json';
 
 /** Read a record the archive brought (at most 4 MiB: its reader's limit), parsed. */

@@ -3,19 +3,12 @@
  * (optionally following the live output) and the terminal size of its main process.
  */
 import type { PodContext } from '../context';
-import { AttachSession, type AttachSessionOptions } from '../io/io';
-import {
-  entryMatches,
-  readLogSnapshot,
-  readLogSync,
-  snapshotLog,
-  type LogEntry,
-  type LogReadOptions,
-} from '../io/logs';
+import { AttachSession, type AttachSessionOptions } from './io';
+import { entryMatches, readLogSnapshot, readLogSync, snapshotLog, type LogEntry, type LogReadOptions } from './logs';
 import type { Entry } from '../records/registry';
 import { NoSuchContainerInPodError, PodNotRunningError } from '../errors';
 import { findContainer, mainContainer } from '../types';
-import { resizeTerminal } from '../io/terminal-size';
+import { resizeTerminal } from './terminal-size';
 
 /** Options of attach. */
 export interface AttachOptions extends AttachSessionOptions {

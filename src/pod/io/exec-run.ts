@@ -1,7 +1,7 @@
 /**
  * Running extra processes in a running pod (exec): create an instance, start it with or
  * without a client session, resize its terminal. The instances themselves are kept by the
- * exec store (../io/exec.ts).
+ * exec store (./exec.ts).
  */
 import { processSecurity } from '../security/security';
 import type { AgentProcess } from '../../vm/types';
@@ -9,14 +9,13 @@ import { ConflictError, NotFoundError } from '../../errors';
 import { PodNotRunningError, PodPausedError } from '../errors';
 import { OUTPUT_DRAIN_MS, atMost } from '../async';
 import type { PodContext } from '../context';
-import type { ExecConfig, ExecRecord } from '../io/exec';
-import { AttachSession, ProcessIo } from '../io/io';
+import type { ExecConfig, ExecRecord } from './exec';
+import { AttachSession, ProcessIo } from './io';
 import type { Entry } from '../records/registry';
 import { mergeEnv } from '../../util/env';
-import { resolveUserInGuest } from '../security/guest-accounts';
-import { runtimeEnv } from '../io/process-env';
-import { execStartFailure } from '../io/start-error';
-import { resizeTerminal, startedWithTerminal } from '../io/terminal-size';
+import { resolveUserInGuest, runtimeEnv } from '../lifecycle/container-init';
+import { execStartFailure } from '../lifecycle/start-error';
+import { resizeTerminal, startedWithTerminal } from './terminal-size';
 import { findContainer, isPaused, mainContainer, restartsInPlace, type ContainerRecord } from '../types';
 import { ContainerNotRunningError, NoSuchContainerInPodError } from '../errors';
 

@@ -4,7 +4,7 @@
  * when that VM goes while they run (X's stop, or X's checkpoint without --leave-running).
  *
  * Such a container's writable layer is on a disk of its own, hot-plugged on X's VM
- * (../lifecycle/joined-disks.ts), and what it wrote lies in the guest's page cache until the guest writes
+ * (./joined-disks.ts), and what it wrote lies in the guest's page cache until the guest writes
  * it back. A VM destroyed with the container still in it would lose that (a power cut for its
  * filesystem, where dockerd's SIGKILL of a container loses no written byte): so each one is
  * destroyed by the agent first, which kills its processes (exit 137, as a kill's) and syncs its
