@@ -12,7 +12,7 @@
  *    and its unlink, a connect to that file, a bind of one of 300 shallow sockets, a new file
  *    and an inotify_add_watch on it (up to 5000 files), timed once its deep tree is made and
  *    FLOOD_WARM_MS more have passed. On podvisor each of those crosses the
- *    VM's edge (src/vm/share/share-sockets.ts, src/vm/share/share-events.ts); under runc they stay in
+ *    VM's edge (src/pod/network/share-sockets.ts, src/pod/network/share-events.ts); under runc they stay in
  *    the kernel.
  * It prints the medians per daemon, the flood's slow-down against quiet and against the
  * spinning neighbour, the flooder's rounds, and podvisord's open fds and RSS before the flood,

@@ -177,13 +177,13 @@ fi
 # src/vm/qemu/processes/lock-holder.ts). make rebuilds it only when its source changed.
 make -s -C host/lock-holder OUT=../out
 # The host's watcher of the files VMs' guests watch in their shares (host/fs-events: one per
-# such VM, src/vm/share/share-events.ts).
+# such VM, src/pod/network/share-events.ts).
 make -s -C host/fs-events OUT=../out
 # The wait, after a hijacked stream's 101, until the client has read it (host/hijack-wait:
 # src/api/v1.41/peer-read.ts; Node cannot ask the kernel a socket's unread bytes).
 make -s -C host/hijack-wait OUT=../out
 # The connect to a host socket as a container process's credentials, and the relay of that
-# connection (host/connect-as: src/vm/share/connect-as.ts; Node cannot change credentials
+# connection (host/connect-as: src/pod/network/connect-as.ts; Node cannot change credentials
 # per connection).
 make -s -C host/connect-as OUT=../out
 # The jail every VM's QEMU starts in (host/jail: its own mount and IPC namespaces, a root of

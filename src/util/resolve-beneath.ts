@@ -1,7 +1,7 @@
 /**
  * A guest's path below a share directory resolved in one openat2(2) call, for work a guest
- * starts by itself (a socket it connects to or binds, a file it watches: src/vm/share/share-sockets.ts,
- * src/vm/share/share-events.ts), where ./beneath.ts's walk would cost the host a few system calls
+ * starts by itself (a socket it connects to or binds, a file it watches: src/pod/network/share-sockets.ts,
+ * src/pod/network/share-events.ts), where ./beneath.ts's walk would cost the host a few system calls
  * per component, in libuv's thread pool that every `fs` call of the daemon shares: a path
  * 1,800 levels deep (the most a 4 KiB path holds) was ~5,400 calls per event.
  *
@@ -14,7 +14,7 @@
  * whole walk under its own rules: no symlink anywhere (a trailing one fails too: no
  * O_NOFOLLOW, so the helper never holds a symlink whose reopening could follow it), nothing
  * above the root, no /proc magic link. RESOLVE_NO_XDEV is not set: the volume share holds the
- * host's bind mounts of the user's sources (src/vm/share/share-copies.ts), and a socket or a watched file
+ * host's bind mounts of the user's sources (src/pod/mounts/mounts.ts), and a socket or a watched file
  * in one of them is what the guest may reach; the guest itself cannot mount on the host.
  *
  * Measured on the project's machines (2 cores, a socket at the end of a 1,800-level path, the
@@ -22,7 +22,7 @@
  * resolution ~1,800 each of openat, statx and close and ~20,000 futex calls (the thread pool's
  * hand-offs); this takes 0.7 ms: one openat2 and one open in the helper, 3 opens, 2 statx and 4
  * closes in the daemon, and ~25 futex calls. One helper serves every VM, and each VM has at
- * most src/vm/share/share-sockets.ts's MAX_EVENTS_IN_FLIGHT requests in it.
+ * most src/pod/network/share-sockets.ts's MAX_EVENTS_IN_FLIGHT requests in it.
  *
  * A C helper passing the fd back over SCM_RIGHTS would save the reopen, but Node cannot take
  * an fd from a message; the perl line protocol is the one the daemon already speaks, and

@@ -21,7 +21,7 @@ export interface FileEventRequest {
  * Who connected in the guest, as the guest reports it (its word: a guest root can claim any
  * ids, no more than a root container can take under runc): the effective uid and gid that
  * SO_PEERCRED shows, and the supplementary groups (SO_PEERGROUPS), at most 64. The host
- * connects to a host socket as them (src/vm/share/connect-as.ts).
+ * connects to a host socket as them (src/pod/network/connect-as.ts).
  */
 export interface PeerCredentials {
   uid: number;

@@ -292,7 +292,7 @@ describe('CRI containers as critest checks them', () => {
   });
 
   it("a unix socket in a hostPath both sandboxes mount: one sandbox's server answers the other's client (two VMs)", async () => {
-    // Sockets in shared directories cross the VM's edge (src/vm/share/share-sockets.ts), for the
+    // Sockets in shared directories cross the VM's edge (src/pod/network/share-sockets.ts), for the
     // CRI's mounts as for Docker's. Perl (the Debian fixture) serves and connects.
     const debian = `${REG}/debian:bookworm`;
     await cri.image('PullImage', { image: { image: debian } }, 300_000);

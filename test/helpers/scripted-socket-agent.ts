@@ -1,6 +1,6 @@
 /**
  * A scripted agent for the daemon's half of sockets in a VM's volume share
- * (src/vm/share/share-sockets.ts): the test pushes the guest kernel's socket events and reads the
+ * (src/pod/network/share-sockets.ts): the test pushes the guest kernel's socket events and reads the
  * answers, refusals and dials the relay makes; with the small file and socket helpers the
  * share-sockets tests share.
  */

@@ -17,7 +17,7 @@ import type { Entry } from '../records/registry';
 import { removeEntry } from './removal';
 import { shouldRestart, startsWithDaemon } from './restart';
 import { initProcessId } from './container-init';
-import { vmShare } from '../../vm/share/vm-share';
+import { rootfsTarget } from './runtime';
 import { adoptSandbox } from './sandbox';
 import { removeUnfinishedSaves } from '../checkpoints/unfinished-saves';
 import { withDeadline } from '../../util/deadline';
@@ -144,10 +144,10 @@ async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
       if (init) inits.set(c.spec.id, init);
     }
     if (!inits.has(main.spec.id)) return false;
-    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, vmShare(vm).rootfs(c.spec.id).host);
+    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, rootfsTarget(vm, c.spec.id));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeShareRelay(vm, c.spec, procs);
-    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec);
+    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec, procs);
     log.info(`re-adopted container ${r.id} in the VM of ${host.record.id}`);
     return true;
   } catch (err) {
@@ -268,11 +268,11 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
       }
     }
     // The rootfs mounts stay where the earlier daemon made them; its record of them may not.
-    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, vmShare(vm).rootfs(c.spec.id).host);
+    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, rootfsTarget(vm, c.spec.id));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeShareRelay(vm, c.spec, procs);
-    // The socket binds of its running containers relay again (src/vm/share/socket-relay.ts).
-    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec);
+    // The socket binds of its running containers relay again (../network/socket-relay.ts).
+    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec, procs);
     await ctx.persist(e);
     for (const c of lost) ctx.emitFor(r, c, 'die', { exitCode: '255' });
     // The adoption ran its guest (the handshake needs it): a paused pod is frozen again.

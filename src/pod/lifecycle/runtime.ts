@@ -4,7 +4,7 @@
  *
  *   1. vm        a VM from the sandbox (warm pool)          undo: vm.destroy()
  *   2. rootfs    each container's overlay mounted under     undo: rootfs.unmount()
- *                its place in the VM's rootfs share (VmShare.rootfs); in block mode the image layers alone
+ *                vm.shareDir/containers/<id>/rootfs; in block mode the image layers alone
  *                (read-only) there, and the container's disk file put behind the VM's upper
  *                disk (undo: detached); the guest makes the overlay
  *   3. files     /etc/hostname, /etc/hosts, /etc/resolv.conf written and /etc/passwd,
@@ -40,7 +40,7 @@ import { UnavailableError } from '../../errors';
 import { FALLBACK, readEtcFile, writeEtcFile } from '../mounts/etc-files';
 import { logger } from '../../util/log';
 import { mountHostSources } from '../mounts/mounts';
-import { vmShare } from '../../vm/share/vm-share';
+import type { BeneathPath } from '../../util/beneath';
 import { guestContainerSecurity } from '../security/security';
 import { MAX_ACCOUNT_FILE, startContainer, withSeccomp, type PreparedFiles } from './container-init';
 
@@ -112,6 +112,16 @@ export interface JoinedNetwork {
   env?: string[];
   /** Leave the network. */
   undo(): Promise<void>;
+}
+
+/** The rootfs path of a container relative to the VM's share directory. */
+export function rootfsInShare(containerId: string): string {
+  return `containers/${containerId}/rootfs`;
+}
+
+/** Where a container's rootfs is mounted in `vm`: below its share directory, which the guest writes. */
+export function rootfsTarget(vm: Vm, containerId: string): BeneathPath {
+  return { root: vm.shareDir, rel: rootfsInShare(containerId) };
 }
 
 /** The lines Docker's /etc/hosts always starts with (loopback and the IPv6 names). */
@@ -187,7 +197,7 @@ async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): 
     // A disk still to be made takes the one the pool VM holds mounted ahead, when it fits (not
     // a hot-plugged one: the ready disk is the VM's own upper disk's).
     const ready = deps.hotPluggedDisks ? undefined : vm.takeReadyDisk?.bind(vm);
-    await deps.rootfs.mount(c.id, vmShare(vm).rootfs(c.id).host, ready ? { readyDisk: { take: ready } } : {});
+    await deps.rootfs.mount(c.id, rootfsTarget(vm, c.id), ready ? { readyDisk: { take: ready } } : {});
     undo.push(() => deps.rootfs.unmount(c.id));
     const disk = deps.rootfs.diskOf?.(c.id);
     if (disk) await attachContainerDisks(deps, vm, c, disk, undo);
@@ -230,7 +240,7 @@ async function prepareFiles(
 ): Promise<PreparedFiles[]> {
   return Promise.all(
     spec.containers.map(async (c): Promise<PreparedFiles> => {
-      const root = vmShare(vm).rootfs(c.id).host;
+      const root = rootfsTarget(vm, c.id);
       const files: Array<[string, string]> = [
         ['hostname', `${spec.hostname}\n`],
         ['hosts', net?.hosts ?? hostsFile(spec.hostname)],
@@ -276,7 +286,7 @@ function createIn(deps: StartDeps, spec: PodSpec, vm: Vm): (c: PodContainerSpec)
       c,
       vm.agent.createContainer({
         id: c.id,
-        ...(c.podPause ? { podPause: true } : { rootfs: vmShare(vm).rootfs(c.id).guest }),
+        ...(c.podPause ? { podPause: true } : { rootfs: rootfsInShare(c.id) }),
         hostname: spec.hostname,
         ...(c.limits ? { limits: c.limits } : {}),
         ...(share ? { sharePodNamespaces: true } : {}),

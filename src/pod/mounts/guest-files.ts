@@ -17,7 +17,7 @@ import { logger } from '../../util/log';
 import type { PodContext } from '../context';
 import { NoSuchPodError, PodPausedError } from '../errors';
 import type { Entry, Run } from '../records/registry';
-import { vmShare } from '../../vm/share/vm-share';
+import { rootfsInShare, rootfsTarget } from '../lifecycle/runtime';
 import { mountDiskVolume } from './mounts';
 import { isPaused, mainContainer, podSpecOf } from '../types';
 
@@ -95,16 +95,12 @@ export async function openGuestFiles(ctx: PodContext, e: Entry, ref: string): Pr
     const vm = await ctx.deps.factory.getVm({ size: spec.vm, devices: { upperDisk: true } });
     const undo: Array<() => Promise<void>> = [() => vm.destroy()];
     try {
-      await ctx.deps.rootfs.mount(id, vmShare(vm).rootfs(id).host);
+      await ctx.deps.rootfs.mount(id, rootfsTarget(vm, id));
       undo.push(() => ctx.deps.rootfs.unmount(id));
       if (!vm.devices.upperDisk || !vm.attachUpperDisk) throw new UnavailableError(`VM ${vm.id} has no upper disk`);
       await vm.attachUpperDisk(disk);
       undo.push(() => vm.detachUpperDisk?.() ?? Promise.resolve());
-      await vm.agent.createContainer({
-        id,
-        rootfs: vmShare(vm).rootfs(id).guest,
-        upperDisk: vm.devices.upperDisk.guestName,
-      });
+      await vm.agent.createContainer({ id, rootfs: rootfsInShare(id), upperDisk: vm.devices.upperDisk.guestName });
       // Its release syncs the disk (the agent's container_release) before the VM goes.
       undo.push(() => vm.agent.destroyContainer(id));
       // The volumes kept on its disk, where it has them (cp in and out of them; their data

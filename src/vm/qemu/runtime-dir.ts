@@ -6,7 +6,7 @@
  * (its jails hold `run/`, the shares and `disks/` only, each a mount root there, so none can be
  * renamed or swapped from inside a jail):
  *   vm.json         pids, size, devices and boot configuration, so a restarted daemon can adopt the VM
- *   volumes.key     the secret naming bind copies in `volumes/` (src/vm/share/share-names.ts)
+ *   volumes.key     the secret naming bind copies in `volumes/` (src/pod/mounts/mounts.ts)
  *   share/          the directory virtiofsd serves (read-write in its jail and a clone's QEMU's);
  *                   the guest sees it at /run/podvisor/share
  *   volumes/        the volume share, when the VM has one (src/vm/devices/volume-share.ts)

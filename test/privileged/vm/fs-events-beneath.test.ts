@@ -6,13 +6,13 @@
  * (`..`, an absolute path, a symlink) is refused. Another VM's QEMU (whose making of a file
  * leaves out the ATTRIB of its owner) is told by its uids, the VM range's, never by the command
  * name a process gives itself. Driven here as the daemon drives it
- * (src/vm/share/share-events.ts).
+ * (src/pod/network/share-events.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FS_EVENTS_BIN } from '../../../src/vm/share/share-events';
+import { FS_EVENTS_BIN } from '../../../src/pod/network/share-events';
 import { VM_UID_BASE, VM_UID_COUNT } from '../../../src/vm/qemu/confinement/jail';
 
 let dir: string;

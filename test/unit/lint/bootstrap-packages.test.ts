@@ -90,9 +90,9 @@ const DYNAMIC: Record<string, string[]> = {
   // The jail with a PID namespace of its own: its callers name the program (lock-holder.ts,
   // virtiofsd.ts, confinement.ts).
   'src/vm/qemu/confinement/jailed-process.ts: jailBin': ['podvisor-jail'],
-  'src/vm/share/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
+  'src/pod/network/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
   'src/api/v1.41/peer-read.ts: bin': ['podvisor-hijack-wait'],
-  'src/vm/share/peer-of.ts: bin': ['podvisor-connect-as'],
+  'src/pod/network/peer-of.ts: bin': ['podvisor-connect-as'],
   // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
   'src/vm/qemu/confinement/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
   // ... or, jailed (the default), through the jail, which execs it the same way.

@@ -139,6 +139,12 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   { file: 'src/pod/io/logs.ts', fn: 'readLogSync', calls: ['fs.readFileSync'], reason: CONTAINER_DIR },
   { file: 'src/pod/io/logs.ts', fn: 'rotatedFile', calls: ['fs.existsSync'], reason: CONTAINER_DIR },
   { file: 'src/pod/io/logs.ts', fn: 'snapshotLog', calls: ['fs.openSync'], reason: CONTAINER_DIR },
+  {
+    file: 'src/pod/mounts/mounts.ts',
+    fn: 'shareKey',
+    calls: ['fs.linkSync', 'fs.rmSync', 'fs.writeFileSync'],
+    reason: `\`<share>.key\` beside the volume share (${VM_DIR_DAEMON}); in an earlier build's flat directory, written under a random name and linked (link never follows), then read as ${VM_RUN_FILE}`,
+  },
   { file: 'src/pod/records/record.ts', fn: 'decodeRecord', calls: ['fs.promises.rm'], reason: CONTAINER_DIR },
   { file: 'src/pod/lifecycle/runtime.ts', fn: 'joinPodNetwork', calls: ['fs.promises.readFile'], reason: INSTALLED },
   {
@@ -146,6 +152,15 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     fn: 'prepareFiles',
     calls: ['fs.promises.mkdir', 'fs.promises.writeFile'],
     reason: `${CONTAINER_DIR}; the copies in the rootfs go through writeEtcFile (src/pod/mounts/etc-files.ts, beneath)`,
+  },
+  { file: 'src/pod/network/connect-as.ts', fn: 'connectAsBinary', calls: ['fs.accessSync'], reason: INSTALLED },
+  { file: 'src/pod/network/share-events.ts', fn: 'startWatcher', calls: ['fs.existsSync'], reason: INSTALLED },
+  {
+    file: 'src/pod/network/share-events.ts',
+    fn: 'startWatcher',
+    calls: ['fs.openSync'],
+    reason:
+      "the volume share's own directory (the host made it and only the host names it), handed to the watcher, which resolves paths below it with openat2 (RESOLVE_BENEATH, no symlinks)",
   },
 
   // src/storage
@@ -650,21 +665,6 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   },
 
   // src/vm
-  {
-    file: 'src/vm/share/share-names.ts',
-    fn: 'shareKey',
-    calls: ['fs.linkSync', 'fs.rmSync', 'fs.writeFileSync'],
-    reason: `\`<share>.key\` beside the volume share (${VM_DIR_DAEMON}); in an earlier build's flat directory, written under a random name and linked (link never follows), then read as ${VM_RUN_FILE}`,
-  },
-  { file: 'src/vm/share/connect-as.ts', fn: 'connectAsBinary', calls: ['fs.accessSync'], reason: INSTALLED },
-  { file: 'src/vm/share/share-events.ts', fn: 'startWatcher', calls: ['fs.existsSync'], reason: INSTALLED },
-  {
-    file: 'src/vm/share/share-events.ts',
-    fn: 'startWatcher',
-    calls: ['fs.openSync'],
-    reason:
-      "the volume share's own directory (the host made it and only the host names it), handed to the watcher, which resolves paths below it with openat2 (RESOLVE_BENEATH, no symlinks)",
-  },
   { file: 'src/vm/accel.ts', fn: 'fileIdentity', calls: ['fs.realpathSync', 'fs.statSync'], reason: INSTALLED },
   {
     file: 'src/vm/accel.ts',

@@ -57,7 +57,7 @@ test('the scan finds the operations of src', () => {
   const find = (file: string, fn: string, call: string) =>
     all.find((c) => c.file === file && c.fn === fn && c.call === call);
   expect(find('src/pod/mounts/etc-files.ts', 'writeEtcFile', 'fs.promises.open')?.beneath).toBe(true);
-  expect(find('src/vm/share/share-copies.ts', 'bindCopy', 'mounter.bindTree')?.beneath).toBe(true);
+  expect(find('src/pod/mounts/mounts.ts', 'bindCopy', 'mounter.bindTree')?.beneath).toBe(true);
   expect(find('src/vm/qemu/host-files.ts', 'removeTreeOnOneDevice', 'spawn rm')?.beneath).toBe(false);
 });
 

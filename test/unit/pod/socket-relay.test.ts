@@ -1,5 +1,5 @@
 /**
- * The daemon's half of a socket bind (src/vm/share/socket-relay.ts) against a scripted agent: each
+ * The daemon's half of a socket bind (src/pod/network/socket-relay.ts) against a scripted agent: each
  * accepted guest connection is piped to a new connection to the host socket the bind names,
  * both ways; a host socket that is gone ends the guest's connection (a signal to its pid-less
  * process); and a hostile agent that answers every accept at once gets at most
@@ -17,14 +17,20 @@ import {
   endStaleConnections,
   MAX_CONNECTIONS_PER_BIND,
   resumeHostSocket,
-} from '../../../../src/vm/share/socket-relay';
-import type { Agent, AgentProcess, ExitStatus, PeerCredentials } from '../../../../src/vm/types';
-import { startPeercredServer } from '../../../helpers/peercred-server';
-import type { HostSocketSource } from '../../../../src/vm/share/socket-relay';
-import { openHostPath } from '../../../../src/util/host-path';
+} from '../../../src/pod/network/socket-relay';
+import type { Agent, AgentProcess, ExitStatus, PeerCredentials } from '../../../src/vm/types';
+import { startPeercredServer } from '../../helpers/peercred-server';
+import type { PodBindMount } from '../../../src/pod/mounts/mount-types';
 
-/** The host socket at `source`, opened as a pinned bind source is (the test's directory has no symlink). */
-const bindOf = (source: string): HostSocketSource => ({ path: source, open: () => openHostPath(source) });
+/** A bind mount of `source`, pinned as a create pins it (the test's directory has no symlink). */
+const bindOf = (source: string): PodBindMount => ({
+  type: 'bind',
+  source,
+  resolvedSource: source,
+  target: '/s',
+  readOnly: false,
+  createSource: true,
+});
 
 interface FakeConn {
   proc: AgentProcess;
@@ -110,7 +116,7 @@ test('a guest connection is piped to a new connection to the bound host socket, 
   });
   await new Promise<void>((r) => server!.listen(sock, r));
   const s = scriptedAgent(1);
-  await bindHostSocket(s.agent, { containerId: 'c1', source: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
+  await bindHostSocket(s.agent, { containerId: 'c1', mount: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
   await until(() => s.conns.length >= 1);
   const c = s.conns[0];
   const back: Buffer[] = [];
@@ -125,7 +131,7 @@ test('a host socket that is gone ends the guest connection at once', async () =>
   const s = scriptedAgent(1);
   await bindHostSocket(s.agent, {
     containerId: 'c1',
-    source: bindOf(path.join(dir, 'missing.sock')),
+    mount: bindOf(path.join(dir, 'missing.sock')),
     target: '/s',
     mode: 0o600,
     listener: 0,
@@ -144,7 +150,7 @@ test('an agent answering every accept at once gets at most MAX_CONNECTIONS_PER_B
   });
   await new Promise<void>((r) => server!.listen(sock, r));
   const s = scriptedAgent(MAX_CONNECTIONS_PER_BIND + 1);
-  await bindHostSocket(s.agent, { containerId: 'c1', source: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
+  await bindHostSocket(s.agent, { containerId: 'c1', mount: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
   await until(() => open === MAX_CONNECTIONS_PER_BIND);
   // Nothing more is accepted while they are open (the loop waits for a slot)...
   expect(s.accepts()).toBe(MAX_CONNECTIONS_PER_BIND);
@@ -161,7 +167,7 @@ test('after a restart: the relay resumes without a new listen; only the earlier 
   const s = scriptedAgent(1);
   let listens = 0;
   Object.assign(s.agent, { listenSocket: async () => void listens++ });
-  resumeHostSocket(s.agent, { containerId: 'c1', source: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
+  resumeHostSocket(s.agent, { containerId: 'c1', mount: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
   await until(() => s.conns.length >= 1);
   expect(listens).toBe(0);
   const own = s.conns[0].proc;
@@ -195,7 +201,7 @@ test('a socket whose directory a container swapped for a symlink is not followed
   const s = scriptedAgent(1);
   await bindHostSocket(s.agent, {
     containerId: 'c1',
-    source: bindOf(path.join(dir, 'run', 'app.sock')),
+    mount: bindOf(path.join(dir, 'run', 'app.sock')),
     target: '/s',
     mode: 0o600,
     listener: 0,
@@ -221,7 +227,7 @@ test('a service that makes its socket again at the same path is reached by the n
   };
   const connect = async (): Promise<string> => {
     const s = scriptedAgent(1);
-    await bindHostSocket(s.agent, { containerId: 'c1', source: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
+    await bindHostSocket(s.agent, { containerId: 'c1', mount: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
     await until(() => s.conns.length >= 1);
     const got = await read(s.conns[0]);
     s.conns[0].exit({ exitCode: 0 } as ExitStatus);
@@ -242,7 +248,7 @@ test("a guest connection reaches the host socket as its process's uid and gid; a
     const user = scriptedAgent(2, { uid: 1000, gid: 1000, groups: [] });
     await bindHostSocket(user.agent, {
       containerId: 'c1',
-      source: bindOf(open.path),
+      mount: bindOf(open.path),
       target: '/s',
       mode: 0o777,
       listener: 0,
@@ -250,7 +256,7 @@ test("a guest connection reaches the host socket as its process's uid and gid; a
     const root = scriptedAgent(1, { uid: 0, gid: 0, groups: [] });
     await bindHostSocket(root.agent, {
       containerId: 'c2',
-      source: bindOf(open.path),
+      mount: bindOf(open.path),
       target: '/s',
       mode: 0o777,
       listener: 0,
@@ -263,7 +269,7 @@ test("a guest connection reaches the host socket as its process's uid and gid; a
     const refused = scriptedAgent(1, { uid: 1000, gid: 1000, groups: [] });
     await bindHostSocket(refused.agent, {
       containerId: 'c3',
-      source: bindOf(closed.path),
+      mount: bindOf(closed.path),
       target: '/s',
       mode: 0o700,
       listener: 0,

@@ -1,5 +1,5 @@
 /**
- * Connecting to a host unix socket as a container process (src/vm/share/connect-as.ts,
+ * Connecting to a host unix socket as a container process (src/pod/network/connect-as.ts,
  * host/connect-as): the service's SO_PEERCRED shows the ids asked for, a socket those ids may
  * not open is refused with EACCES (as the process's own connect would be), the daemon's own
  * ids connect without the helper, and what a service says before closing at once still comes
@@ -10,10 +10,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { O_PATH } from '../../../../src/util/beneath';
-import { connectAsBinary, connectHostSocket, needsHelper } from '../../../../src/vm/share/connect-as';
-import { startPeercredServer, type PeercredServer } from '../../../helpers/peercred-server';
-import { bareSocketFile } from '../../../helpers/scripted-socket-agent';
+import { O_PATH } from '../../../src/util/beneath';
+import { connectAsBinary, connectHostSocket, needsHelper } from '../../../src/pod/network/connect-as';
+import { startPeercredServer, type PeercredServer } from '../../helpers/peercred-server';
+import { bareSocketFile } from '../../helpers/scripted-socket-agent';
 
 const bin = connectAsBinary();
 let dir: string;

@@ -48,9 +48,9 @@ import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import type { Agent, AgentProcess, PeerCredentials, ShareSocketEvent, Vm } from '../types';
-import { at, type BeneathPath } from '../../util/beneath';
-import { copyOwnership, errnoOf, listen, openSocketFile } from './socket-files';
+import type { AgentProcess, PeerCredentials, ShareSocketEvent, Vm } from '../../vm/types';
+import { at, O_PATH, openChild, type BeneathPath } from '../../util/beneath';
+import { openGuestParent } from '../../util/resolve-beneath';
 import { WorkSlots } from '../../util/work-slots';
 import { InvalidArgumentError } from '../../errors';
 import { logger } from '../../util/log';
@@ -110,15 +110,9 @@ const relays = new WeakMap<Vm, ShareSockets>();
 /** Process ids of relayed connections start so (a connection's process has no pid in the guest). */
 const CONNECTION_PREFIX = 'ssock-';
 
-/**
- * After a daemon restart: end the relayed connections of the share's sockets of container
- * `containerId` among what the re-adopted VM's agent lists (an earlier daemon's: their host
- * ends are gone, so the guest's end too).
- */
-export function endShareConnections(agent: Agent, procs: AgentProcess[], containerId: string): void {
-  for (const p of procs)
-    if (p.containerId === containerId && p.processId.startsWith(CONNECTION_PREFIX))
-      agent.signalProcess(p.processId, 9).catch(() => undefined);
+/** Whether an agent process is a relayed connection of a share's socket (this daemon's or an earlier one's). */
+export function isShareConnection(processId: string): boolean {
+  return processId.startsWith(CONNECTION_PREFIX);
 }
 let nextConnection = 0;
 /** This daemon's tag in its connections' ids: never one an earlier daemon's VM still lists. */
@@ -181,6 +175,26 @@ function shared(vm: Vm, ev: ShareSocketEvent): BeneathPath | undefined {
   const share = vm.devices.volumes;
   if (!share || ev.tag !== share.tag || !ev.path.startsWith('/')) return undefined;
   return { root: share.hostDir, rel: ev.path.slice(1) };
+}
+
+function errnoOf(e: unknown): number {
+  const code = (e as NodeJS.ErrnoException).code;
+  const n = code ? (osConstants.errno as Record<string, number>)[code] : undefined;
+  return n ?? osConstants.errno.ECONNREFUSED;
+}
+
+/** The socket file at `p`, held by an O_PATH fd (no symlink followed); rejects when it is not a socket (ECONNREFUSED) or is missing. */
+async function openSocketFile(
+  p: BeneathPath,
+): Promise<{ parent: fs.promises.FileHandle; name: string; file: fs.promises.FileHandle }> {
+  const { parent, name } = await openGuestParent(p);
+  try {
+    const file = await openChild(parent, name, 'socket', O_PATH);
+    return { parent, name, file };
+  } catch (e) {
+    await parent.close();
+    throw e;
+  }
 }
 
 /** A process of the VM for a connection: under the newest container still there. */
@@ -348,6 +362,42 @@ async function setUpListener(l: HostListener, p: BeneathPath): Promise<void> {
   } finally {
     await f.file.close();
   }
+}
+
+/**
+ * Give the host's socket at `name` (inode `ino`, reached again beneath the held `parent`, never
+ * by a followed path) the guest's file's owner and mode, as they are now: a server that
+ * chmods and chowns its socket after the bind (php-fpm's listen.owner and listen.mode) may
+ * have done so on the guest's inode before the rename, or does it by name after, on ours.
+ */
+async function copyOwnership(
+  guestFile: fs.promises.FileHandle,
+  parent: fs.promises.FileHandle,
+  name: string,
+  ino: number,
+): Promise<void> {
+  const want = await guestFile.stat();
+  const fh = await openChild(parent, name, 'socket', O_PATH);
+  try {
+    const st = await fh.stat();
+    if (st.ino !== ino) throw new Error(`${name} was replaced meanwhile`);
+    // Through the held inode's fd: a name swapped since is not what is changed.
+    if (st.uid !== want.uid || st.gid !== want.gid) await fs.promises.chown(at(fh), want.uid, want.gid);
+    if ((st.mode & 0o7777) !== (want.mode & 0o7777)) await fs.promises.chmod(at(fh), want.mode & 0o7777);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Bind `server` at `path` (mode 0777 less the daemon's umask, until copyOwnership). */
+function listen(server: net.Server, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, 511, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 /** A connection to a host listener: the agent connects to the guest's socket, and the two are piped. */

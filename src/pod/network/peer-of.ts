@@ -18,7 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import type { PeerCredentials } from '../types';
+import type { PeerCredentials } from '../../vm/types';
 import { connectAsBinary } from './connect-as';
 
 /** The most groups carried (the agent's PV_MAX_GROUPS); the helper sends none when the client has more. */

@@ -27,11 +27,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ShareSocketEvent, Vm } from '../types';
+import type { ShareSocketEvent, Vm } from '../../vm/types';
 import { PACKAGE_ROOT } from '../../util/package-info';
 import { logger } from '../../util/log';
 import { ROOT_FLAGS } from '../../util/beneath';
-import { VM_UID_BASE, VM_UID_COUNT } from '../qemu/confinement/jail';
+import { VM_UID_BASE, VM_UID_COUNT } from '../../vm/qemu/confinement/jail';
 
 const log = logger('pod');
 
@@ -213,7 +213,7 @@ function startWatcher(vm: Vm): Watcher | undefined {
 function request(w: Watcher, id: number, file: string): Promise<number> {
   if (w.gone) return Promise.resolve(-1);
   return new Promise((resolve) => {
-    // A watcher that does not answer holds the event's slot (src/vm/share/share-sockets.ts) no longer than this.
+    // A watcher that does not answer holds the event's slot (src/pod/network/share-sockets.ts) no longer than this.
     const timer = setTimeout(() => {
       if (w.answers.get(id) === answered) w.answers.delete(id);
       resolve(-1);

@@ -23,7 +23,7 @@ import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { Duplex } from 'node:stream';
-import type { PeerCredentials } from '../types';
+import type { PeerCredentials } from '../../vm/types';
 import { at } from '../../util/beneath';
 import { logger } from '../../util/log';
 import { PACKAGE_ROOT } from '../../util/package-info';

@@ -8,10 +8,10 @@
  * connection a process of the container makes arrives as a process without a pid whose stdout
  * is what the peer writes and whose stdin is what it reads, under the agent channel's credits
  * both ways; the host then connects to the host socket the user named and pipes the two,
- * half-close included. The guest names nothing: the host opens the source anew for each
- * connection (HostSocketSource.open: the pod layer's path pinned at create, no symlink followed,
- * src/pod/mounts/bind-sources.ts), and connects to that inode through its fd, as the uid, gid
- * and groups of the process that connected in the guest (AgentProcess.peer; ./connect-as.ts), so the service's SO_PEERCRED shows what it shows under
+ * half-close included. The guest names nothing: the host opens the path pinned at create with
+ * no symlink followed (../mounts/bind-sources.ts), for each connection, and connects to that inode
+ * through its fd, as the uid, gid and groups of the process that connected in the guest
+ * (AgentProcess.peer; ./connect-as.ts), so the service's SO_PEERCRED shows what it shows under
  * runc, and a socket that user may not open is refused (the guest's connection ends at once). A service that makes its socket again at the same path is reached again; a
  * path that a container turned into a symlink (through a bind of a parent directory) is not
  * followed, and the connection ends at once.
@@ -26,31 +26,21 @@
  */
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
-import type { Agent, AgentProcess } from '../types';
+import type { Agent, AgentProcess } from '../../vm/types';
 import { InvalidArgumentError } from '../../errors';
 import { logger } from '../../util/log';
 import type { Duplex } from 'node:stream';
-import type { OpenHostPath } from '../../util/host-path';
+import { openBindSource } from '../mounts/bind-sources';
 import { connectHostSocket } from './connect-as';
+import type { PodBindMount } from '../mounts/mount-types';
 
 const log = logger('pod');
-
-/** The host socket a socket bind relays to, as its owner (the pod layer's bind mount) reaches it. */
-export interface HostSocketSource {
-  /** The source as the user gave it (in messages). */
-  readonly path: string;
-  /**
-   * Open it now, held O_PATH, with no symlink followed on its pinned path (once per
-   * connection: a service that makes its socket again is reached again).
-   */
-  open(): Promise<OpenHostPath>;
-}
 
 /** One socket bind of a container. */
 export interface SocketBind {
   containerId: string;
-  /** The host socket (its source as the user gave it, and how to open it as pinned at create). */
-  source: HostSocketSource;
+  /** The bind mount of the host socket (its source as the user gave it, and as pinned at create). */
+  mount: PodBindMount;
   /** Absolute path inside the container. */
   target: string;
   /** Permission bits of the socket in the container (the host socket's). */
@@ -84,7 +74,7 @@ const CONNECTION_PREFIX = 'sock-';
  */
 export async function bindHostSocket(agent: Agent, b: SocketBind): Promise<void> {
   if (!agent.listenSocket || !agent.acceptSocket)
-    throw new InvalidArgumentError(`this VM's guest agent cannot bind the socket ${b.source.path}`);
+    throw new InvalidArgumentError(`this VM's guest agent cannot bind the socket ${b.mount.source}`);
   await agent.listenSocket({
     containerId: b.containerId,
     path: b.target,
@@ -157,12 +147,12 @@ async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
  * connection at once.
  */
 async function relay(agent: Agent, conn: AgentProcess, b: SocketBind, ended: () => void): Promise<void> {
-  let fh: OpenHostPath['fh'] | undefined;
+  let fh: Awaited<ReturnType<typeof openBindSource>>['fh'] | undefined;
   let host: Duplex;
   try {
-    const found = await b.source.open();
+    const found = await openBindSource(b.mount);
     fh = found.fh;
-    if (found.kind !== 'socket') throw new Error(`${b.source.path} is no longer a socket`);
+    if (found.kind !== 'socket') throw new Error(`${b.mount.source} is no longer a socket`);
     // As the process that connected in the guest (./connect-as.ts): what runc's would be.
     host = await connectHostSocket(fh, conn.peer);
   } catch (e) {
@@ -179,13 +169,13 @@ async function relay(agent: Agent, conn: AgentProcess, b: SocketBind, ended: () 
   pipeGuestConnection(agent, conn, host, ended);
 }
 
-/** Sources whose refusal was logged already: once per bind, however often the guest connects. */
-const refusedLogged = new WeakSet<HostSocketSource>();
+/** Binds whose refusal was logged already: once per bind, however often the guest connects. */
+const refusedLogged = new WeakSet<PodBindMount>();
 
 function noteRefused(b: SocketBind, e: Error): void {
-  if (refusedLogged.has(b.source)) return;
-  refusedLogged.add(b.source);
-  log.warn(`socket ${b.target} of ${b.containerId}: not connected to ${b.source.path}: ${e.message}`);
+  if (refusedLogged.has(b.mount)) return;
+  refusedLogged.add(b.mount);
+  log.warn(`socket ${b.target} of ${b.containerId}: not connected to ${b.mount.source}: ${e.message}`);
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The daemon's half of sockets in a VM's volume share (src/vm/share/share-sockets.ts) against a
+ * The daemon's half of sockets in a VM's volume share (src/pod/network/share-sockets.ts) against a
  * scripted agent whose kernel events the test writes, on a real share directory of this
  * machine:
  *  - connect: a host service's socket in the share is connected to on the host and piped to
@@ -23,10 +23,10 @@ import {
   MAX_EVENTS_IN_FLIGHT,
   MAX_LISTENERS,
   relayShareSockets,
-} from '../../../../src/vm/share/share-sockets';
-import type { ExitStatus, Vm } from '../../../../src/vm/types';
-import { closeResolveHelper } from '../../../../src/util/resolve-beneath';
-import { startPeercredServer } from '../../../helpers/peercred-server';
+} from '../../../src/pod/network/share-sockets';
+import type { ExitStatus, Vm } from '../../../src/vm/types';
+import { closeResolveHelper } from '../../../src/util/resolve-beneath';
+import { startPeercredServer } from '../../helpers/peercred-server';
 import {
   bareSocketFile,
   bareSocketFiles,
@@ -35,7 +35,7 @@ import {
   read,
   ScriptedAgent,
   TAG,
-} from '../../../helpers/scripted-socket-agent';
+} from '../../helpers/scripted-socket-agent';
 const { ECONNREFUSED, ENAMETOOLONG, ENOENT } = os.constants.errno;
 // The module object itself (the namespace import's properties are read-only getters of it).
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -1,5 +1,5 @@
 /**
- * The daemon's half of inotify across the VM's edge (src/vm/share/share-events.ts) with a stand-in
+ * The daemon's half of inotify across the VM's edge (src/pod/network/share-events.ts) with a stand-in
  * for the watcher program (its wire format, spoken by a small python3 script) and a scripted
  * agent, on a real share directory of this machine:
  *  - a watcher program that cannot be started (EACCES) neither ends the daemon (a child's
@@ -21,9 +21,9 @@ import {
   RESTART_DELAY_MS,
   stopShareWatcher,
   watchShareFile,
-} from '../../../../src/vm/share/share-events';
-import { closeResolveHelper } from '../../../../src/util/resolve-beneath';
-import type { FileEventRequest, ShareSocketEvent, Vm } from '../../../../src/vm/types';
+} from '../../../src/pod/network/share-events';
+import { closeResolveHelper } from '../../../src/util/resolve-beneath';
+import type { FileEventRequest, ShareSocketEvent, Vm } from '../../../src/vm/types';
 
 const TAG = 'podvisor-vol';
 // The module objects themselves (the namespace imports' properties are read-only getters of them).

@@ -1,6 +1,6 @@
 /**
  * Who a host client is, read from its connection to a listener of the daemon's
- * (src/vm/share/peer-of.ts, `podvisor-connect-as --peer`): the uid, gid and groups the
+ * (src/pod/network/peer-of.ts, `podvisor-connect-as --peer`): the uid, gid and groups the
  * kernel recorded at the client's connect, as the guest's server would read them under runc;
  * the staying helper (`--peers`) answers about the descriptor it is named, with its inode, and
  * about nothing that is not a socket; the helper's lines are parsed strictly, and without the
@@ -11,11 +11,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { PeerCredentials } from '../../../../src/vm/types';
-import { O_PATH } from '../../../../src/util/beneath';
-import { connectHostSocket } from '../../../../src/vm/share/connect-as';
-import { connectAsBinary } from '../../../../src/vm/share/connect-as';
-import { closePeersHelper, parsePeerLine, parsePeersAnswer, peerOf } from '../../../../src/vm/share/peer-of';
+import type { PeerCredentials } from '../../../src/vm/types';
+import { O_PATH } from '../../../src/util/beneath';
+import { connectHostSocket } from '../../../src/pod/network/connect-as';
+import { connectAsBinary } from '../../../src/pod/network/connect-as';
+import { closePeersHelper, parsePeerLine, parsePeersAnswer, peerOf } from '../../../src/pod/network/peer-of';
 
 let dir: string;
 let server: net.Server;
